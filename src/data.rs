@@ -1,0 +1,448 @@
+//! Reading labelled data (CSV/TSV) and plain text lines. Knows nothing of the model.
+//!
+//! CSV follows RFC 4180 via the `csv` crate: quoted fields, embedded commas, quotes and line
+//! breaks, CRLF, a UTF-8 byte-order mark. A file whose name ends in `.tsv` (or `--delimiter
+//! tab`) is read tab-separated *without* quote handling, since TSV exports such as GLUE's
+//! contain bare `"` characters. A header row is required; columns are found by name.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+
+/// One labelled text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    pub text: String,
+    /// true = positive.
+    pub label: bool,
+    /// 1-based line where the record starts in its file.
+    pub line: u64,
+}
+
+/// Which columns to read and how the file is separated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CsvOptions {
+    pub text_column: String,
+    pub label_column: String,
+    /// The field separator; `None` picks tab for `.tsv` files and comma otherwise.
+    pub delimiter: Option<u8>,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        Self {
+            text_column: "text".into(),
+            label_column: "label".into(),
+            delimiter: None,
+        }
+    }
+}
+
+/// Parses `--delimiter`: a single ASCII character, or the words `comma`, `tab`, `semicolon`.
+pub fn parse_delimiter(value: &str) -> std::result::Result<u8, String> {
+    match value {
+        "comma" | "," => Ok(b','),
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "semicolon" | ";" => Ok(b';'),
+        "pipe" | "|" => Ok(b'|'),
+        s if s.len() == 1 && s.is_ascii() && s != "\"" => Ok(s.as_bytes()[0]),
+        s => Err(format!(
+            "{s:?} is not a delimiter: give one ASCII character or comma, tab, semicolon, pipe"
+        )),
+    }
+}
+
+/// Accepted label spellings (case-insensitive, surrounding whitespace ignored):
+/// `1/0`, `positive/negative`, `pos/neg`, `true/false`.
+pub fn parse_label(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "positive" | "pos" | "true" => Some(true),
+        "0" | "negative" | "neg" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+const LABEL_HELP: &str = "use 1/0, positive/negative, pos/neg or true/false";
+
+fn is_tsv(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
+}
+
+/// Reads every labelled row of a CSV/TSV file.
+pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read data file", path, e))?;
+    read_labeled_from(&bytes, path, options)
+}
+
+/// Counts line numbers from byte offsets. The `csv` crate's own line numbers are off by one
+/// after CRLF line ends, so lines are counted here from the bytes (offsets only grow).
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    /// The 1-based line of the first byte at or after `offset` that is not a line terminator
+    /// (after a CRLF, the `csv` crate reports a record as starting at the `\n`).
+    fn line_at(&mut self, offset: u64) -> u64 {
+        let mut offset = (offset as usize).min(self.bytes.len());
+        while offset < self.bytes.len() && matches!(self.bytes[offset], b'\r' | b'\n') {
+            offset += 1;
+        }
+        if offset < self.offset {
+            self.offset = 0;
+            self.line = 1;
+        }
+        self.line += self.bytes[self.offset..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        self.offset = offset;
+        self.line
+    }
+}
+
+/// [`read_labeled`] from bytes in memory; `path` is used in messages.
+pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    let mut lines = LineCounter {
+        bytes,
+        offset: 0,
+        line: 1,
+    };
+    let tsv = is_tsv(path);
+    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delimiter)
+        .quoting(delimiter != b'\t')
+        .from_reader(bytes);
+    let file_error = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let line_error = |line: u64, message: String| Error::DataLine {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+
+    let headers = csv
+        .byte_headers()
+        .map_err(|e| csv_error(path, e, &mut lines))?
+        .clone();
+    if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
+        return Err(file_error(format!(
+            "the file is empty; expected a header row naming the columns, such as `{},{}`",
+            options.text_column, options.label_column
+        )));
+    }
+    let names: Vec<String> = headers
+        .iter()
+        .map(|h| String::from_utf8_lossy(h).trim().to_string())
+        .collect();
+    let find = |wanted: &str, what: &str| -> Result<usize> {
+        let matches: Vec<usize> = (0..names.len()).filter(|&i| names[i] == wanted).collect();
+        match matches.as_slice() {
+            [i] => Ok(*i),
+            [] => Err(file_error(format!(
+                "no {what} column named {wanted:?}; the header has {}; choose one with --{what}-column",
+                names
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Err(file_error(format!(
+                "the header names column {wanted:?} {} times; rename the duplicates",
+                matches.len()
+            ))),
+        }
+    };
+    let text_col = find(&options.text_column, "text")?;
+    let label_col = find(&options.label_column, "label")?;
+
+    let mut examples = Vec::new();
+    let mut record = csv::ByteRecord::new();
+    loop {
+        match csv.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(csv_error(path, e, &mut lines)),
+        }
+        let line = record.position().map_or(0, |p| lines.line_at(p.byte()));
+        let field = |i: usize, what: &str| -> Result<String> {
+            let bytes = record.get(i).unwrap_or_default();
+            String::from_utf8(bytes.to_vec()).map_err(|e| {
+                line_error(
+                    line,
+                    format!(
+                        "the {what} field is not valid UTF-8 (bad byte at offset {}); \
+                         re-save the file as UTF-8",
+                        e.utf8_error().valid_up_to()
+                    ),
+                )
+            })
+        };
+        let raw_label = field(label_col, "label")?;
+        let label = parse_label(&raw_label).ok_or_else(|| {
+            line_error(line, format!("unknown label {raw_label:?}; {LABEL_HELP}"))
+        })?;
+        examples.push(Example {
+            text: field(text_col, "text")?,
+            label,
+            line,
+        });
+    }
+    if examples.is_empty() {
+        return Err(file_error(
+            "the file has a header but no data rows".to_string(),
+        ));
+    }
+    Ok(examples)
+}
+
+fn csv_error(path: &Path, error: csv::Error, lines: &mut LineCounter) -> Error {
+    let line = error.position().map(|p| lines.line_at(p.byte()));
+    let message = match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!(
+            "expected {expected_len} fields like the header, found {len}; \
+             quote fields that contain the delimiter"
+        ),
+        csv::ErrorKind::Io(e) => format!("read error: {e}"),
+        _ => error.to_string(),
+    };
+    match line {
+        Some(line) => Error::DataLine {
+            path: path.to_path_buf(),
+            line,
+            message,
+        },
+        None => Error::DataFile {
+            path: path.to_path_buf(),
+            message,
+        },
+    }
+}
+
+/// Plain text lines, one text per line, as `predict` and `tokenize` read them: the line
+/// terminator (`\n` or `\r\n`) is removed, every other character kept, and an empty line is an
+/// empty text. Yields `(line number, text)`.
+pub struct TextLines<R> {
+    reader: R,
+    source: PathBuf,
+    line: u64,
+    buffer: Vec<u8>,
+}
+
+impl<R: BufRead> TextLines<R> {
+    /// `source` names the input in messages (a path, or `<stdin>`).
+    pub fn new(reader: R, source: impl Into<PathBuf>) -> Self {
+        Self {
+            reader,
+            source: source.into(),
+            line: 0,
+            buffer: Vec::new(),
+        }
+    }
+}
+
+impl TextLines<BufReader<File>> {
+    /// Opens a file of texts.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| Error::io("cannot open text file", path, e))?;
+        Ok(Self::new(BufReader::new(file), path))
+    }
+}
+
+impl<R: BufRead> Iterator for TextLines<R> {
+    type Item = Result<(u64, String)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.buffer.clear();
+        match self.reader.read_until(b'\n', &mut self.buffer) {
+            Ok(0) => None,
+            Ok(_) => {
+                self.line += 1;
+                if self.buffer.last() == Some(&b'\n') {
+                    self.buffer.pop();
+                    if self.buffer.last() == Some(&b'\r') {
+                        self.buffer.pop();
+                    }
+                }
+                Some(
+                    String::from_utf8(std::mem::take(&mut self.buffer)).map_err(|e| {
+                        Error::DataLine {
+                            path: self.source.clone(),
+                            line: self.line,
+                            message: format!(
+                                "not valid UTF-8 (bad byte at offset {})",
+                                e.utf8_error().valid_up_to()
+                            ),
+                        }
+                    }),
+                )
+                .map(|r| r.map(|text| (self.line, text)))
+            }
+            Err(e) => Some(Err(Error::io("cannot read", self.source.clone(), e))),
+        }
+    }
+}
+
+/// Splits off a validation set: within each class, a seeded shuffle picks
+/// `round(fraction * class size)` rows, so both parts keep the positive rate. Both parts keep
+/// file order. Returns `(train, valid)`.
+pub fn split_validation(
+    examples: Vec<Example>,
+    fraction: f64,
+    rng: &mut Rng,
+) -> (Vec<Example>, Vec<Example>) {
+    let mut in_valid = vec![false; examples.len()];
+    for class in [false, true] {
+        let mut idx: Vec<usize> = (0..examples.len())
+            .filter(|&i| examples[i].label == class)
+            .collect();
+        rng.shuffle(&mut idx);
+        let take = (fraction * idx.len() as f64).round() as usize;
+        for &i in &idx[..take.min(idx.len())] {
+            in_valid[i] = true;
+        }
+    }
+    let mut train = Vec::new();
+    let mut valid = Vec::new();
+    for (example, v) in examples.into_iter().zip(in_valid) {
+        if v {
+            valid.push(example);
+        } else {
+            train.push(example);
+        }
+    }
+    (train, valid)
+}
+
+/// A 64-bit FNV-1a fingerprint of texts and labels, to tell whether two models saw the same
+/// training data.
+pub fn fingerprint(examples: &[Example]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for e in examples {
+        eat(e.text.as_bytes());
+        eat(&[0xff, u8::from(e.label)]);
+    }
+    format!("fnv1a64:{hash:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str, name: &str) -> Result<Vec<Example>> {
+        read_labeled_from(text.as_bytes(), Path::new(name), &CsvOptions::default())
+    }
+
+    #[test]
+    fn labels() {
+        for (s, v) in [
+            ("1", true),
+            ("POSITIVE", true),
+            (" pos ", true),
+            ("True", true),
+            ("0", false),
+            ("negative", false),
+            ("Neg", false),
+            ("FALSE", false),
+        ] {
+            assert_eq!(parse_label(s), Some(v), "{s}");
+        }
+        for s in ["2", "-1", "0.5", "yes", "", "1.0"] {
+            assert_eq!(parse_label(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn quoted_fields_crlf_bom_and_column_order() {
+        let text =
+            "\u{feff}label,text\r\n1,\"good, \"\"really\"\" good\"\r\n0,\"two\nlines\"\r\n0,\r\n";
+        let rows = read(text, "x.csv").unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].text, "good, \"really\" good");
+        assert!(rows[0].label);
+        assert_eq!(rows[1].text, "two\nlines");
+        assert_eq!(rows[2].text, "");
+        assert_eq!(rows[2].line, 5);
+    }
+
+    #[test]
+    fn tsv_keeps_bare_quotes() {
+        let rows = read("text\tlabel\nsay \"hi\" now\t1\n", "x.tsv").unwrap();
+        assert_eq!(rows[0].text, "say \"hi\" now");
+    }
+
+    #[test]
+    fn errors_name_line_and_value() {
+        let e = read("text,label\ngood,1\nbad,maybe\n", "d.csv").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("d.csv, line 3") && msg.contains("\"maybe\""),
+            "{msg}"
+        );
+        let e = read("review,label\nx,1\n", "d.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"review\"") && e.contains("--text-column"),
+            "{e}"
+        );
+        assert!(read("", "d.csv").unwrap_err().to_string().contains("empty"));
+        assert!(read("text,label\n", "d.csv")
+            .unwrap_err()
+            .to_string()
+            .contains("no data rows"));
+        let e = read("text,label\na,1,3\n", "d.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("fields"), "{e}");
+        let bytes = b"text,label\nok,1\nbad \xff byte,0\n";
+        let e = read_labeled_from(bytes, Path::new("u.csv"), &CsvOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("u.csv, line 3") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn text_lines_strip_terminators_only() {
+        let input = "a\r\n\n  b  \nlast";
+        let lines: Vec<_> = TextLines::new(input.as_bytes(), "<stdin>")
+            .map(|r| r.unwrap().1)
+            .collect();
+        assert_eq!(lines, ["a", "", "  b  ", "last"]);
+    }
+
+    #[test]
+    fn validation_split_is_stratified_and_seeded() {
+        let examples: Vec<Example> = (0..100)
+            .map(|i| Example {
+                text: i.to_string(),
+                label: i % 4 == 0,
+                line: i + 2,
+            })
+            .collect();
+        let (t, v) = split_validation(examples.clone(), 0.2, &mut Rng::new(1));
+        assert_eq!((t.len(), v.len()), (80, 20));
+        assert_eq!(v.iter().filter(|e| e.label).count(), 5);
+        let (_, v2) = split_validation(examples, 0.2, &mut Rng::new(1));
+        assert_eq!(v, v2);
+    }
+}

@@ -1,0 +1,75 @@
+//! The library's one error type. Every variant carries what a user needs to find the problem:
+//! the file, the line or field, the offending value, and what to do about it.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system error while reading or writing `path`.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+
+    /// A bad record in a data file (CSV/TSV or a text list); `line` is 1-based.
+    #[error("{}, line {line}: {message}", path.display())]
+    DataLine {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+
+    /// A data file that is wrong as a whole (empty, missing a column, only one class, ...).
+    #[error("{}: {message}", path.display())]
+    DataFile { path: PathBuf, message: String },
+
+    /// A model file that cannot be used; the message says which part is wrong.
+    #[error("{}: not a usable rnn-sentiment model: {message}", path.display())]
+    Model { path: PathBuf, message: String },
+
+    /// A configuration file that cannot be used.
+    #[error("{}: {message}", path.display())]
+    ConfigFile { path: PathBuf, message: String },
+
+    /// An option value out of range (from the command line or a config file).
+    #[error("invalid value for {name}: {message}")]
+    InvalidOption { name: &'static str, message: String },
+
+    /// Training produced a non-finite loss or gradient.
+    #[error(
+        "training diverged at epoch {epoch}, batch {batch}: the {what} became {value}; \
+         try a lower learning rate (--lr) or gradient clipping (--clip-norm)"
+    )]
+    Diverged {
+        epoch: usize,
+        batch: usize,
+        what: &'static str,
+        value: f64,
+    },
+}
+
+/// Shorthand used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wraps an I/O error with what was being done and to which path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An [`Error::InvalidOption`].
+    pub fn option(name: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidOption {
+            name,
+            message: message.into(),
+        }
+    }
+}

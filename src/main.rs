@@ -1,0 +1,16 @@
+//! The `rnn-sentiment` binary: parse arguments, run, map the outcome to an exit code.
+//! Exit codes: 0 success, 1 quality gate failed, 2 any error.
+
+mod cli;
+
+fn main() {
+    let code = match cli::run() {
+        Ok(code) => code,
+        Err(error) => {
+            // The whole chain: what failed, then why.
+            eprintln!("error: {error:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,258 @@
+//! Runs one recurrent cell over a packed batch, forward and backward (BPTT).
+//!
+//! The work is arranged as cuDNN arranges it, so that nearly all FLOPs are in a few large
+//! matrix products:
+//! - forward: the input projection of all steps is one product
+//!   `XW = X W_ih^T + b_ih`, `(N, E) x (E, G*H)`, before the time loop; each step then only
+//!   adds `h_{t-1} W_hh^T + b_hh` for its running rows, `(n_t, H) x (H, G*H)`;
+//! - backward: one product each for `dW_ih = dA_ih^T X` and `dW_hh = dA_hh^T H_prev` over all
+//!   steps, and one for `dX = dA_ih W_ih`; the time loop only does `dh_{t-1} = dA_hh W_hh`.
+//!
+//! The gate arithmetic of each cell lives in its own file ([`super::rnn`], [`super::lstm`],
+//! [`super::gru`]) behind the [`Cell`] trait, one row at a time.
+//!
+//! Shapes: N real tokens, B rows, H hidden units, G gates, E input size; see [`Packing`] for
+//! the packed layout.
+
+use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2, ArrayViewMut2};
+
+use super::packing::Packing;
+use super::params::CellParams;
+use crate::float::Float;
+
+/// Inputs and outputs of one row's forward step. Slices are one row: `pre_*` and `gates` have
+/// G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
+pub struct RowForward<'a, F> {
+    /// `W_ih x_t + b_ih` for this row.
+    pub pre_ih: &'a [F],
+    /// `W_hh h_{t-1} + b_hh` for this row.
+    pub pre_hh: &'a [F],
+    pub h_prev: &'a [F],
+    pub c_prev: &'a [F],
+    /// Out: the gate activations, kept for backward.
+    pub gates: &'a mut [F],
+    /// Out: any other per-row value backward needs.
+    pub saved: &'a mut [F],
+    /// Out: `h_t`.
+    pub h: &'a mut [F],
+    /// Out: `c_t` (LSTM only).
+    pub c: &'a mut [F],
+}
+
+/// Inputs and outputs of one row's backward step.
+pub struct RowBackward<'a, F> {
+    pub gates: &'a [F],
+    pub saved: &'a [F],
+    pub h_prev: &'a [F],
+    pub c_prev: &'a [F],
+    /// dL/dh_t.
+    pub dh: &'a [F],
+    /// dL/dc_t (LSTM only).
+    pub dc: &'a [F],
+    /// Out: dL/d(pre_ih), the gradient of the input-side pre-activations (G*H).
+    pub d_pre_ih: &'a mut [F],
+    /// Out: dL/d(pre_hh) (G*H); equal to `d_pre_ih` except for the GRU's n gate.
+    pub d_pre_hh: &'a mut [F],
+    /// Out: the part of dL/dh_{t-1} that does not go through `W_hh` (GRU's `z * dh`).
+    pub dh_prev_direct: &'a mut [F],
+    /// Out: dL/dc_{t-1} (LSTM only).
+    pub dc_prev: &'a mut [F],
+}
+
+/// The gate arithmetic of one cell type.
+pub trait Cell {
+    /// G: gate blocks stacked in the weights.
+    const GATES: usize;
+    /// Whether the cell carries a second state `c` (LSTM).
+    const HAS_CELL_STATE: bool;
+    /// Extra per-row values saved for backward, in units of H.
+    const SAVED: usize;
+
+    fn forward_row<F: Float>(row: RowForward<'_, F>);
+    fn backward_row<F: Float>(row: RowBackward<'_, F>);
+}
+
+/// What forward keeps for backward, all packed (N rows).
+#[derive(Clone, Debug)]
+pub struct RecurrentCache<F> {
+    /// (N, E) the inputs.
+    x: Array2<F>,
+    /// (N, G*H) gate activations.
+    gates: Array2<F>,
+    /// (N, SAVED*H) cell-specific saved values.
+    saved: Array2<F>,
+    /// (N, H) `h_{t-1}` of each running row.
+    h_prev: Array2<F>,
+    /// (N, H) `c_{t-1}` for the LSTM, (N, 0) otherwise.
+    c_prev: Array2<F>,
+}
+
+fn row<F>(a: &Array2<F>, i: usize) -> &[F] {
+    let w = a.ncols();
+    &a.as_slice().expect("standard layout")[i * w..(i + 1) * w]
+}
+
+fn row_mut<F>(a: &mut Array2<F>, i: usize) -> &mut [F] {
+    let w = a.ncols();
+    &mut a.as_slice_mut().expect("standard layout")[i * w..(i + 1) * w]
+}
+
+/// `out = a · b + out`.
+fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
+    general_mat_mul(F::one(), &a, &b, F::one(), out);
+}
+
+/// Fills every row of `out` with `bias`.
+fn broadcast_rows<F: Float>(out: &mut ArrayViewMut2<F>, bias: &[F]) {
+    for mut r in out.rows_mut() {
+        r.as_slice_mut()
+            .expect("standard layout")
+            .copy_from_slice(bias);
+    }
+}
+
+/// Runs the cell over a packed batch.
+///
+/// `x` is `(N, E)` in packed order. Returns the last hidden state of every row, `(B, H)` in
+/// batch-row order (zeros for rows of length 0), and the cache for [`backward`].
+pub fn forward<C: Cell, F: Float>(
+    p: &CellParams<F>,
+    x: Array2<F>,
+    packing: &Packing,
+) -> (Array2<F>, RecurrentCache<F>) {
+    let gh = p.w_ih.shape[0];
+    let hidden = p.w_hh.shape[1];
+    debug_assert_eq!(gh, C::GATES * hidden);
+    debug_assert_eq!(x.nrows(), packing.total);
+    let (b, n_total) = (packing.rows(), packing.total);
+    let c_width = if C::HAS_CELL_STATE { hidden } else { 0 };
+
+    // XW = X W_ih^T + b_ih: (N, E) x (E, G*H), all steps at once.
+    let mut xw = Array2::<F>::zeros((n_total, gh));
+    broadcast_rows(&mut xw.view_mut(), &p.b_ih.data);
+    gemm_add(x.view(), p.w_ih.matrix().t(), &mut xw.view_mut());
+
+    let mut cache = RecurrentCache {
+        x,
+        gates: Array2::zeros((n_total, gh)),
+        saved: Array2::zeros((n_total, C::SAVED * hidden)),
+        h_prev: Array2::zeros((n_total, hidden)),
+        c_prev: Array2::zeros((n_total, c_width)),
+    };
+    // Running states in sorted-row order: (B, H).
+    let mut h = Array2::<F>::zeros((b, hidden));
+    let mut c = Array2::<F>::zeros((b, c_width));
+    let mut pre_hh = Array2::<F>::zeros((b, gh));
+    let w_hh_t = p.w_hh.matrix().reversed_axes();
+
+    for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
+        cache
+            .h_prev
+            .slice_mut(s![off..off + n, ..])
+            .assign(&h.slice(s![..n, ..]));
+        cache
+            .c_prev
+            .slice_mut(s![off..off + n, ..])
+            .assign(&c.slice(s![..n, ..]));
+        // (n, H) x (H, G*H) + b_hh
+        let mut hh = pre_hh.slice_mut(s![..n, ..]);
+        broadcast_rows(&mut hh, &p.b_hh.data);
+        gemm_add(h.slice(s![..n, ..]), w_hh_t, &mut hh);
+
+        for r in 0..n {
+            C::forward_row(RowForward {
+                pre_ih: row(&xw, off + r),
+                pre_hh: row(&pre_hh, r),
+                h_prev: row(&cache.h_prev, off + r),
+                c_prev: row(&cache.c_prev, off + r),
+                gates: row_mut(&mut cache.gates, off + r),
+                saved: row_mut(&mut cache.saved, off + r),
+                h: row_mut(&mut h, r),
+                c: row_mut(&mut c, r),
+            });
+        }
+    }
+
+    let mut h_last = Array2::<F>::zeros((b, hidden));
+    for (s, &batch_row) in packing.sorted_rows.iter().enumerate() {
+        h_last.row_mut(batch_row).assign(&h.row(s));
+    }
+    (h_last, cache)
+}
+
+/// Backpropagates through time. `d_h_last` is dL/d(last hidden state), `(B, H)` in batch-row
+/// order. Adds the weight gradients into `grads` and returns dL/dx, `(N, E)` in packed order.
+pub fn backward<C: Cell, F: Float>(
+    p: &CellParams<F>,
+    cache: &RecurrentCache<F>,
+    packing: &Packing,
+    d_h_last: ArrayView2<F>,
+    grads: &mut CellParams<F>,
+) -> Array2<F> {
+    let gh = p.w_ih.shape[0];
+    let hidden = p.w_hh.shape[1];
+    let (b, n_total) = (packing.rows(), packing.total);
+    let c_width = cache.c_prev.ncols();
+    debug_assert_eq!(d_h_last.dim(), (b, hidden));
+
+    // dL/dh_t and dL/dc_t of the running rows, sorted-row order: (B, H).
+    let mut dh = Array2::<F>::zeros((b, hidden));
+    for (s, &batch_row) in packing.sorted_rows.iter().enumerate() {
+        dh.row_mut(s).assign(&d_h_last.row(batch_row));
+    }
+    let mut dc = Array2::<F>::zeros((b, c_width));
+    let mut dh_direct = Array2::<F>::zeros((b, hidden));
+    let mut dc_prev = Array2::<F>::zeros((b, c_width));
+    // (N, G*H) pre-activation gradients of the input and recurrent sides.
+    let mut d_pre_ih = Array2::<F>::zeros((n_total, gh));
+    let mut d_pre_hh = Array2::<F>::zeros((n_total, gh));
+    let w_hh = p.w_hh.matrix();
+
+    for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets).rev() {
+        for r in 0..n {
+            C::backward_row(RowBackward {
+                gates: row(&cache.gates, off + r),
+                saved: row(&cache.saved, off + r),
+                h_prev: row(&cache.h_prev, off + r),
+                c_prev: row(&cache.c_prev, off + r),
+                dh: row(&dh, r),
+                dc: row(&dc, r),
+                d_pre_ih: row_mut(&mut d_pre_ih, off + r),
+                d_pre_hh: row_mut(&mut d_pre_hh, off + r),
+                dh_prev_direct: row_mut(&mut dh_direct, r),
+                dc_prev: row_mut(&mut dc_prev, r),
+            });
+        }
+        // dh_{t-1} = direct part + dA_hh W_hh: (n, G*H) x (G*H, H). Rows >= n are finished
+        // earlier in time and keep their gradient untouched.
+        let mut dh_run = dh.slice_mut(s![..n, ..]);
+        dh_run.assign(&dh_direct.slice(s![..n, ..]));
+        gemm_add(d_pre_hh.slice(s![off..off + n, ..]), w_hh, &mut dh_run);
+        dc.slice_mut(s![..n, ..])
+            .assign(&dc_prev.slice(s![..n, ..]));
+    }
+
+    // Weight gradients: one product each over all steps.
+    gemm_add(d_pre_ih.t(), cache.x.view(), &mut grads.w_ih.matrix_mut());
+    gemm_add(
+        d_pre_hh.t(),
+        cache.h_prev.view(),
+        &mut grads.w_hh.matrix_mut(),
+    );
+    add_column_sums(&d_pre_ih, &mut grads.b_ih.data);
+    add_column_sums(&d_pre_hh, &mut grads.b_hh.data);
+
+    // dX = dA_ih W_ih: (N, G*H) x (G*H, E).
+    let mut d_x = Array2::<F>::zeros(cache.x.dim());
+    gemm_add(d_pre_ih.view(), p.w_ih.matrix(), &mut d_x.view_mut());
+    d_x
+}
+
+/// `out[j] += sum_i a[i, j]`, rows in order (deterministic).
+fn add_column_sums<F: Float>(a: &Array2<F>, out: &mut [F]) {
+    for r in a.rows() {
+        for (o, &v) in out.iter_mut().zip(r.iter()) {
+            *o = *o + v;
+        }
+    }
+}

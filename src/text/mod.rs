@@ -1,0 +1,10 @@
+//! The text pipeline: normalize -> split into tokens -> map to ids.
+//!
+//! It is saved inside the model file and runs identically in train, eval, predict and
+//! tokenize. This module knows nothing of the model.
+
+mod tokenizer;
+mod vocab;
+
+pub use tokenizer::{Tokenizer, TokenizerConfig, Truncation};
+pub use vocab::{Vocab, PAD, PAD_ID, UNK, UNK_ID};

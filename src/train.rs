@@ -1,0 +1,280 @@
+//! Training: builds the vocabulary from the training split, initialises a model, and runs
+//! mini-batch epochs with early stopping on validation loss, keeping the best epoch's weights.
+//!
+//! Deterministic by construction: every random draw comes from [`Rng`] streams derived from
+//! the seed (one for initialisation, one for batch order), and no result depends on hash order
+//! or timing. Progress is reported through an [`Observer`], never printed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Batch;
+use crate::config::TrainConfig;
+use crate::data::{fingerprint, Example};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::model::loss::mean_bce_with_logits;
+use crate::model::params::Params;
+use crate::model::Classifier;
+use crate::optim::{clip_grad_norm, global_norm, Optimizer};
+use crate::rng::Rng;
+use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
+use crate::text::{Tokenizer, Vocab};
+
+/// Independent random streams of one seed.
+pub mod streams {
+    /// Initial weights.
+    pub const INIT: u64 = 1;
+    /// Order of training batches.
+    pub const SHUFFLE: u64 = 2;
+    /// The validation split.
+    pub const SPLIT: u64 = 3;
+}
+
+/// One epoch's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub valid_loss: Option<f64>,
+    pub valid_accuracy: Option<f64>,
+    pub lr: f64,
+}
+
+/// Progress within an epoch.
+#[derive(Clone, Debug)]
+pub struct BatchProgress {
+    /// 1-based.
+    pub epoch: usize,
+    pub epochs: usize,
+    /// 1-based batch number within the epoch.
+    pub batch: usize,
+    pub batches: usize,
+    /// Real tokens processed so far in this epoch.
+    pub tokens: usize,
+    /// Mean training loss and accuracy so far in this epoch.
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+/// Receives training progress (the CLI draws a progress bar from it).
+pub trait Observer {
+    fn batch(&mut self, _progress: &BatchProgress) {}
+    fn epoch(&mut self, _record: &EpochRecord) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// How a model was trained; saved in the model file. Holds no timings, so that the same data
+/// and seed give a byte-identical file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingInfo {
+    /// rnn-sentiment version that wrote the model.
+    pub tool_version: String,
+    /// All training options.
+    pub options: Option<TrainConfig>,
+    pub train_rows: usize,
+    pub valid_rows: usize,
+    pub train_positive_rate: f64,
+    /// Fingerprint of the training split's texts and labels.
+    pub data_fingerprint: String,
+    /// Tokens of the training split that the vocabulary covers (not `<unk>`), as a fraction.
+    pub vocab_coverage: f64,
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept (the lowest validation loss).
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub history: Vec<EpochRecord>,
+}
+
+/// The result of [`fit`].
+#[derive(Clone, Debug)]
+pub struct Trained {
+    pub model: SentimentModel,
+    /// Real tokens processed in training batches (for throughput reports).
+    pub tokens_trained: u64,
+}
+
+/// Trains a model on `train`, validating on `valid` (which may be empty: then every epoch runs
+/// and the last one is kept).
+pub fn fit(
+    config: &TrainConfig,
+    train: &[Example],
+    valid: &[Example],
+    observer: &mut dyn Observer,
+) -> Result<Trained> {
+    config.validate()?;
+    let tokenizer = Tokenizer::new(config.tokenizer.clone());
+    let train_tokens: Vec<Vec<String>> =
+        train.iter().map(|e| tokenizer.tokenize(&e.text)).collect();
+    let vocab = Vocab::build(&train_tokens, config.min_count, config.max_vocab);
+    let train_ids: Vec<Vec<u32>> = train_tokens.iter().map(|t| vocab.encode(t)).collect();
+    drop(train_tokens);
+    let train_labels: Vec<bool> = train.iter().map(|e| e.label).collect();
+    let valid_ids: Vec<Vec<u32>> = valid
+        .iter()
+        .map(|e| vocab.encode(&tokenizer.tokenize(&e.text)))
+        .collect();
+    let valid_labels: Vec<bool> = valid.iter().map(|e| e.label).collect();
+
+    let model_config = config.model_config(vocab.len());
+    model_config
+        .validate()
+        .map_err(|m| Error::option("model size", m))?;
+    let mut model = Classifier::<f32>::new(
+        model_config.clone(),
+        &mut Rng::stream(config.seed, streams::INIT),
+    );
+    let mut grads = Params::<f32>::zeros(&model_config);
+    let mut optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &model.params);
+    let mut shuffle_rng = Rng::stream(config.seed, streams::SHUFFLE);
+
+    let mut history = Vec::new();
+    let mut best: Option<(f64, usize, Params<f32>)> = None;
+    let mut epochs_without_gain = 0;
+    let mut stopped_early = false;
+    let mut tokens_trained = 0u64;
+    let batches = train.len().div_ceil(config.batch_size);
+
+    for epoch in 1..=config.epochs {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        shuffle_rng.shuffle(&mut order);
+        let (mut loss_sum, mut correct, mut seen, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
+        for (b, rows) in order.chunks(config.batch_size).enumerate() {
+            let sequences: Vec<&[u32]> = rows.iter().map(|&i| train_ids[i].as_slice()).collect();
+            let labels: Vec<f32> = rows
+                .iter()
+                .map(|&i| if train_labels[i] { 1.0 } else { 0.0 })
+                .collect();
+            let batch = Batch::from_sequences(&sequences);
+            let (logits, cache) = model.forward(&batch);
+            let (loss, d_logits) = mean_bce_with_logits(&logits, &labels);
+            let diverged = |what, value: f64| Error::Diverged {
+                epoch,
+                batch: b + 1,
+                what,
+                value,
+            };
+            if !loss.is_finite() {
+                return Err(diverged("loss", f64::from(loss)));
+            }
+            grads.fill_zero();
+            model.backward(cache, &d_logits, &mut grads);
+            let norm = if config.clip_norm > 0.0 {
+                clip_grad_norm(&mut grads, config.clip_norm)
+            } else {
+                global_norm(&grads)
+            };
+            if !norm.is_finite() {
+                return Err(diverged("gradient norm", norm));
+            }
+            optimizer.step(&mut model.params, &grads);
+
+            loss_sum += f64::from(loss) * rows.len() as f64;
+            correct += logits
+                .iter()
+                .zip(&labels)
+                .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
+                .count();
+            seen += rows.len();
+            tokens += batch.tokens();
+            observer.batch(&BatchProgress {
+                epoch,
+                epochs: config.epochs,
+                batch: b + 1,
+                batches,
+                tokens,
+                loss: loss_sum / seen as f64,
+                accuracy: correct as f64 / seen as f64,
+            });
+        }
+        tokens_trained += tokens as u64;
+        if !model.params.all_finite() {
+            return Err(Error::Diverged {
+                epoch,
+                batch: batches,
+                what: "weights",
+                value: f64::NAN,
+            });
+        }
+
+        let (valid_loss, valid_accuracy) = if valid.is_empty() {
+            (None, None)
+        } else {
+            let logits = logits_batched(&model, &valid_ids, INFERENCE_BATCH);
+            let m = metrics::evaluate(&logits, &valid_labels, 0.5);
+            (Some(m.log_loss), Some(m.accuracy))
+        };
+        let record = EpochRecord {
+            epoch,
+            train_loss: loss_sum / seen.max(1) as f64,
+            train_accuracy: correct as f64 / seen.max(1) as f64,
+            valid_loss,
+            valid_accuracy,
+            lr: optimizer.lr(),
+        };
+        observer.epoch(&record);
+        history.push(record);
+
+        if let Some(loss) = valid_loss {
+            if best
+                .as_ref()
+                .is_none_or(|(best_loss, _, _)| loss < *best_loss)
+            {
+                best = Some((loss, epoch, model.params.clone()));
+                epochs_without_gain = 0;
+            } else {
+                epochs_without_gain += 1;
+                if config.patience > 0 && epochs_without_gain >= config.patience {
+                    stopped_early = epoch < config.epochs;
+                    break;
+                }
+            }
+        }
+    }
+
+    let epochs_run = history.len();
+    let best_epoch = match best {
+        Some((_, epoch, params)) => {
+            model.params = params;
+            epoch
+        }
+        None => epochs_run,
+    };
+    let known = train_ids
+        .iter()
+        .flatten()
+        .filter(|&&id| id != crate::text::UNK_ID)
+        .count();
+    let total = train_ids.iter().map(Vec::len).sum::<usize>();
+    let training = TrainingInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        options: Some(config.clone()),
+        train_rows: train.len(),
+        valid_rows: valid.len(),
+        train_positive_rate: train_labels.iter().filter(|&&y| y).count() as f64
+            / train.len().max(1) as f64,
+        data_fingerprint: fingerprint(train),
+        vocab_coverage: if total == 0 {
+            0.0
+        } else {
+            known as f64 / total as f64
+        },
+        epochs_run,
+        best_epoch,
+        stopped_early,
+        history,
+    };
+    Ok(Trained {
+        model: SentimentModel {
+            tokenizer,
+            vocab,
+            classifier: model,
+            training,
+        },
+        tokens_trained,
+    })
+}
