@@ -96,7 +96,8 @@ struct FileIn<'a> {
 #[serde(deny_unknown_fields)]
 struct TensorIn {
     shape: Vec<u64>,
-    data: Vec<f32>,
+    /// Read as f64 so that a value too large for f32 is reported by weight name and index.
+    data: Vec<f64>,
 }
 
 /// Serializes a model to its JSON text.
@@ -276,13 +277,14 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
                 t.shape
             ));
         }
-        if let Some(i) = t.data.iter().position(|x| !x.is_finite()) {
-            return Err(format!("weight {name:?} value {i} is not finite"));
+        let data: Vec<f32> = t.data.iter().map(|&x| x as f32).collect();
+        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
+            return Err(format!(
+                "weight {name:?} value {i} ({}) is not a finite 32-bit float",
+                t.data[i]
+            ));
         }
-        tensors.push(Tensor {
-            shape,
-            data: t.data,
-        });
+        tensors.push(Tensor { shape, data });
     }
     if let Some(extra) = weights.keys().next() {
         return Err(format!(

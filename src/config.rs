@@ -355,19 +355,29 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let mut c = TrainConfig::default();
-        c.lr = 0.0;
-        assert!(c.validate().unwrap_err().to_string().contains("lr"));
-        let mut c = TrainConfig::default();
-        c.batch_size = 0;
-        assert!(c.validate().unwrap_err().to_string().contains("batch-size"));
-        let mut c = TrainConfig::default();
-        c.valid_split = 1.0;
-        assert!(c
-            .validate()
-            .unwrap_err()
-            .to_string()
-            .contains("valid-split"));
+        let error = |c: TrainConfig| c.validate().unwrap_err().to_string();
+        let d = TrainConfig::default;
+        assert!(error(TrainConfig { lr: 0.0, ..d() }).contains("lr"));
+        assert!(error(TrainConfig {
+            lr: f64::NAN,
+            ..d()
+        })
+        .contains("lr"));
+        assert!(error(TrainConfig {
+            batch_size: 0,
+            ..d()
+        })
+        .contains("batch-size"));
+        assert!(error(TrainConfig {
+            valid_split: 1.0,
+            ..d()
+        })
+        .contains("valid-split"));
+        assert!(error(TrainConfig {
+            max_vocab: 1,
+            ..d()
+        })
+        .contains("max-vocab"));
     }
 
     #[test]

@@ -1,0 +1,494 @@
+//! The command line, end to end: train -> eval -> predict -> tokenize on the shipped sample
+//! data, stdin handling, the quality gate's exit codes, determinism, config precedence, and
+//! bad input (exit 2, a message naming the problem, no panic, the old model untouched).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::common::*;
+
+fn bin(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("rnn-sentiment").expect("binary built");
+    cmd.current_dir(dir);
+    cmd
+}
+
+fn sample(name: &str) -> PathBuf {
+    repo_file(&format!("data/{name}"))
+}
+
+/// Trains a small, fast model on the sample data; returns its path.
+fn train_small(dir: &Path, cell: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    bin(dir)
+        .args(["train", "--quiet", "--cell", cell, "--epochs", "3"])
+        .args(["--embed-dim", "16", "--hidden-dim", "16", "-o"])
+        .arg(&out)
+        .args(extra)
+        .arg(sample("train.csv"))
+        .assert()
+        .success();
+    out
+}
+
+/// Runs and returns (exit code, stdout, stderr), checking that nothing panicked.
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let output = cmd.output().expect("command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let code = output.status.code().expect("exited normally");
+    assert_ne!(code, 101, "panic exit code: {stderr}");
+    (code, stdout, stderr)
+}
+
+/// Asserts exit 2 and that stderr contains every fragment.
+fn fails_with(cmd: &mut Command, fragments: &[&str]) -> String {
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 2, "expected exit 2, stderr: {stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "stderr lacks {f:?}: {stderr}");
+    }
+    stderr
+}
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// Accuracy and ROC AUC of a model on the held-out sample file.
+fn held_out(dir: &Path, model: &str) -> (f64, f64) {
+    let (code, stdout, stderr) = run(bin(dir)
+        .args(["eval", "--json", "-m", model])
+        .arg(sample("test.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let m: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(m["count"], 120);
+    for key in [
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+        "confusion",
+    ] {
+        assert!(!m[key].is_null(), "eval --json lacks {key}");
+    }
+    (
+        m["accuracy"].as_f64().unwrap(),
+        m["roc_auc"].as_f64().unwrap(),
+    )
+}
+
+#[test]
+fn readme_command_trains_a_model_that_beats_chance() {
+    // The README's first command (default cell and output path), then eval on held-out data.
+    // Chance is 0.5 with a standard deviation of 0.046 on 120 rows.
+    let dir = temp_dir();
+    let (code, stdout, stderr) = run(bin(dir.path()).arg("train").arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("saved model.json"), "{stdout}");
+    assert!(
+        stderr.contains("epoch   1"),
+        "per-epoch lines when not a terminal: {stderr}"
+    );
+    let (accuracy, auc) = held_out(dir.path(), "model.json");
+    assert!(
+        accuracy >= 0.65 && auc >= 0.7,
+        "accuracy {accuracy}, auc {auc}"
+    );
+}
+
+#[test]
+fn every_cell_learns_the_sample_data() {
+    let dir = temp_dir();
+    for cell in ["rnn", "lstm", "gru"] {
+        let out = format!("{cell}.json");
+        let (code, _, stderr) = run(bin(dir.path())
+            .args(["train", "--quiet", "--valid-split", "0", "--epochs", "5"])
+            .args(["--cell", cell, "-o", &out])
+            .arg(sample("train.csv")));
+        assert_eq!(code, 0, "{stderr}");
+        let (accuracy, auc) = held_out(dir.path(), &out);
+        assert!(
+            accuracy >= 0.6 && auc >= 0.62,
+            "{cell}: accuracy {accuracy}, auc {auc}"
+        );
+    }
+}
+
+#[test]
+fn predict_and_tokenize_for_every_cell() {
+    let dir = temp_dir();
+    for cell in ["rnn", "lstm", "gru"] {
+        let model = train_small(dir.path(), cell, &format!("{cell}.json"), &[]);
+        let (code, stdout, _) = run(bin(dir.path()).arg("predict").arg("-m").arg(&model).args([
+            "I love this movie",
+            "",
+            "awful.",
+        ]));
+        assert_eq!(code, 0);
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{stdout}");
+        for line in lines {
+            let (label, p) = line.split_once('\t').expect("label<TAB>probability");
+            assert!(label == "positive" || label == "negative");
+            let p: f64 = p.parse().unwrap();
+            assert!((0.0..=1.0).contains(&p));
+            assert_eq!(label == "positive", p >= 0.5);
+        }
+        let (code, stdout, _) = run(bin(dir.path())
+            .args(["tokenize", "-m"])
+            .arg(&model)
+            .arg("Great movie, zzzunknownzzz!"));
+        assert_eq!(code, 0);
+        let v = &json_lines(&stdout)[0];
+        assert_eq!(
+            v["tokens"],
+            serde_json::json!(["great", "movie", ",", "zzzunknownzzz", "!"])
+        );
+        let ids = v["ids"].as_array().unwrap();
+        assert_eq!(ids.len(), 5);
+        assert_eq!(ids[3], 1, "unknown word maps to <unk> = 1");
+        assert!(ids[0].as_u64().unwrap() > 1);
+    }
+}
+
+#[test]
+fn stdin_gives_one_line_per_input_line_and_newlines_never_change_scores() {
+    let dir = temp_dir();
+    let model = train_small(dir.path(), "gru", "m.json", &[]);
+    let input = "great fun\r\n\nboring and slow\n   \nlast line without newline";
+    let (code, stdout, _) = run(bin(dir.path())
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .write_stdin(input));
+    assert_eq!(code, 0);
+    let rows = json_lines(&stdout);
+    assert_eq!(rows.len(), 5);
+    assert_eq!(rows[0]["text"], "great fun");
+    assert_eq!(rows[1]["text"], "");
+    // The same texts as arguments, with and without trailing newlines: identical scores.
+    let (_, args_out, _) = run(bin(dir.path())
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .args(["great fun", "great fun\n", "last line without newline\r\n"]));
+    let by_arg = json_lines(&args_out);
+    assert_eq!(by_arg[0]["probability"], rows[0]["probability"]);
+    assert_eq!(by_arg[1]["probability"], rows[0]["probability"]);
+    assert_eq!(by_arg[2]["probability"], rows[4]["probability"]);
+    // "-" means stdin too, and --file reads the same lines.
+    let file = write(dir.path(), "texts.txt", input);
+    let (_, dash_out, _) = run(bin(dir.path())
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .arg("-")
+        .write_stdin(input));
+    assert_eq!(dash_out, stdout);
+    let (_, file_out, _) = run(bin(dir.path())
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .arg("--file")
+        .arg(&file));
+    assert_eq!(file_out, stdout);
+    // tokenize reads stdin the same way.
+    let (_, tok_out, _) = run(bin(dir.path())
+        .args(["tokenize", "-m"])
+        .arg(&model)
+        .write_stdin(input));
+    assert_eq!(json_lines(&tok_out).len(), 5);
+}
+
+#[test]
+fn min_accuracy_is_a_quality_gate() {
+    let dir = temp_dir();
+    let model = train_small(dir.path(), "lstm", "m.json", &[]);
+    let eval = |extra: &[&str]| {
+        let mut cmd = bin(dir.path());
+        cmd.args(["eval", "-m"])
+            .arg(&model)
+            .arg(sample("test.csv"))
+            .args(extra);
+        run(&mut cmd)
+    };
+    let (code, stdout, _) = eval(&["--json"]);
+    assert_eq!(code, 0);
+    let accuracy = serde_json::from_str::<Value>(&stdout).unwrap()["accuracy"]
+        .as_f64()
+        .unwrap();
+    assert!(accuracy < 1.0);
+    let (code, _, _) = eval(&["--min-accuracy", &format!("{}", accuracy - 0.01)]);
+    assert_eq!(code, 0);
+    let (code, _, _) = eval(&["--min-accuracy", &format!("{accuracy}")]);
+    assert_eq!(code, 0, "equal accuracy passes");
+    let (code, _, stderr) = eval(&["--min-accuracy", &format!("{}", accuracy + 0.01)]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("quality gate failed"), "{stderr}");
+    let (code, stdout, _) = eval(&["--json", "--min-accuracy", "1"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["passed"],
+        false
+    );
+    fails_with(
+        bin(dir.path())
+            .args(["eval", "--min-accuracy", "1.5"])
+            .arg(sample("test.csv")),
+        &["--min-accuracy"],
+    );
+}
+
+#[test]
+fn same_seed_same_bytes_and_other_seed_other_bytes() {
+    let dir = temp_dir();
+    for cell in ["rnn", "lstm", "gru"] {
+        let a = train_small(dir.path(), cell, "a.json", &["--seed", "5"]);
+        let b = train_small(dir.path(), cell, "b.json", &["--seed", "5"]);
+        let c = train_small(dir.path(), cell, "c.json", &["--seed", "6"]);
+        let (a, b, c) = (
+            std::fs::read(a).unwrap(),
+            std::fs::read(b).unwrap(),
+            std::fs::read(c).unwrap(),
+        );
+        assert!(a == b, "{cell}: same seed gave different files");
+        assert!(a != c, "{cell}: different seeds gave the same file");
+    }
+}
+
+#[test]
+fn command_line_beats_config_file_beats_defaults() {
+    let dir = temp_dir();
+    let config = write(
+        dir.path(),
+        "c.toml",
+        "cell = \"gru\"\nhidden_dim = 8\nembed_dim = 8\nepochs = 2\npatience = 0\nseed = 3\nlowercase = false\n",
+    );
+    let out = dir.path().join("m.json");
+    let (code, stdout, stderr) = run(bin(dir.path())
+        .args([
+            "train",
+            "--quiet",
+            "--json",
+            "--hidden-dim",
+            "6",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("-o")
+        .arg(&out)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["epochs_run"], 2);
+    let model: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(model["config"]["cell"], "gru");
+    assert_eq!(model["config"]["hidden_dim"], 6, "command line wins");
+    assert_eq!(
+        model["config"]["embed_dim"], 8,
+        "config file beats the default"
+    );
+    assert_eq!(model["tokenizer"]["lowercase"], false);
+    assert_eq!(model["training"]["options"]["batch_size"], 32, "default");
+    // A key the file does not know is an error naming it.
+    let bad = write(dir.path(), "bad.toml", "hiden_dim = 8\n");
+    fails_with(
+        bin(dir.path())
+            .args(["train", "--config"])
+            .arg(&bad)
+            .arg(sample("train.csv")),
+        &["bad.toml", "hiden_dim"],
+    );
+}
+
+#[test]
+fn config_example_documents_every_key_with_its_default() {
+    use rnn_sentiment::config::{ConfigFile, TrainConfig};
+    let path = repo_file("config.example.toml");
+    let file = ConfigFile::load(&path).unwrap();
+    let d = TrainConfig::default();
+    assert_eq!(file.cell, Some(d.cell));
+    assert_eq!(file.embed_dim, Some(d.embed_dim));
+    assert_eq!(file.hidden_dim, Some(d.hidden_dim));
+    assert_eq!(file.forget_bias.and_then(|b| b.value()), d.forget_bias);
+    assert_eq!(file.epochs, Some(d.epochs));
+    assert_eq!(file.batch_size, Some(d.batch_size));
+    assert_eq!(file.lr, Some(d.lr));
+    assert_eq!(file.optimizer, Some(d.optimizer));
+    assert_eq!(file.momentum, Some(d.momentum));
+    assert_eq!(file.clip_norm, Some(d.clip_norm));
+    assert_eq!(file.patience, Some(d.patience));
+    assert_eq!(file.valid_split, Some(d.valid_split));
+    assert_eq!(file.min_count, Some(d.min_count));
+    assert_eq!(file.max_vocab, Some(d.max_vocab));
+    assert_eq!(file.seed, Some(d.seed));
+    assert_eq!(file.max_len, Some(d.tokenizer.max_len));
+    assert_eq!(file.truncation, Some(d.tokenizer.truncation));
+    assert_eq!(file.lowercase, Some(d.tokenizer.lowercase));
+    assert_eq!(file.punctuation, Some(d.tokenizer.punctuation));
+    assert_eq!(file.strip_html, Some(d.tokenizer.strip_html));
+    assert_eq!(file.text_column.as_deref(), Some("text"));
+    assert_eq!(file.label_column.as_deref(), Some("label"));
+    assert_eq!(file.output.as_deref(), Some(Path::new("model.json")));
+    assert_eq!(file.quiet, Some(false));
+    // Keys that have no default value are documented as comments.
+    let text = std::fs::read_to_string(&path).unwrap();
+    for key in ["# valid =", "# delimiter ="] {
+        assert!(text.contains(key), "config.example.toml lacks {key}");
+    }
+}
+
+#[test]
+fn help_shows_defaults() {
+    let dir = temp_dir();
+    let (code, stdout, _) = run(bin(dir.path()).args(["train", "--help"]));
+    assert_eq!(code, 0);
+    for fragment in [
+        "[default: lstm]",
+        "[default: 128]",
+        "[default: 0.002]",
+        "[default: model.json]",
+        "--valid-split",
+        "--patience",
+    ] {
+        assert!(stdout.contains(fragment), "train --help lacks {fragment}");
+    }
+    let (_, stdout, _) = run(bin(dir.path()).args(["predict", "--help"]));
+    assert!(stdout.contains("--model") && stdout.contains("[default: model.json]"));
+}
+
+#[test]
+fn bad_data_fails_cleanly_and_leaves_the_old_model_untouched() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let model = train_small(d, "rnn", "keep.json", &[]);
+    let before = std::fs::read(&model).unwrap();
+    let train_into = |data: &Path| {
+        let mut cmd = bin(d);
+        cmd.args(["train", "--quiet", "-o"]).arg(&model).arg(data);
+        cmd
+    };
+    fails_with(
+        &mut train_into(&d.join("missing.csv")),
+        &["missing.csv", "cannot read"],
+    );
+    let cases: &[(&str, &[u8], &[&str])] = &[
+        ("empty.csv", b"", &["empty.csv", "empty"]),
+        (
+            "header.csv",
+            b"text,label\n",
+            &["header.csv", "no data rows"],
+        ),
+        (
+            "cols.csv",
+            b"review,stars\nok,1\n",
+            &["cols.csv", "\"review\"", "\"stars\"", "--text-column"],
+        ),
+        (
+            "label.csv",
+            b"text,label\ngood,1\nbad,0\nmeh,maybe\n",
+            &["label.csv, line 4", "\"maybe\""],
+        ),
+        (
+            "utf8.csv",
+            b"text,label\ngood,1\nbad \xff\xfe,0\n",
+            &["utf8.csv, line 3", "UTF-8"],
+        ),
+        (
+            "fields.csv",
+            b"text,label\ngood,1,extra\n",
+            &["fields.csv, line 2", "fields"],
+        ),
+        (
+            "oneclass.csv",
+            b"text,label\ngood,1\ngreat,1\nfine,1\n",
+            &["oneclass.csv", "both classes"],
+        ),
+    ];
+    for (name, contents, fragments) in cases {
+        let path = write(d, name, contents);
+        fails_with(&mut train_into(&path), fragments);
+        assert_eq!(
+            std::fs::read(&model).unwrap(),
+            before,
+            "{name} changed the model"
+        );
+    }
+    // Bad option values: named, and still nothing written.
+    for (flag, value) in [
+        ("--lr", "0"),
+        ("--batch-size", "0"),
+        ("--epochs", "0"),
+        ("--max-len", "0"),
+        ("--hidden-dim", "0"),
+    ] {
+        let mut cmd = train_into(&sample("train.csv"));
+        cmd.args([flag, value]);
+        fails_with(&mut cmd, &[flag.trim_start_matches('-')]);
+        assert_eq!(std::fs::read(&model).unwrap(), before);
+    }
+    // Output problems are found before training.
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "--quiet", "-o"])
+        .arg(d.join("no/such/dir/m.json"))
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2);
+    assert!(stderr.contains("no/such/dir"), "{stderr}");
+    fails_with(
+        bin(d)
+            .args(["train", "--quiet", "-o"])
+            .arg(d)
+            .arg(sample("train.csv")),
+        &["directory"],
+    );
+}
+
+#[test]
+fn bad_model_files_fail_cleanly() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let good = train_small(d, "lstm", "good.json", &[]);
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = write(d, "truncated.json", &bytes[..bytes.len() / 2]);
+    let garbled = write(d, "garbled.json", b"{\"format\": rnn-sentiment}");
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["config"]["hidden_dim"] = Value::from(17);
+    let mismatched = write(d, "mismatched.json", v.to_string());
+    for (path, fragment) in [
+        (&truncated, "truncated"),
+        (&garbled, "not valid JSON"),
+        (&mismatched, "rnn.weight_ih_l0"),
+        (&d.join("absent.json"), "cannot read model file"),
+    ] {
+        let name = path.file_name().unwrap().to_str().unwrap();
+        fails_with(
+            bin(d).args(["predict", "-m"]).arg(path).arg("hi"),
+            &[name, fragment],
+        );
+        fails_with(
+            bin(d)
+                .args(["eval", "-m"])
+                .arg(path)
+                .arg(sample("test.csv")),
+            &[name, fragment],
+        );
+        fails_with(bin(d).args(["tokenize", "-m"]).arg(path).arg("hi"), &[name]);
+    }
+    // Non-UTF-8 input on stdin names the line.
+    fails_with(
+        bin(d)
+            .args(["predict", "-m"])
+            .arg(&good)
+            .write_stdin(&b"fine\nbad \xff\n"[..]),
+        &["<stdin>", "line 2", "UTF-8"],
+    );
+    // A usage error is exit 2 too.
+    fails_with(
+        bin(d).args(["predict", "--no-such-flag"]),
+        &["--no-such-flag"],
+    );
+}

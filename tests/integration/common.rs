@@ -1,0 +1,127 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+use rnn_sentiment::batch::Batch;
+use rnn_sentiment::config::{CellKind, ModelConfig};
+use rnn_sentiment::model::params::{Params, Tensor, PARAM_NAMES};
+use rnn_sentiment::model::Classifier;
+use rnn_sentiment::rng::Rng;
+use serde_json::Value;
+
+pub const CELLS: [CellKind; 3] = [CellKind::Rnn, CellKind::Lstm, CellKind::Gru];
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under the repository root.
+pub fn repo_file(rel: &str) -> PathBuf {
+    root().join(rel)
+}
+
+/// A small model configuration.
+pub fn tiny_config(cell: CellKind, vocab: usize, embed: usize, hidden: usize) -> ModelConfig {
+    ModelConfig {
+        cell,
+        vocab_size: vocab,
+        embed_dim: embed,
+        hidden_dim: hidden,
+        forget_bias: None,
+        threshold: 0.5,
+    }
+}
+
+/// A randomly initialised f64 model.
+pub fn random_model(config: ModelConfig, seed: u64) -> Classifier<f64> {
+    Classifier::new(config, &mut Rng::new(seed))
+}
+
+/// Reads `{"name": {"shape": [...], "data": [...]}}` into tensors in canonical order.
+pub fn tensors_from_json(value: &Value) -> [Tensor<f64>; 7] {
+    PARAM_NAMES.map(|name| {
+        let t = &value[name];
+        Tensor {
+            shape: t["shape"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name} has a shape"))
+                .iter()
+                .map(|d| d.as_u64().unwrap() as usize)
+                .collect(),
+            data: floats(&t["data"]),
+        }
+    })
+}
+
+/// A JSON array of numbers.
+pub fn floats(value: &Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+/// A batch from a JSON array of padded id rows and a JSON array of lengths.
+pub fn batch_from_json(ids: &Value, lengths: &Value) -> Batch {
+    let lengths: Vec<usize> = lengths
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_u64().unwrap() as usize)
+        .collect();
+    let rows: Vec<Vec<u32>> = ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&lengths)
+        .map(|(row, &len)| {
+            row.as_array().unwrap()[..len]
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect();
+    Batch::from_sequences(&rows)
+}
+
+/// Mean BCE loss of a model on a batch.
+pub fn loss(model: &Classifier<f64>, batch: &Batch, labels: &[f64]) -> f64 {
+    let (logits, _) = model.forward(batch);
+    rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels).0
+}
+
+/// Analytic gradients of the mean BCE loss.
+pub fn gradients(model: &Classifier<f64>, batch: &Batch, labels: &[f64]) -> Params<f64> {
+    let (logits, cache) = model.forward(batch);
+    let (_, d_logits) = rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels);
+    let mut grads = Params::zeros(&model.config);
+    model.backward(cache, &d_logits, &mut grads);
+    grads
+}
+
+/// Asserts two slices agree to `tol`, relative to max(1, |expected|).
+pub fn assert_close(what: &str, actual: &[f64], expected: &[f64], tol: f64) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length");
+    for (i, (&a, &e)) in actual.iter().zip(expected).enumerate() {
+        let err = (a - e).abs() / e.abs().max(1.0);
+        assert!(
+            err <= tol,
+            "{what}[{i}]: got {a}, expected {e} (error {err:e} > {tol:e})"
+        );
+    }
+}
+
+/// A temporary directory that is removed at the end of the test.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temporary directory")
+}
+
+/// Writes `contents` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write test file");
+    path
+}

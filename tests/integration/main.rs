@@ -1,0 +1,9 @@
+//! The integration tests, built into one test binary: PyTorch reference values, finite
+//! difference gradient checks, padding invariance, the model file, and the command line.
+
+mod cli;
+mod common;
+mod gradcheck;
+mod model_file;
+mod padding;
+mod reference;

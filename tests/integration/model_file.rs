@@ -1,0 +1,175 @@
+//! The model file: exact round trips, atomic writes, and loud refusals of bad files.
+
+use rnn_sentiment::checkpoint::{self, from_json, to_json};
+use rnn_sentiment::config::CellKind;
+use rnn_sentiment::model::Classifier;
+use rnn_sentiment::rng::Rng;
+use rnn_sentiment::sentiment::SentimentModel;
+use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Vocab};
+use rnn_sentiment::train::TrainingInfo;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+fn sample_model(cell: CellKind) -> SentimentModel {
+    let tokens: Vec<String> = ["<pad>", "<unk>", "good", "bad", "movie"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    SentimentModel {
+        tokenizer: Tokenizer::new(TokenizerConfig::default()),
+        vocab: Vocab::from_tokens(tokens).unwrap(),
+        classifier: Classifier::new(tiny_config(cell, 5, 3, 4), &mut Rng::new(9)),
+        training: TrainingInfo::default(),
+    }
+}
+
+fn model_json(cell: CellKind) -> Value {
+    serde_json::from_slice(&to_json(&sample_model(cell)).unwrap()).unwrap()
+}
+
+fn load_err(value: &Value) -> String {
+    match from_json(value.to_string().as_bytes()) {
+        Ok(_) => panic!("loaded a bad model: {value}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn save_load_save_is_byte_identical() {
+    for cell in CELLS {
+        let model = sample_model(cell);
+        let bytes = to_json(&model).unwrap();
+        let loaded = from_json(&bytes).unwrap();
+        assert_eq!(loaded.classifier, model.classifier);
+        assert_eq!(to_json(&loaded).unwrap(), bytes);
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("{\"format\":\"rnn-sentiment\",\"version\":1,"));
+    }
+}
+
+#[test]
+fn weights_use_pytorch_names_and_shapes() {
+    let v = model_json(CellKind::Gru);
+    let w = &v["weights"];
+    assert_eq!(w["embedding.weight"]["shape"], json!([5, 3]));
+    assert_eq!(w["rnn.weight_ih_l0"]["shape"], json!([12, 3]));
+    assert_eq!(w["rnn.weight_hh_l0"]["shape"], json!([12, 4]));
+    assert_eq!(w["rnn.bias_ih_l0"]["shape"], json!([12]));
+    assert_eq!(w["rnn.bias_hh_l0"]["shape"], json!([12]));
+    assert_eq!(w["fc.weight"]["shape"], json!([1, 4]));
+    assert_eq!(w["fc.bias"]["shape"], json!([1]));
+}
+
+#[test]
+fn truncated_files_are_refused_at_every_offset() {
+    let bytes = to_json(&sample_model(CellKind::Lstm)).unwrap();
+    let step = (bytes.len() / 97).max(1);
+    for cut in (0..bytes.len() - 1).step_by(step) {
+        let err = match from_json(&bytes[..cut]) {
+            Ok(_) => panic!("loaded a file cut at {cut}"),
+            Err(e) => e,
+        };
+        assert!(
+            err.contains("truncated") || err.contains("not valid JSON"),
+            "cut at {cut}: {err}"
+        );
+    }
+}
+
+#[test]
+fn wrong_format_or_version_is_named() {
+    let mut v = model_json(CellKind::Rnn);
+    v["format"] = json!("keras");
+    assert!(load_err(&v).contains("\"keras\""));
+    let mut v = model_json(CellKind::Rnn);
+    v["version"] = json!(2);
+    let err = load_err(&v);
+    assert!(
+        err.contains("version 2") && err.contains("reads version 1"),
+        "{err}"
+    );
+    assert!(load_err(&json!([1, 2, 3])).contains("not a model file"));
+    assert!(load_err(&json!({"format": "rnn-sentiment"})).contains("version"));
+}
+
+#[test]
+fn inconsistent_weights_are_refused() {
+    let mut v = model_json(CellKind::Lstm);
+    v["weights"]["rnn.weight_hh_l0"]["data"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let err = load_err(&v);
+    assert!(
+        err.contains("rnn.weight_hh_l0") && err.contains("values"),
+        "{err}"
+    );
+
+    let mut v = model_json(CellKind::Lstm);
+    v["weights"]["fc.weight"]["shape"] = json!([4, 1]);
+    assert!(load_err(&v).contains("fc.weight"));
+
+    let mut v = model_json(CellKind::Lstm);
+    v["config"]["cell"] = json!("gru");
+    assert!(load_err(&v).contains("needs [12, 3]"));
+
+    let mut v = model_json(CellKind::Lstm);
+    v["weights"]["fc.bias"]["data"] = json!([1e39]);
+    let err = load_err(&v);
+    assert!(
+        err.contains("\"fc.bias\" value 0") && err.contains("not a finite"),
+        "{err}"
+    );
+
+    let mut v = model_json(CellKind::Lstm);
+    v["weights"].as_object_mut().unwrap().remove("fc.bias");
+    assert!(load_err(&v).contains("\"fc.bias\" is missing"));
+
+    let mut v = model_json(CellKind::Lstm);
+    v["weights"]["rnn.weight_ih_l1"] = json!({"shape": [1], "data": [0.0]});
+    assert!(load_err(&v).contains("unexpected weight"));
+}
+
+#[test]
+fn bad_vocabularies_and_huge_dimensions_are_refused() {
+    let mut v = model_json(CellKind::Rnn);
+    v["vocab"] = json!(["<pad>", "<unk>", "good", "good", "movie"]);
+    assert!(load_err(&v).contains("twice"));
+    let mut v = model_json(CellKind::Rnn);
+    v["vocab"] = json!(["<unk>", "<pad>", "good", "bad", "movie"]);
+    assert!(load_err(&v).contains("<pad>"));
+    let mut v = model_json(CellKind::Rnn);
+    v["vocab"] = json!(["<pad>", "<unk>", "good"]);
+    assert!(load_err(&v).contains("vocab_size is 5"));
+    let mut v = model_json(CellKind::Rnn);
+    v["config"]["vocab_size"] = json!(1_000_000_000_000u64);
+    assert!(load_err(&v).contains("vocab_size"));
+    let mut v = model_json(CellKind::Rnn);
+    v["config"]["hidden_dim"] = json!(0);
+    assert!(load_err(&v).contains("hidden_dim"));
+}
+
+#[test]
+fn deeply_nested_json_is_an_error_not_a_crash() {
+    let deep = "[".repeat(100_000);
+    assert!(from_json(deep.as_bytes()).is_err());
+}
+
+#[test]
+fn atomic_save_replaces_and_leaves_no_temporary_file() {
+    let dir = temp_dir();
+    let path = dir.path().join("m.json");
+    std::fs::write(&path, "old").unwrap();
+    checkpoint::save(&sample_model(CellKind::Gru), &path).unwrap();
+    assert!(checkpoint::load(&path).is_ok());
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["m.json"]);
+    // A failing save (missing directory) leaves nothing behind and reports the path.
+    let missing = dir.path().join("no/such/dir/m.json");
+    let err = checkpoint::save(&sample_model(CellKind::Gru), &missing).unwrap_err();
+    assert!(err.to_string().contains("no/such/dir"), "{err}");
+}

@@ -1,0 +1,57 @@
+//! Padding never changes a prediction: a text scored alone and inside a batch of longer (and
+//! shorter, and empty) texts gets the same probability, in f32 as the tool runs.
+
+use ndarray::s;
+use rnn_sentiment::batch::Batch;
+use rnn_sentiment::config::CellKind;
+use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::model::Classifier;
+use rnn_sentiment::rng::Rng;
+
+use crate::common::*;
+
+fn model(cell: CellKind) -> Classifier<f32> {
+    Classifier::new(tiny_config(cell, 50, 8, 16), &mut Rng::new(3))
+}
+
+#[test]
+fn alone_or_in_a_batch_the_probability_is_the_same() {
+    let rows: Vec<Vec<u32>> = vec![
+        vec![7],
+        (2..40).collect(),
+        vec![9, 9, 4],
+        vec![],
+        vec![30, 31],
+        (10..25).rev().collect(),
+    ];
+    for cell in CELLS {
+        let m = model(cell);
+        let together = m.predict_proba(&Batch::from_sequences(&rows));
+        for (row, &p) in rows.iter().zip(&together) {
+            let alone = m.predict_proba(&Batch::from_sequences(&[row]))[0];
+            assert!(
+                (alone - p).abs() <= 1e-6,
+                "{}: length {} alone {alone} vs batched {p}",
+                cell.name(),
+                row.len()
+            );
+            assert!((0.0..=1.0).contains(&p));
+        }
+        // An empty text's state is h = 0, so its logit is the head's bias.
+        let empty = together[3];
+        assert!((empty - sigmoid(m.params.fc_bias.data[0])).abs() < 1e-7);
+    }
+}
+
+#[test]
+fn values_in_padding_positions_are_never_read() {
+    let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![9, 2]];
+    for cell in CELLS {
+        let m = model(cell);
+        let clean = Batch::from_sequences(&rows);
+        let mut dirty = clean.clone();
+        dirty.ids.slice_mut(s![1, 1..]).fill(49);
+        dirty.ids.slice_mut(s![2, 2..]).fill(17);
+        assert_eq!(m.predict_proba(&clean), m.predict_proba(&dirty));
+    }
+}
