@@ -632,6 +632,22 @@ impl Source {
     }
 }
 
+/// One line of `predict --json`.
+#[derive(serde::Serialize)]
+struct PredictionLine<'a> {
+    text: &'a str,
+    label: &'a str,
+    probability: f64,
+}
+
+/// One line of `tokenize`.
+#[derive(serde::Serialize)]
+struct TokenizeLine<'a> {
+    text: &'a str,
+    tokens: &'a [String],
+    ids: &'a [u32],
+}
+
 /// Writes a line to stdout; a closed pipe (`| head`) ends the command quietly.
 fn emit(out: &mut impl Write, line: std::fmt::Arguments) -> Result<()> {
     match out.write_fmt(line).and_then(|_| out.write_all(b"\n")) {
@@ -660,8 +676,12 @@ fn predict(args: PredictArgs) -> Result<i32> {
                 "negative"
             };
             if args.json {
-                let line = json!({"text": text, "label": label, "probability": p});
-                emit(&mut out, format_args!("{line}"))?;
+                let line = PredictionLine {
+                    text,
+                    label,
+                    probability: p,
+                };
+                emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
             } else {
                 emit(&mut out, format_args!("{label}\t{p:.6}"))?;
             }
@@ -678,8 +698,12 @@ fn tokenize(args: TokenizeArgs) -> Result<i32> {
         for text in texts {
             let tokens = model.tokenizer.tokenize(text);
             let ids = model.vocab.encode(&tokens);
-            let line = json!({"text": text, "tokens": tokens, "ids": ids});
-            emit(&mut out, format_args!("{line}"))?;
+            let line = TokenizeLine {
+                text,
+                tokens: &tokens,
+                ids: &ids,
+            };
+            emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
         }
         flush(&mut out)
     })?;
