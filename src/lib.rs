@@ -16,6 +16,7 @@ pub mod batch;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod embeddings;
 pub mod error;
 pub mod float;
 pub mod metrics;
