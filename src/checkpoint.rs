@@ -26,7 +26,7 @@ use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::model::params::{expected_shapes, Params, Tensor, PARAM_NAMES};
+use crate::model::params::{expected_shapes, Params, Tensor};
 use crate::model::Classifier;
 use crate::sentiment::SentimentModel;
 use crate::text::{Tokenizer, TokenizerConfig, Vocab};
@@ -49,7 +49,7 @@ struct FileOut<'a> {
 }
 
 /// Serializes the weights as a JSON object in canonical order.
-struct WeightsOut<'a>(&'a Params<f32>);
+struct WeightsOut<'a>(&'a ModelConfig, &'a Params<f32>);
 
 #[derive(Serialize)]
 struct TensorOut<'a> {
@@ -59,8 +59,9 @@ struct TensorOut<'a> {
 
 impl Serialize for WeightsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(PARAM_NAMES.len()))?;
-        for (name, t) in self.0.named() {
+        let shapes = expected_shapes(self.0);
+        let mut map = serializer.serialize_map(Some(shapes.len()))?;
+        for ((name, _), t) in shapes.iter().zip(self.1.tensors()) {
             map.serialize_entry(
                 name,
                 &TensorOut {
@@ -108,7 +109,7 @@ pub fn to_json(model: &SentimentModel) -> Result<Vec<u8>> {
         config: &model.classifier.config,
         tokenizer: model.tokenizer.config(),
         vocab: model.vocab.tokens(),
-        weights: WeightsOut(&model.classifier.params),
+        weights: WeightsOut(&model.classifier.config, &model.classifier.params),
         training: &model.training,
     };
     let mut bytes = serde_json::to_vec(&file).map_err(|e| Error::option("model", e.to_string()))?;
@@ -252,20 +253,23 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
     };
 
     let shapes = expected_shapes(&config);
-    let mut tensors = Vec::with_capacity(PARAM_NAMES.len());
-    for (name, shape) in PARAM_NAMES.iter().zip(shapes) {
+    let mut tensors = Vec::with_capacity(shapes.len());
+    for (name, shape) in &shapes {
         let t = weights
-            .remove(*name)
+            .remove(name)
             .ok_or_else(|| format!("weight {name:?} is missing"))?;
         let expected: Vec<u64> = shape.iter().map(|&d| d as u64).collect();
         if t.shape != expected {
             return Err(format!(
-                "weight {name:?} has shape {:?}, but config (cell {}, V={}, E={}, H={}) needs {:?}",
+                "weight {name:?} has shape {:?}, but the config (cell {}, V={}, E={}, H={}, {} layer(s), D={}, pooling {}) needs {:?}",
                 t.shape,
                 config.cell.name(),
                 config.vocab_size,
                 config.embed_dim,
                 config.hidden_dim,
+                config.layers,
+                config.directions(),
+                config.pooling.name(),
                 expected
             ));
         }
@@ -284,15 +288,28 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
                 t.data[i]
             ));
         }
-        tensors.push(Tensor { shape, data });
+        tensors.push(Tensor {
+            shape: shape.clone(),
+            data,
+        });
     }
     if let Some(extra) = weights.keys().next() {
         return Err(format!(
-            "unexpected weight {extra:?}; this build knows {}",
-            PARAM_NAMES.join(", ")
+            "unexpected weight {extra:?}; the config (cell {}, {} layer(s), {}) has {}",
+            config.cell.name(),
+            config.layers,
+            if config.bidirectional {
+                "bidirectional"
+            } else {
+                "one direction"
+            },
+            shapes
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
-    let tensors: [Tensor<f32>; 7] = tensors.try_into().expect("one tensor per name");
     Ok(SentimentModel {
         tokenizer: Tokenizer::new(tokenizer),
         vocab,

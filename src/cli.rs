@@ -12,7 +12,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use rnn_sentiment::checkpoint;
-use rnn_sentiment::config::{CellKind, ConfigFile, OptimizerKind, TrainConfig};
+use rnn_sentiment::config::{
+    CellKind, ConfigFile, LrSchedule, OptimizerKind, Pooling, TrainConfig,
+};
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::float::sigmoid;
 use rnn_sentiment::metrics::{self, Metrics};
@@ -100,6 +102,21 @@ struct TrainArgs {
     /// Hidden size H.
     #[arg(long, default_value_t = defaults().hidden_dim)]
     hidden_dim: usize,
+    /// Stacked recurrent layers.
+    #[arg(long, default_value_t = defaults().layers)]
+    layers: usize,
+    /// Also run each layer over the reversed text and concatenate both directions.
+    #[arg(long, default_value_t = defaults().bidirectional, action = clap::ArgAction::Set)]
+    bidirectional: bool,
+    /// How the head summarises the top layer's outputs over the real tokens.
+    #[arg(long, value_enum, default_value_t = defaults().pooling)]
+    pooling: Pooling,
+    /// Dropout between stacked layers and before the head (training only).
+    #[arg(long, default_value_t = defaults().dropout)]
+    dropout: f64,
+    /// Dropout on the embeddings (training only).
+    #[arg(long, default_value_t = defaults().embed_dropout)]
+    embed_dropout: f64,
     /// Initial LSTM forget-gate bias, or "none" for PyTorch's plain uniform initialisation.
     #[arg(long, default_value_t = show_forget_bias(defaults().forget_bias))]
     forget_bias: String,
@@ -118,6 +135,24 @@ struct TrainArgs {
     /// Momentum (SGD only).
     #[arg(long, default_value_t = defaults().momentum)]
     momentum: f64,
+    /// Weight decay on weight matrices (decoupled, AdamW, for adam; L2 for sgd); biases never.
+    #[arg(long, default_value_t = defaults().weight_decay)]
+    weight_decay: f64,
+    /// Learning-rate schedule after warm-up: constant, or linear/cosine decay to 0.
+    #[arg(long, value_enum, default_value_t = defaults().lr_schedule)]
+    lr_schedule: LrSchedule,
+    /// Linear learning-rate warm-up over this fraction of all steps.
+    #[arg(long, default_value_t = defaults().warmup)]
+    warmup: f64,
+    /// Batch texts of similar length together (seeded, shuffled buckets).
+    #[arg(long, default_value_t = defaults().bucket, action = clap::ArgAction::Set)]
+    bucket: bool,
+    /// Weight of the positive class in the loss (>1 favours recall on positives).
+    #[arg(long, default_value_t = defaults().pos_weight)]
+    pos_weight: f64,
+    /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
+    #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
+    freeze_embeddings: bool,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
     #[arg(long, default_value_t = defaults().clip_norm)]
     clip_norm: f64,
@@ -314,12 +349,23 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
         cell: pick!(cell),
         embed_dim: pick!(embed_dim),
         hidden_dim: pick!(hidden_dim),
+        layers: pick!(layers),
+        bidirectional: pick!(bidirectional),
+        pooling: pick!(pooling),
+        embed_dropout: pick!(embed_dropout),
+        dropout: pick!(dropout),
         forget_bias,
         epochs: pick!(epochs),
         batch_size: pick!(batch_size),
         lr: pick!(lr),
         optimizer: pick!(optimizer),
         momentum: pick!(momentum),
+        weight_decay: pick!(weight_decay),
+        lr_schedule: pick!(lr_schedule),
+        warmup: pick!(warmup),
+        bucket: pick!(bucket),
+        pos_weight: pick!(pos_weight),
+        freeze_embeddings: pick!(freeze_embeddings),
         clip_norm: pick!(clip_norm),
         patience: pick!(patience),
         valid_split: pick!(valid_split),

@@ -23,6 +23,8 @@ pub mod limits {
     pub const MAX_PARAMS: usize = 1 << 30;
     /// Largest `max_len` (tokens kept per text).
     pub const MAX_LEN: usize = 1_000_000;
+    /// Most stacked layers.
+    pub const MAX_LAYERS: usize = 16;
 }
 
 /// The recurrent cell, as in `torch.nn`.
@@ -57,6 +59,50 @@ impl CellKind {
     }
 }
 
+/// How the head summarises the sequence of top-layer outputs of a row (all mask-aware: only
+/// real tokens count).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pooling {
+    /// The state after the last real token (for a bidirectional model: the forward state after
+    /// the last token and the backward state after the first, as PyTorch's `h_n`).
+    Last,
+    /// The mean over real tokens.
+    Mean,
+    /// The element-wise maximum over real tokens.
+    Max,
+    /// `last` and `max` concatenated.
+    LastMax,
+}
+
+impl Pooling {
+    /// How many D*H-wide blocks the pooled vector has.
+    pub fn blocks(self) -> usize {
+        match self {
+            Pooling::LastMax => 2,
+            _ => 1,
+        }
+    }
+
+    /// The name used on the command line and in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Last => "last",
+            Pooling::Mean => "mean",
+            Pooling::Max => "max",
+            Pooling::LastMax => "last-max",
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+fn last() -> Pooling {
+    Pooling::Last
+}
+
 /// What a trained model is: everything needed to rebuild it from its weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,6 +114,15 @@ pub struct ModelConfig {
     pub embed_dim: usize,
     /// H.
     pub hidden_dim: usize,
+    /// L: stacked recurrent layers; layer k > 0 reads layer k-1's outputs.
+    #[serde(default = "one")]
+    pub layers: usize,
+    /// Run a second cell over the reversed sequence (D = 2) and concatenate its outputs.
+    #[serde(default)]
+    pub bidirectional: bool,
+    /// How the head summarises the top layer's outputs.
+    #[serde(default = "last")]
+    pub pooling: Pooling,
     /// Initial LSTM forget-gate bias (recorded for reference; only used at initialisation).
     pub forget_bias: Option<f64>,
     /// Probability at or above which a text is called positive.
@@ -92,6 +147,13 @@ impl ModelConfig {
                 return Err(format!("{name} {value} is outside 1..={}", limits::MAX_DIM));
             }
         }
+        if self.layers == 0 || self.layers > limits::MAX_LAYERS {
+            return Err(format!(
+                "layers {} is outside 1..={}",
+                self.layers,
+                limits::MAX_LAYERS
+            ));
+        }
         let params = self.parameter_count();
         if params > limits::MAX_PARAMS {
             return Err(format!(
@@ -113,14 +175,78 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// D: 2 for a bidirectional model, else 1.
+    pub fn directions(&self) -> usize {
+        if self.bidirectional {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Width of each layer's output, D*H (saturating).
+    pub fn output_dim(&self) -> usize {
+        self.directions().saturating_mul(self.hidden_dim)
+    }
+
+    /// Width of the pooled vector the head reads.
+    pub fn head_dim(&self) -> usize {
+        self.pooling.blocks().saturating_mul(self.output_dim())
+    }
+
+    /// Input width of layer `layer`: E for the first, D*H above it.
+    pub fn layer_input_dim(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.embed_dim
+        } else {
+            self.output_dim()
+        }
+    }
+
     /// Number of scalar parameters (computed without overflow for any input).
     pub fn parameter_count(&self) -> usize {
         let (v, e, h) = (self.vocab_size, self.embed_dim, self.hidden_dim);
         let gh = self.cell.gates().saturating_mul(h);
+        let per_direction =
+            |input: usize| gh.saturating_mul(input.saturating_add(h).saturating_add(2));
+        let first = per_direction(e);
+        let upper = per_direction(self.output_dim());
+        let layers = first.saturating_add(upper.saturating_mul(self.layers.saturating_sub(1)));
         v.saturating_mul(e)
-            .saturating_add(gh.saturating_mul(e.saturating_add(h).saturating_add(2)))
-            .saturating_add(h)
+            .saturating_add(layers.saturating_mul(self.directions()))
+            .saturating_add(self.head_dim())
             .saturating_add(1)
+    }
+}
+
+/// Learning-rate schedule over all training steps (after any warm-up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LrSchedule {
+    /// The same rate throughout.
+    Constant,
+    /// Linear decay to 0 at the last step.
+    Linear,
+    /// Cosine decay to 0 at the last step.
+    Cosine,
+}
+
+impl LrSchedule {
+    /// The learning-rate multiplier at `step` (0-based) of `total`, with linear warm-up over
+    /// the first `warmup_steps`: `(step + 1) / warmup_steps` during warm-up, then
+    /// constant 1, linear `1 - p` or cosine `(1 + cos(pi p)) / 2`, where `p` is the fraction of
+    /// the post-warm-up steps already taken.
+    pub fn factor(self, step: usize, total: usize, warmup_steps: usize) -> f64 {
+        if step < warmup_steps {
+            return (step + 1) as f64 / warmup_steps as f64;
+        }
+        let span = total.saturating_sub(warmup_steps).max(1);
+        let progress = ((step - warmup_steps) as f64 / span as f64).min(1.0);
+        match self {
+            LrSchedule::Constant => 1.0,
+            LrSchedule::Linear => 1.0 - progress,
+            LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+        }
     }
 }
 
@@ -140,12 +266,30 @@ pub struct TrainConfig {
     pub cell: CellKind,
     pub embed_dim: usize,
     pub hidden_dim: usize,
+    pub layers: usize,
+    pub bidirectional: bool,
+    pub pooling: Pooling,
+    /// Dropout on the embeddings.
+    pub embed_dropout: f64,
+    /// Dropout between stacked layers and before the head.
+    pub dropout: f64,
     pub forget_bias: Option<f64>,
     pub epochs: usize,
     pub batch_size: usize,
     pub lr: f64,
     pub optimizer: OptimizerKind,
     pub momentum: f64,
+    /// Decoupled weight decay (AdamW; L2 for SGD) on weight matrices, not biases.
+    pub weight_decay: f64,
+    pub lr_schedule: LrSchedule,
+    /// Linear warm-up over this fraction of all steps.
+    pub warmup: f64,
+    /// Batch texts of similar length together (shuffled, seeded).
+    pub bucket: bool,
+    /// Weight of the positive class in the loss (`pos_weight` of `BCEWithLogitsLoss`).
+    pub pos_weight: f64,
+    /// Keep the embedding fixed (useful with pretrained vectors).
+    pub freeze_embeddings: bool,
     /// Clip the global gradient norm to this; 0 turns clipping off.
     pub clip_norm: f64,
     /// Stop after this many epochs without a lower validation loss; 0 turns it off.
@@ -166,12 +310,23 @@ impl Default for TrainConfig {
             cell: CellKind::Lstm,
             embed_dim: 128,
             hidden_dim: 128,
+            layers: 1,
+            bidirectional: false,
+            pooling: Pooling::Last,
+            embed_dropout: 0.0,
+            dropout: 0.0,
             forget_bias: Some(1.0),
             epochs: 10,
             batch_size: 32,
             lr: 2e-3,
             optimizer: OptimizerKind::Adam,
             momentum: 0.9,
+            weight_decay: 0.0,
+            lr_schedule: LrSchedule::Constant,
+            warmup: 0.0,
+            bucket: true,
+            pos_weight: 1.0,
+            freeze_embeddings: false,
             clip_norm: 5.0,
             patience: 3,
             valid_split: 0.1,
@@ -246,6 +401,33 @@ impl TrainConfig {
                 return Err(Error::option("forget-bias", format!("{b} is not finite")));
             }
         }
+        if self.layers == 0 || self.layers > limits::MAX_LAYERS {
+            return Err(Error::option(
+                "layers",
+                format!("{} is outside 1..={}", self.layers, limits::MAX_LAYERS),
+            ));
+        }
+        for (name, p) in [
+            ("dropout", self.dropout),
+            ("embed-dropout", self.embed_dropout),
+            ("warmup", self.warmup),
+        ] {
+            if !(p.is_finite() && (0.0..1.0).contains(&p)) {
+                return Err(Error::option(name, format!("{p} must be in [0, 1)")));
+            }
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return Err(Error::option(
+                "weight-decay",
+                format!("{} must be >= 0", self.weight_decay),
+            ));
+        }
+        if !(self.pos_weight.is_finite() && self.pos_weight > 0.0) {
+            return Err(Error::option(
+                "pos-weight",
+                format!("{} must be a positive number", self.pos_weight),
+            ));
+        }
         self.tokenizer.validate()
     }
 
@@ -256,6 +438,9 @@ impl TrainConfig {
             vocab_size,
             embed_dim: self.embed_dim,
             hidden_dim: self.hidden_dim,
+            layers: self.layers,
+            bidirectional: self.bidirectional,
+            pooling: self.pooling,
             forget_bias: match self.cell {
                 CellKind::Lstm => self.forget_bias,
                 _ => None,
@@ -273,6 +458,18 @@ pub struct ConfigFile {
     pub cell: Option<CellKind>,
     pub embed_dim: Option<usize>,
     pub hidden_dim: Option<usize>,
+    pub layers: Option<usize>,
+    pub bidirectional: Option<bool>,
+    pub pooling: Option<Pooling>,
+    pub embed_dropout: Option<f64>,
+    pub dropout: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub lr_schedule: Option<LrSchedule>,
+    pub warmup: Option<f64>,
+    pub bucket: Option<bool>,
+    pub pos_weight: Option<f64>,
+    pub embeddings: Option<PathBuf>,
+    pub freeze_embeddings: Option<bool>,
     /// A number, or the string "none" to keep PyTorch's plain initialisation.
     pub forget_bias: Option<ForgetBias>,
     pub epochs: Option<usize>,
@@ -395,12 +592,46 @@ mod tests {
     }
 
     #[test]
+    fn schedules_warm_up_then_decay() {
+        let f = |s: LrSchedule, step| s.factor(step, 10, 2);
+        assert_eq!(f(LrSchedule::Linear, 0), 0.5);
+        assert_eq!(f(LrSchedule::Linear, 1), 1.0);
+        assert_eq!(f(LrSchedule::Linear, 2), 1.0);
+        assert_eq!(f(LrSchedule::Linear, 6), 0.5);
+        assert!((f(LrSchedule::Cosine, 6) - 0.5).abs() < 1e-12);
+        assert!(f(LrSchedule::Cosine, 9) > 0.0);
+        assert_eq!(f(LrSchedule::Constant, 9), 1.0);
+        assert_eq!(LrSchedule::Constant.factor(0, 10, 0), 1.0);
+    }
+
+    #[test]
+    fn parameter_count_matches_pytorch_for_stacked_bidirectional() {
+        // nn.LSTM(5, 4, num_layers=2, bidirectional=True): 2 * (16*(5+4+2)) + 2 * (16*(8+4+2))
+        // = 352 + 448 = 800; embedding 12*5 = 60; head over last+max: 2*8 + 1 = 17.
+        let c = ModelConfig {
+            cell: CellKind::Lstm,
+            vocab_size: 12,
+            embed_dim: 5,
+            hidden_dim: 4,
+            layers: 2,
+            bidirectional: true,
+            pooling: Pooling::LastMax,
+            forget_bias: None,
+            threshold: 0.5,
+        };
+        assert_eq!(c.parameter_count(), 60 + 800 + 17);
+    }
+
+    #[test]
     fn parameter_count_saturates_instead_of_overflowing() {
         let c = ModelConfig {
             cell: CellKind::Lstm,
             vocab_size: usize::MAX,
             embed_dim: usize::MAX,
             hidden_dim: usize::MAX,
+            layers: usize::MAX,
+            bidirectional: true,
+            pooling: Pooling::LastMax,
             forget_bias: None,
             threshold: 0.5,
         };

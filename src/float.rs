@@ -6,11 +6,12 @@
 use std::fmt::{Debug, Display};
 
 use ndarray::{LinalgScalar, ScalarOperand};
-use num_traits::{Float as NumFloat, FromPrimitive, ToPrimitive};
+use num_traits::{Float as NumFloat, FromPrimitive, NumAssign, ToPrimitive};
 
 /// A floating-point type the model can compute in (`f32` or `f64`).
 pub trait Float:
     NumFloat
+    + NumAssign
     + LinalgScalar
     + ScalarOperand
     + FromPrimitive

@@ -1,7 +1,11 @@
-//! Optimizers and gradient clipping, matching `torch.optim.Adam`, `torch.optim.SGD` and
-//! `torch.nn.utils.clip_grad_norm_` step for step.
+//! Optimizers and gradient clipping, matching `torch.optim.Adam`/`AdamW`, `torch.optim.SGD`
+//! and `torch.nn.utils.clip_grad_norm_` step for step.
 //!
 //! Both walk [`Params::tensors`], so every parameter is updated the same way, in one order.
+//! Weight decay applies to weight matrices (every tensor with two dimensions: the embedding,
+//! `weight_ih`, `weight_hh`, `fc.weight`), never to biases; for Adam it is decoupled (AdamW:
+//! `p *= 1 - lr wd` before the update), for SGD it is L2 (`g += wd p`), as in PyTorch.
+//! A frozen tensor is never updated.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,11 @@ pub struct Optimizer<F> {
     kind: OptimizerKind,
     lr: f64,
     momentum: f64,
+    weight_decay: f64,
+    /// Per tensor: whether weight decay applies.
+    decays: Vec<bool>,
+    /// Per tensor: never updated.
+    frozen: Vec<bool>,
     /// Steps taken so far (Adam's t).
     step: u64,
     /// Adam: first moments; SGD: momentum buffers. One vector per tensor.
@@ -30,7 +39,13 @@ pub struct Optimizer<F> {
 
 impl<F: Float> Optimizer<F> {
     /// A fresh optimizer for parameters shaped like `params`. `momentum` is used by SGD only.
-    pub fn new(kind: OptimizerKind, lr: f64, momentum: f64, params: &Params<F>) -> Self {
+    pub fn new(
+        kind: OptimizerKind,
+        lr: f64,
+        momentum: f64,
+        weight_decay: f64,
+        params: &Params<F>,
+    ) -> Self {
         let zeros = || {
             params
                 .tensors()
@@ -38,10 +53,14 @@ impl<F: Float> Optimizer<F> {
                 .map(|t| vec![F::zero(); t.data.len()])
                 .collect()
         };
+        let tensors = params.tensors();
         Self {
             kind,
             lr,
             momentum,
+            weight_decay,
+            decays: tensors.iter().map(|t| t.shape.len() >= 2).collect(),
+            frozen: vec![false; tensors.len()],
             step: 0,
             first: zeros(),
             second: match kind {
@@ -61,6 +80,11 @@ impl<F: Float> Optimizer<F> {
         self.lr = lr;
     }
 
+    /// Never updates tensor `index` (in [`Params::tensors`] order) again.
+    pub fn freeze(&mut self, index: usize) {
+        self.frozen[index] = true;
+    }
+
     /// Applies one update with gradients `grads`.
     pub fn step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
         self.step += 1;
@@ -78,13 +102,24 @@ impl<F: Float> Optimizer<F> {
         let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
         let (b1, b2, eps) = (F::of(BETA1), F::of(BETA2), F::of(EPS));
         let one = F::one();
+        let shrink = F::of(1.0 - self.lr * self.weight_decay);
         let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
-        for ((p, g), (m, v)) in tensors.zip(self.first.iter_mut().zip(self.second.iter_mut())) {
+        let state = self.first.iter_mut().zip(self.second.iter_mut());
+        for (i, ((p, g), (m, v))) in tensors.zip(state).enumerate() {
+            if self.frozen[i] {
+                continue;
+            }
+            if self.decays[i] && self.weight_decay > 0.0 {
+                // AdamW: p *= 1 - lr wd, before and independent of the gradient step.
+                for p in p.data.iter_mut() {
+                    *p *= shrink;
+                }
+            }
             for (((p, &g), m), v) in p.data.iter_mut().zip(&g.data).zip(m).zip(v) {
                 *m = b1 * *m + (one - b1) * g;
                 *v = b2 * *v + (one - b2) * g * g;
                 let denom = v.sqrt() / bias2_sqrt + eps;
-                *p = *p - step_size * *m / denom;
+                *p -= step_size * *m / denom;
             }
         }
     }
@@ -93,10 +128,19 @@ impl<F: Float> Optimizer<F> {
     fn sgd_step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
         let (lr, mu) = (F::of(self.lr), F::of(self.momentum));
         let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
-        for ((p, g), buf) in tensors.zip(self.first.iter_mut()) {
+        for (i, ((p, g), buf)) in tensors.zip(self.first.iter_mut()).enumerate() {
+            if self.frozen[i] {
+                continue;
+            }
+            let wd = if self.decays[i] {
+                F::of(self.weight_decay)
+            } else {
+                F::zero()
+            };
             for ((p, &g), b) in p.data.iter_mut().zip(&g.data).zip(buf) {
-                *b = mu * *b + g;
-                *p = *p - lr * *b;
+                // L2: g += wd p.
+                *b = mu * *b + g + wd * *p;
+                *p -= lr * *b;
             }
         }
     }
@@ -125,7 +169,7 @@ pub fn clip_grad_norm<F: Float>(grads: &mut Params<F>, max_norm: f64) -> f64 {
         let coef = F::of(coef);
         for t in grads.tensors_mut() {
             for g in &mut t.data {
-                *g = *g * coef;
+                *g *= coef;
             }
         }
     }
@@ -144,6 +188,9 @@ mod tests {
             vocab_size: 3,
             embed_dim: 2,
             hidden_dim: 2,
+            layers: 1,
+            bidirectional: false,
+            pooling: crate::config::Pooling::Last,
             forget_bias: None,
             threshold: 0.5,
         };
@@ -162,7 +209,7 @@ mod tests {
         // With m = (1-b1) g and v = (1-b2) g^2 the bias-corrected ratio is sign(g) (minus eps).
         let (mut params, grads) = tiny();
         let before = params.clone();
-        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.01, 0.0, &params);
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.01, 0.0, 0.0, &params);
         opt.step(&mut params, &grads);
         for ((p, b), g) in params
             .tensors()
@@ -179,11 +226,42 @@ mod tests {
     }
 
     #[test]
+    fn frozen_tensors_stay_and_decay_skips_biases() {
+        let (mut params, grads) = tiny();
+        let before = params.clone();
+        let zero = Params::zeros(&ModelConfig {
+            cell: CellKind::Rnn,
+            vocab_size: 3,
+            embed_dim: 2,
+            hidden_dim: 2,
+            layers: 1,
+            bidirectional: false,
+            pooling: crate::config::Pooling::Last,
+            forget_bias: None,
+            threshold: 0.5,
+        });
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, 0.5, &params);
+        opt.freeze(0);
+        opt.step(&mut params, &grads);
+        assert_eq!(params.embedding, before.embedding);
+        assert_ne!(params.rnn[0].w_ih, before.rnn[0].w_ih);
+        // With zero gradients only decay moves anything: matrices shrink by 1 - lr wd,
+        // biases stay.
+        let mut params = before.clone();
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, 0.5, &params);
+        opt.step(&mut params, &zero);
+        for (a, b) in params.rnn[0].w_hh.data.iter().zip(&before.rnn[0].w_hh.data) {
+            assert!((a - b * 0.95).abs() < 1e-12);
+        }
+        assert_eq!(params.rnn[0].b_hh, before.rnn[0].b_hh);
+    }
+
+    #[test]
     fn sgd_momentum_accumulates() {
         let (mut params, grads) = tiny();
         let before = params.embedding.data[1];
         let g = grads.embedding.data[1];
-        let mut opt = Optimizer::new(OptimizerKind::Sgd, 0.1, 0.9, &params);
+        let mut opt = Optimizer::new(OptimizerKind::Sgd, 0.1, 0.9, 0.0, &params);
         opt.step(&mut params, &grads);
         opt.step(&mut params, &grads);
         // Two steps: buf = g, then 1.9 g; total move 0.1 * 2.9 g.

@@ -3,7 +3,7 @@
 
 use crate::batch::Batch;
 use crate::float::sigmoid;
-use crate::model::Classifier;
+use crate::model::{Classifier, Mode};
 use crate::text::{Tokenizer, Vocab};
 use crate::train::TrainingInfo;
 
@@ -55,7 +55,7 @@ pub fn logits_batched<S: AsRef<[u32]>>(
     let mut logits = vec![0.0; sequences.len()];
     for chunk in order.chunks(batch_size.max(1)) {
         let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-        let (out, _) = classifier.forward(&Batch::from_sequences(&rows));
+        let (out, _) = classifier.forward(&Batch::from_sequences(&rows), Mode::Eval);
         for (&i, z) in chunk.iter().zip(out) {
             logits[i] = f64::from(z);
         }

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::model::loss::mean_bce_with_logits;
 use crate::model::params::Params;
-use crate::model::Classifier;
+use crate::model::{Classifier, Mode};
 use crate::optim::{clip_grad_norm, global_norm, Optimizer};
 use crate::rng::Rng;
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
@@ -28,6 +28,45 @@ pub mod streams {
     pub const SHUFFLE: u64 = 2;
     /// The validation split.
     pub const SPLIT: u64 = 3;
+    /// Dropout masks (one stream per training step, see [`super::dropout_rng`]).
+    pub const DROPOUT: u64 = 4;
+}
+
+/// Texts per bucketing window, in batches: windows are sorted by length before they are cut
+/// into batches.
+const BUCKET_WINDOW: usize = 50;
+
+/// The dropout masks of training step `step`: a stream of its own, so that any split of a
+/// batch (and any schedule of threads) draws the same masks.
+pub fn dropout_rng(seed: u64, step: usize) -> Rng {
+    Rng::stream(
+        seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        streams::DROPOUT,
+    )
+}
+
+/// One epoch's batches (indices into the training set). Rows are shuffled; with `bucket`,
+/// each window of [`BUCKET_WINDOW`] batches is sorted by length (ties keep the shuffled
+/// order) before it is cut, and the batches are then shuffled, so a batch holds texts of
+/// similar length (less wasted work on ragged steps) while every epoch still sees a new mix.
+pub fn epoch_batches(
+    lengths: &[usize],
+    batch_size: usize,
+    bucket: bool,
+    rng: &mut Rng,
+) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..lengths.len()).collect();
+    rng.shuffle(&mut order);
+    if bucket {
+        for window in order.chunks_mut(batch_size * BUCKET_WINDOW) {
+            window.sort_by_key(|&i| lengths[i]);
+        }
+    }
+    let mut batches: Vec<Vec<usize>> = order.chunks(batch_size).map(<[usize]>::to_vec).collect();
+    if bucket {
+        rng.shuffle(&mut batches);
+    }
+    batches
 }
 
 /// One epoch's results.
@@ -129,8 +168,18 @@ pub fn fit(
         &mut Rng::stream(config.seed, streams::INIT),
     );
     let mut grads = Params::<f32>::zeros(&model_config);
-    let mut optimizer = Optimizer::new(config.optimizer, config.lr, config.momentum, &model.params);
+    let mut optimizer = Optimizer::new(
+        config.optimizer,
+        config.lr,
+        config.momentum,
+        config.weight_decay,
+        &model.params,
+    );
+    if config.freeze_embeddings {
+        optimizer.freeze(0);
+    }
     let mut shuffle_rng = Rng::stream(config.seed, streams::SHUFFLE);
+    let lengths: Vec<usize> = train_ids.iter().map(Vec::len).collect();
 
     let mut history = Vec::new();
     let mut best: Option<(f64, usize, Params<f32>)> = None;
@@ -138,20 +187,32 @@ pub fn fit(
     let mut stopped_early = false;
     let mut tokens_trained = 0u64;
     let batches = train.len().div_ceil(config.batch_size);
+    let total_steps = batches * config.epochs;
+    let warmup_steps = (config.warmup * total_steps as f64).round() as usize;
+    let pos_weight = config.pos_weight as f32;
+    let mut step = 0;
 
     for epoch in 1..=config.epochs {
-        let mut order: Vec<usize> = (0..train.len()).collect();
-        shuffle_rng.shuffle(&mut order);
+        let epoch_batches =
+            epoch_batches(&lengths, config.batch_size, config.bucket, &mut shuffle_rng);
         let (mut loss_sum, mut correct, mut seen, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
-        for (b, rows) in order.chunks(config.batch_size).enumerate() {
+        for (b, rows) in epoch_batches.iter().enumerate() {
+            optimizer
+                .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
             let sequences: Vec<&[u32]> = rows.iter().map(|&i| train_ids[i].as_slice()).collect();
             let labels: Vec<f32> = rows
                 .iter()
                 .map(|&i| if train_labels[i] { 1.0 } else { 0.0 })
                 .collect();
             let batch = Batch::from_sequences(&sequences);
-            let (logits, cache) = model.forward(&batch);
-            let (loss, d_logits) = mean_bce_with_logits(&logits, &labels);
+            let mut rng = dropout_rng(config.seed, step);
+            let mode = Mode::Train {
+                embed_dropout: config.embed_dropout,
+                dropout: config.dropout,
+                rng: &mut rng,
+            };
+            let (logits, cache) = model.forward(&batch, mode);
+            let (loss, d_logits) = mean_bce_with_logits(&logits, &labels, pos_weight);
             let diverged = |what, value: f64| Error::Diverged {
                 epoch,
                 batch: b + 1,
@@ -172,6 +233,7 @@ pub fn fit(
                 return Err(diverged("gradient norm", norm));
             }
             optimizer.step(&mut model.params, &grads);
+            step += 1;
 
             loss_sum += f64::from(loss) * rows.len() as f64;
             correct += logits
@@ -206,7 +268,25 @@ pub fn fit(
         } else {
             let logits = logits_batched(&model, &valid_ids, INFERENCE_BATCH);
             let m = metrics::evaluate(&logits, &valid_labels, 0.5);
-            (Some(m.log_loss), Some(m.accuracy))
+            // Early stopping watches the loss being trained, so with --pos-weight the weighted
+            // loss (evaluation's log loss stays the plain one).
+            let loss = if config.pos_weight == 1.0 {
+                m.log_loss
+            } else {
+                logits
+                    .iter()
+                    .zip(&valid_labels)
+                    .map(|(&z, &y)| {
+                        crate::model::loss::weighted_bce_with_logits(
+                            z,
+                            f64::from(u8::from(y)),
+                            config.pos_weight,
+                        )
+                    })
+                    .sum::<f64>()
+                    / logits.len() as f64
+            };
+            (Some(loss), Some(m.accuracy))
         };
         let record = EpochRecord {
             epoch,

@@ -1,25 +1,32 @@
-//! The classifier: embedding -> recurrent cell -> last hidden state -> linear -> logit.
+//! The classifier: embedding -> L recurrent layers (each in D directions) -> pooling over
+//! time -> linear -> logit.
 //!
 //! ```text
-//! x_t   = embedding[id_t]                    (E)
-//! h_t   = cell(x_t, h_{t-1})                 (H), h_0 = 0 (and c_0 = 0)
-//! logit = fc.weight . h_len + fc.bias        h_len = state after the row's last real token
+//! x_t   = embedding[id_t]                          (E)
+//! o^k_t = [cell_fwd(o^{k-1}_t, .), cell_rev(.)]    (D*H), o^0 = x, h_0 = 0 (and c_0 = 0)
+//! v     = pool(o^L_1 .. o^L_len)                   (P), see [`pooling`]
+//! logit = fc.weight . v + fc.bias
 //! p     = sigma(logit)
 //! ```
 //!
+//! In training, dropout (see [`dropout`]) applies to the embeddings, to the input of every
+//! layer above the first, and to the pooled vector; at evaluation it is off.
+//!
 //! [`Classifier::forward`] returns a [`Cache`] that [`Classifier::backward`] consumes. Rows
 //! are processed packed (see [`packing`]), so padding is never computed and never changes a
-//! prediction. A row of length 0 (an empty text) has `h = 0`, so its logit is `fc.bias`.
+//! prediction. A row of length 0 (an empty text) pools to zeros, so its logit is `fc.bias`.
 
+pub mod dropout;
 pub mod gru;
 pub mod loss;
 pub mod lstm;
 pub mod packing;
 pub mod params;
+pub mod pooling;
 pub mod recurrent;
 pub mod rnn;
 
-use ndarray::Array2;
+use ndarray::{s, Array2};
 
 use crate::batch::Batch;
 use crate::config::{CellKind, ModelConfig};
@@ -36,15 +43,41 @@ pub struct Classifier<F> {
     pub params: Params<F>,
 }
 
+/// Evaluation, or training with dropout masks drawn from `rng`.
+pub enum Mode<'a> {
+    Eval,
+    Train {
+        /// Dropout on the embeddings.
+        embed_dropout: f64,
+        /// Dropout between layers and before the head.
+        dropout: f64,
+        rng: &'a mut Rng,
+    },
+}
+
+/// One layer-direction's forward state.
+#[derive(Debug)]
+struct DirectionCache<F> {
+    recurrent: RecurrentCache<F>,
+}
+
 /// Everything forward computed that backward needs.
 #[derive(Debug)]
 pub struct Cache<F> {
     packing: Packing,
     /// (N) the token id at each packed position.
     ids: Vec<u32>,
-    recurrent: RecurrentCache<F>,
-    /// (B, H) last hidden state of each row.
-    h_last: Array2<F>,
+    /// `reversed()` of the packing, when the model is bidirectional.
+    reverse: Vec<usize>,
+    /// Per layer: the dropout mask applied to its input (N, I), if any.
+    input_masks: Vec<Option<Array2<F>>>,
+    /// Per layer and direction (index k * D + d).
+    directions: Vec<DirectionCache<F>>,
+    pool: pooling::PoolCache,
+    /// (B, P) the pooled vectors after dropout, as the head saw them.
+    pooled: Array2<F>,
+    /// (B, P) the head's dropout mask, if any.
+    head_mask: Option<Array2<F>>,
 }
 
 /// Runs `$body` with `$cell` bound to the marker type of `$kind`.
@@ -67,6 +100,15 @@ macro_rules! with_cell {
     };
 }
 
+/// `out[k] = x[index[k]]` for rows.
+fn gather_rows<F: Float>(x: &Array2<F>, index: &[usize]) -> Array2<F> {
+    let mut out = Array2::<F>::zeros((index.len(), x.ncols()));
+    for (mut o, &i) in out.rows_mut().into_iter().zip(index) {
+        o.assign(&x.row(i));
+    }
+    out
+}
+
 impl<F: Float> Classifier<F> {
     /// A new model with PyTorch's initialisation (see [`Params::init`]).
     pub fn new(config: ModelConfig, rng: &mut Rng) -> Self {
@@ -74,18 +116,36 @@ impl<F: Float> Classifier<F> {
         Self { config, params }
     }
 
+    fn cell(&self, layer: usize, direction: usize) -> &params::CellParams<F> {
+        &self.params.rnn[layer * self.config.directions() + direction]
+    }
+
     /// Logits `(B)` for a batch, and the cache for [`Classifier::backward`].
-    pub fn forward(&self, batch: &Batch) -> (Vec<F>, Cache<F>) {
+    pub fn forward(&self, batch: &Batch, mode: Mode<'_>) -> (Vec<F>, Cache<F>) {
         let packing = Packing::new(&batch.lengths);
-        let embed_dim = self.config.embed_dim;
+        let config = &self.config;
+        let (embed_dim, hidden, dirs) = (config.embed_dim, config.hidden_dim, config.directions());
+        let (embed_dropout, dropout, mut rng) = match mode {
+            Mode::Eval => (0.0, 0.0, None),
+            Mode::Train {
+                embed_dropout,
+                dropout,
+                rng,
+            } => (embed_dropout, dropout, Some(rng)),
+        };
+        let mut draw_mask = |rows: usize, cols: usize, p: f64| match rng.as_deref_mut() {
+            Some(rng) if p > 0.0 => Some(dropout::mask::<F>(rows, cols, p, rng)),
+            _ => None,
+        };
+
         // Embedding lookup, packed: x (N, E).
         let ids: Vec<u32> = packing
             .positions()
             .map(|(row, t)| batch.ids[(row, t)])
             .collect();
         let table = &self.params.embedding.data;
-        let mut x = Array2::<F>::zeros((packing.total, embed_dim));
-        for (mut x_row, &id) in x.rows_mut().into_iter().zip(&ids) {
+        let mut input = Array2::<F>::zeros((packing.total, embed_dim));
+        for (mut x_row, &id) in input.rows_mut().into_iter().zip(&ids) {
             let start = id as usize * embed_dim;
             debug_assert!(start < table.len(), "token id {id} outside the vocabulary");
             x_row
@@ -94,66 +154,150 @@ impl<F: Float> Classifier<F> {
                 .copy_from_slice(&table[start..start + embed_dim]);
         }
 
-        let (h_last, recurrent) = with_cell!(self.config.cell, C => {
-            recurrent::forward::<C, F>(&self.params.rnn, x, &packing)
-        });
+        let reverse = if dirs == 2 {
+            packing.reversed()
+        } else {
+            Vec::new()
+        };
+        let mut input_masks = Vec::with_capacity(config.layers);
+        let mut directions = Vec::with_capacity(config.layers * dirs);
+        for layer in 0..config.layers {
+            let p = if layer == 0 { embed_dropout } else { dropout };
+            let mask = draw_mask(input.nrows(), input.ncols(), p);
+            if let Some(m) = &mask {
+                input *= m;
+            }
+            input_masks.push(mask);
+            let mut output = Array2::<F>::zeros((packing.total, dirs * hidden));
+            for direction in 0..dirs {
+                let x = if direction == 0 {
+                    input.clone()
+                } else {
+                    gather_rows(&input, &reverse)
+                };
+                let (h_all, recurrent) = with_cell!(config.cell, C => {
+                    recurrent::forward::<C, F>(self.cell(layer, direction), x, &packing)
+                });
+                let h_all = if direction == 0 {
+                    h_all
+                } else {
+                    gather_rows(&h_all, &reverse)
+                };
+                output
+                    .slice_mut(s![.., direction * hidden..(direction + 1) * hidden])
+                    .assign(&h_all);
+                directions.push(DirectionCache { recurrent });
+            }
+            input = output;
+        }
 
-        // logit_b = fc.weight . h_b + fc.bias
+        let (mut pooled, pool) = pooling::forward(config.pooling, input.view(), &packing, hidden);
+        let head_mask = draw_mask(pooled.nrows(), pooled.ncols(), dropout);
+        if let Some(m) = &head_mask {
+            pooled *= m;
+        }
+        // logit_b = fc.weight . v_b + fc.bias
         let w = self.params.fc_weight.vector();
         let b = self.params.fc_bias.data[0];
-        let logits = h_last.rows().into_iter().map(|h| h.dot(&w) + b).collect();
+        let logits = pooled.rows().into_iter().map(|v| v.dot(&w) + b).collect();
         let cache = Cache {
             packing,
             ids,
-            recurrent,
-            h_last,
+            reverse,
+            input_masks,
+            directions,
+            pool,
+            pooled,
+            head_mask,
         };
         (logits, cache)
     }
 
-    /// Probabilities `(B)` that each row is positive.
+    /// Probabilities `(B)` that each row is positive (evaluation mode).
     pub fn predict_proba(&self, batch: &Batch) -> Vec<F> {
-        self.forward(batch).0.into_iter().map(sigmoid).collect()
+        self.forward(batch, Mode::Eval)
+            .0
+            .into_iter()
+            .map(sigmoid)
+            .collect()
     }
 
     /// Adds dL/d(params) into `grads`, given dL/d(logit) for each row.
     pub fn backward(&self, cache: Cache<F>, d_logits: &[F], grads: &mut Params<F>) {
-        let hidden = self.config.hidden_dim;
-        debug_assert_eq!(d_logits.len(), cache.h_last.nrows());
-        // Head: d fc.weight = sum_b dz_b h_b, d fc.bias = sum_b dz_b, dh_b = dz_b fc.weight.
+        let config = &self.config;
+        let (hidden, dirs) = (config.hidden_dim, config.directions());
+        debug_assert_eq!(d_logits.len(), cache.pooled.nrows());
+        // Head: d fc.weight = sum_b dz_b v_b, d fc.bias = sum_b dz_b, dv_b = dz_b fc.weight.
         let w = self.params.fc_weight.vector();
-        let mut d_h_last = Array2::<F>::zeros((d_logits.len(), hidden));
-        for ((&dz, h), mut dh) in d_logits
+        let mut d_pooled = Array2::<F>::zeros(cache.pooled.dim());
+        for ((&dz, v), mut dv) in d_logits
             .iter()
-            .zip(cache.h_last.rows())
-            .zip(d_h_last.rows_mut())
+            .zip(cache.pooled.rows())
+            .zip(d_pooled.rows_mut())
         {
-            grads.fc_weight.vector_mut().scaled_add(dz, &h);
-            grads.fc_bias.data[0] = grads.fc_bias.data[0] + dz;
-            dh.assign(&(&w * dz));
+            grads.fc_weight.vector_mut().scaled_add(dz, &v);
+            grads.fc_bias.data[0] += dz;
+            dv.assign(&(&w * dz));
         }
+        if let Some(m) = &cache.head_mask {
+            d_pooled *= m;
+        }
+        let mut d_output = pooling::backward(
+            config.pooling,
+            d_pooled.view(),
+            &cache.pool,
+            &cache.packing,
+            dirs * hidden,
+            hidden,
+        );
 
-        let d_x = with_cell!(self.config.cell, C => {
-            recurrent::backward::<C, F>(
-                &self.params.rnn,
-                &cache.recurrent,
-                &cache.packing,
-                d_h_last.view(),
-                &mut grads.rnn,
-            )
-        });
+        for layer in (0..config.layers).rev() {
+            let mut d_input: Option<Array2<F>> = None;
+            for direction in 0..dirs {
+                let d_h = d_output.slice(s![.., direction * hidden..(direction + 1) * hidden]);
+                let d_h = if direction == 0 {
+                    d_h.to_owned()
+                } else {
+                    gather_rows(&d_h.to_owned(), &cache.reverse)
+                };
+                let index = layer * dirs + direction;
+                let d_x = with_cell!(config.cell, C => {
+                    recurrent::backward::<C, F>(
+                        self.cell(layer, direction),
+                        &cache.directions[index].recurrent,
+                        &cache.packing,
+                        d_h.view(),
+                        &mut grads.rnn[index],
+                    )
+                });
+                let d_x = if direction == 0 {
+                    d_x
+                } else {
+                    gather_rows(&d_x, &cache.reverse)
+                };
+                match &mut d_input {
+                    None => d_input = Some(d_x),
+                    Some(acc) => *acc += &d_x,
+                }
+            }
+            let mut d_in = d_input.expect("at least one direction");
+            if let Some(m) = &cache.input_masks[layer] {
+                d_in *= m;
+            }
+            d_output = d_in;
+        }
 
         // Embedding: scatter-add each packed row's gradient to its token's row. The <pad> row
         // never receives gradient (PyTorch's padding_idx=0).
-        let embed_dim = self.config.embed_dim;
+        let embed_dim = config.embed_dim;
         let table = &mut grads.embedding.data;
-        for (d_row, &id) in d_x.rows().into_iter().zip(&cache.ids) {
+        for (d_row, &id) in d_output.rows().into_iter().zip(&cache.ids) {
             if id == crate::text::PAD_ID {
                 continue;
             }
             let start = id as usize * embed_dim;
             for (g, &d) in table[start..start + embed_dim].iter_mut().zip(d_row) {
-                *g = *g + d;
+                *g += d;
             }
         }
     }

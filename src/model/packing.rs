@@ -17,6 +17,8 @@ pub struct Packing {
     pub offsets: Vec<usize>,
     /// N: real tokens in the batch.
     pub total: usize,
+    /// Length of each sorted row (non-increasing).
+    pub lengths: Vec<usize>,
 }
 
 impl Packing {
@@ -37,12 +39,33 @@ impl Packing {
             batch_sizes.push(running);
             total += running;
         }
+        let lengths = sorted_rows.iter().map(|&row| lengths[row]).collect();
         Self {
             sorted_rows,
             batch_sizes,
             offsets,
             total,
+            lengths,
         }
+    }
+
+    /// Packed index of step `t` of sorted row `s` (requires `t < lengths[s]`).
+    pub fn index(&self, t: usize, s: usize) -> usize {
+        debug_assert!(t < self.lengths[s]);
+        self.offsets[t] + s
+    }
+
+    /// For each packed index `(t, s)`, the packed index of `(len_s - 1 - t, s)`: the same row
+    /// read backwards. Gathering rows by it reverses every sequence in place, and it is its own
+    /// inverse, so the reverse direction of a bidirectional layer runs on the same layout.
+    pub fn reversed(&self) -> Vec<usize> {
+        let mut out = vec![0; self.total];
+        for (t, (&n, &off)) in self.batch_sizes.iter().zip(&self.offsets).enumerate() {
+            for s in 0..n {
+                out[off + s] = self.index(self.lengths[s] - 1 - t, s);
+            }
+        }
+        out
     }
 
     /// Number of batch rows B.

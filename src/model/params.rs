@@ -2,7 +2,7 @@
 //!
 //! Every parameter is one row-major `Vec` with a shape and a PyTorch name. Gradients use the
 //! same [`Params`] type, so the optimizer, gradient clipping, checkpointing and the model file
-//! all walk one list ([`Params::tensors`]) in one fixed order.
+//! all walk one list ([`Params::tensors`]) in one fixed order, named by [`expected_shapes`].
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
@@ -75,16 +75,17 @@ impl<F: Float> Tensor<F> {
     }
 }
 
-/// The weights of one recurrent layer, as in `torch.nn.RNN/LSTM/GRU` (G gates: 1, 4 or 3).
+/// The weights of one recurrent layer in one direction, as in `torch.nn.RNN/LSTM/GRU`
+/// (G gates: 1, 4 or 3; I input width: E for layer 0, D*H above).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CellParams<F> {
-    /// `weight_ih_l0`, (G*H, E): input-to-hidden weights, gate blocks stacked in PyTorch order.
+    /// `weight_ih_l{k}`, (G*H, I): input-to-hidden weights, gate blocks in PyTorch order.
     pub w_ih: Tensor<F>,
-    /// `weight_hh_l0`, (G*H, H): hidden-to-hidden weights.
+    /// `weight_hh_l{k}`, (G*H, H): hidden-to-hidden weights.
     pub w_hh: Tensor<F>,
-    /// `bias_ih_l0`, (G*H).
+    /// `bias_ih_l{k}`, (G*H).
     pub b_ih: Tensor<F>,
-    /// `bias_hh_l0`, (G*H).
+    /// `bias_hh_l{k}`, (G*H).
     pub b_hh: Tensor<F>,
 }
 
@@ -93,125 +94,135 @@ pub struct CellParams<F> {
 pub struct Params<F> {
     /// `embedding.weight`, (V, E). Row 0 is `<pad>`: initialised to zero and never updated.
     pub embedding: Tensor<F>,
-    /// `rnn.*_l0`.
-    pub rnn: CellParams<F>,
-    /// `fc.weight`, (1, H).
+    /// `rnn.*_l{k}` and `rnn.*_l{k}_reverse`: index `k * D + d` for layer k, direction d
+    /// (0 forward, 1 reverse).
+    pub rnn: Vec<CellParams<F>>,
+    /// `fc.weight`, (1, P) where P is the pooled width.
     pub fc_weight: Tensor<F>,
     /// `fc.bias`, (1).
     pub fc_bias: Tensor<F>,
 }
 
-/// The PyTorch `state_dict` names, in the order [`Params::tensors`] yields them.
-pub const PARAM_NAMES: [&str; 7] = [
-    "embedding.weight",
-    "rnn.weight_ih_l0",
-    "rnn.weight_hh_l0",
-    "rnn.bias_ih_l0",
-    "rnn.bias_hh_l0",
-    "fc.weight",
-    "fc.bias",
-];
+/// The PyTorch `state_dict` names and shapes of every parameter of a model configuration, in
+/// the order [`Params::tensors`] yields them: embedding, then per layer and direction
+/// `weight_ih`, `weight_hh`, `bias_ih`, `bias_hh` (PyTorch's order), then `fc`.
+pub fn expected_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let (e, h) = (config.embed_dim, config.hidden_dim);
+    let gh = config.cell.gates() * h;
+    let mut shapes = vec![("embedding.weight".to_string(), vec![config.vocab_size, e])];
+    for layer in 0..config.layers {
+        for direction in 0..config.directions() {
+            let suffix = format!("l{layer}{}", if direction == 1 { "_reverse" } else { "" });
+            let input = config.layer_input_dim(layer);
+            shapes.push((format!("rnn.weight_ih_{suffix}"), vec![gh, input]));
+            shapes.push((format!("rnn.weight_hh_{suffix}"), vec![gh, h]));
+            shapes.push((format!("rnn.bias_ih_{suffix}"), vec![gh]));
+            shapes.push((format!("rnn.bias_hh_{suffix}"), vec![gh]));
+        }
+    }
+    shapes.push(("fc.weight".to_string(), vec![1, config.head_dim()]));
+    shapes.push(("fc.bias".to_string(), vec![1]));
+    shapes
+}
 
 impl<F: Float> Params<F> {
     /// Zeros with the shapes `config` implies (the starting point of a gradient buffer).
     pub fn zeros(config: &ModelConfig) -> Self {
-        let shapes = expected_shapes(config);
-        let t = |i: usize| Tensor::zeros(&shapes[i]);
-        Self {
-            embedding: t(0),
-            rnn: CellParams {
-                w_ih: t(1),
-                w_hh: t(2),
-                b_ih: t(3),
-                b_hh: t(4),
-            },
-            fc_weight: t(5),
-            fc_bias: t(6),
-        }
+        Self::from_tensors(
+            expected_shapes(config)
+                .iter()
+                .map(|(_, shape)| Tensor::zeros(shape))
+                .collect(),
+        )
     }
 
     /// PyTorch's default initialisation:
     /// - embedding ~ N(0, 1) (`nn.Embedding`), with the `<pad>` row zero (`padding_idx=0`);
     /// - every recurrent weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (`nn.RNN/LSTM/GRU`);
-    /// - `fc` weight and bias ~ U(-1/sqrt(H), 1/sqrt(H)) (`nn.Linear` with fan-in H).
+    /// - `fc` weight and bias ~ U(-1/sqrt(P), 1/sqrt(P)) (`nn.Linear` with fan-in P).
     ///
     /// With `config.forget_bias` set (an LSTM option, on by default), the forget-gate slice of
-    /// `bias_ih_l0` is set to that value and the one of `bias_hh_l0` to 0, so the sum the cell
+    /// every `bias_ih` is set to that value and the one of `bias_hh` to 0, so the sum the cell
     /// sees is exactly `forget_bias` (Jozefowicz et al. 2015; Keras' `unit_forget_bias`).
     pub fn init(config: &ModelConfig, rng: &mut Rng) -> Self {
-        let shapes = expected_shapes(config);
         let h = config.hidden_dim;
-        let bound = 1.0 / (h as f64).sqrt();
-        let mut embedding = Tensor {
-            shape: shapes[0].clone(),
-            data: (0..shapes[0].iter().product::<usize>())
-                .map(|_| F::of(rng.normal()))
-                .collect(),
-        };
-        embedding.data[..config.embed_dim].fill(F::zero());
-        let mut rnn = CellParams {
-            w_ih: Tensor::uniform(&shapes[1], bound, rng),
-            w_hh: Tensor::uniform(&shapes[2], bound, rng),
-            b_ih: Tensor::uniform(&shapes[3], bound, rng),
-            b_hh: Tensor::uniform(&shapes[4], bound, rng),
-        };
+        let cell_bound = 1.0 / (h as f64).sqrt();
+        let head_bound = 1.0 / (config.head_dim() as f64).sqrt();
+        let shapes = expected_shapes(config);
+        let count = shapes.len();
+        let tensors = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, (_, shape))| {
+                if i == 0 {
+                    let mut t = Tensor {
+                        shape: shape.clone(),
+                        data: (0..shape.iter().product::<usize>())
+                            .map(|_| F::of(rng.normal()))
+                            .collect(),
+                    };
+                    t.data[..config.embed_dim].fill(F::zero());
+                    t
+                } else if i + 2 >= count {
+                    Tensor::uniform(shape, head_bound, rng)
+                } else {
+                    Tensor::uniform(shape, cell_bound, rng)
+                }
+            })
+            .collect();
+        let mut params = Self::from_tensors(tensors);
         if let (CellKind::Lstm, Some(forget)) = (config.cell, config.forget_bias) {
             // Gate order i, f, g, o: the forget gate is the second block of H.
-            rnn.b_ih.data[h..2 * h].fill(F::of(forget));
-            rnn.b_hh.data[h..2 * h].fill(F::zero());
+            for cell in &mut params.rnn {
+                cell.b_ih.data[h..2 * h].fill(F::of(forget));
+                cell.b_hh.data[h..2 * h].fill(F::zero());
+            }
         }
-        Self {
-            embedding,
-            rnn,
-            fc_weight: Tensor::uniform(&shapes[5], bound, rng),
-            fc_bias: Tensor::uniform(&shapes[6], bound, rng),
-        }
+        params
     }
 
-    /// The tensors in [`PARAM_NAMES`] order.
-    pub fn tensors(&self) -> [&Tensor<F>; 7] {
-        [
-            &self.embedding,
-            &self.rnn.w_ih,
-            &self.rnn.w_hh,
-            &self.rnn.b_ih,
-            &self.rnn.b_hh,
-            &self.fc_weight,
-            &self.fc_bias,
-        ]
+    /// The tensors in [`expected_shapes`] order.
+    pub fn tensors(&self) -> Vec<&Tensor<F>> {
+        let mut out = vec![&self.embedding];
+        for c in &self.rnn {
+            out.extend([&c.w_ih, &c.w_hh, &c.b_ih, &c.b_hh]);
+        }
+        out.extend([&self.fc_weight, &self.fc_bias]);
+        out
     }
 
     /// Mutable [`Params::tensors`].
-    pub fn tensors_mut(&mut self) -> [&mut Tensor<F>; 7] {
-        [
-            &mut self.embedding,
-            &mut self.rnn.w_ih,
-            &mut self.rnn.w_hh,
-            &mut self.rnn.b_ih,
-            &mut self.rnn.b_hh,
-            &mut self.fc_weight,
-            &mut self.fc_bias,
-        ]
+    pub fn tensors_mut(&mut self) -> Vec<&mut Tensor<F>> {
+        let mut out = vec![&mut self.embedding];
+        for c in &mut self.rnn {
+            out.extend([&mut c.w_ih, &mut c.w_hh, &mut c.b_ih, &mut c.b_hh]);
+        }
+        out.extend([&mut self.fc_weight, &mut self.fc_bias]);
+        out
     }
 
-    /// `(name, tensor)` pairs in canonical order.
-    pub fn named(&self) -> impl Iterator<Item = (&'static str, &Tensor<F>)> {
-        PARAM_NAMES.into_iter().zip(self.tensors())
-    }
-
-    /// Builds parameters from tensors given in [`PARAM_NAMES`] order.
-    pub fn from_tensors(tensors: [Tensor<F>; 7]) -> Self {
-        let [embedding, w_ih, w_hh, b_ih, b_hh, fc_weight, fc_bias] = tensors;
+    /// Builds parameters from tensors in [`expected_shapes`] order (embedding, 4 per
+    /// layer-direction, fc weight and bias).
+    pub fn from_tensors(tensors: Vec<Tensor<F>>) -> Self {
+        debug_assert!(tensors.len() >= 2 && (tensors.len() - 3) % 4 == 0);
+        let mut it = tensors.into_iter();
+        let embedding = it.next().expect("embedding tensor");
+        let rest: Vec<Tensor<F>> = it.collect();
+        let cells = (rest.len() - 2) / 4;
+        let mut it = rest.into_iter();
+        let rnn = (0..cells)
+            .map(|_| CellParams {
+                w_ih: it.next().expect("weight_ih"),
+                w_hh: it.next().expect("weight_hh"),
+                b_ih: it.next().expect("bias_ih"),
+                b_hh: it.next().expect("bias_hh"),
+            })
+            .collect();
         Self {
             embedding,
-            rnn: CellParams {
-                w_ih,
-                w_hh,
-                b_ih,
-                b_hh,
-            },
-            fc_weight,
-            fc_bias,
+            rnn,
+            fc_weight: it.next().expect("fc.weight"),
+            fc_bias: it.next().expect("fc.bias"),
         }
     }
 
@@ -219,6 +230,15 @@ impl<F: Float> Params<F> {
     pub fn fill_zero(&mut self) {
         for t in self.tensors_mut() {
             t.data.fill(F::zero());
+        }
+    }
+
+    /// Adds `other` element-wise (summing gradient shards, in a fixed order).
+    pub fn add_assign(&mut self, other: &Params<F>) {
+        for (a, b) in self.tensors_mut().into_iter().zip(other.tensors()) {
+            for (x, &y) in a.data.iter_mut().zip(&b.data) {
+                *x += y;
+            }
         }
     }
 
@@ -234,7 +254,7 @@ impl<F: Float> Params<F> {
 
     /// Converts every tensor to another float type.
     pub fn cast<G: Float>(&self) -> Params<G> {
-        Params::from_tensors(self.tensors().map(Tensor::cast))
+        Params::from_tensors(self.tensors().into_iter().map(Tensor::cast).collect())
     }
 
     /// True when every element is finite.
@@ -243,19 +263,4 @@ impl<F: Float> Params<F> {
             .iter()
             .all(|t| t.data.iter().all(|x| x.is_finite()))
     }
-}
-
-/// The shape of each parameter, in [`PARAM_NAMES`] order, for a model configuration.
-pub fn expected_shapes(config: &ModelConfig) -> [Vec<usize>; 7] {
-    let (v, e, h) = (config.vocab_size, config.embed_dim, config.hidden_dim);
-    let gh = config.cell.gates() * h;
-    [
-        vec![v, e],
-        vec![gh, e],
-        vec![gh, h],
-        vec![gh],
-        vec![gh],
-        vec![1, h],
-        vec![1],
-    ]
 }

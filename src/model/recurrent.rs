@@ -113,8 +113,8 @@ fn broadcast_rows<F: Float>(out: &mut ArrayViewMut2<F>, bias: &[F]) {
 
 /// Runs the cell over a packed batch.
 ///
-/// `x` is `(N, E)` in packed order. Returns the last hidden state of every row, `(B, H)` in
-/// batch-row order (zeros for rows of length 0), and the cache for [`backward`].
+/// `x` is `(N, I)` in packed order. Returns the hidden state after every token, `(N, H)` in
+/// packed order, and the cache for [`backward`].
 pub fn forward<C: Cell, F: Float>(
     p: &CellParams<F>,
     x: Array2<F>,
@@ -143,6 +143,7 @@ pub fn forward<C: Cell, F: Float>(
     let mut h = Array2::<F>::zeros((b, hidden));
     let mut c = Array2::<F>::zeros((b, c_width));
     let mut pre_hh = Array2::<F>::zeros((b, gh));
+    let mut h_all = Array2::<F>::zeros((n_total, hidden));
     let w_hh_t = p.w_hh.matrix().reversed_axes();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
@@ -171,35 +172,31 @@ pub fn forward<C: Cell, F: Float>(
                 c: row_mut(&mut c, r),
             });
         }
+        h_all
+            .slice_mut(s![off..off + n, ..])
+            .assign(&h.slice(s![..n, ..]));
     }
-
-    let mut h_last = Array2::<F>::zeros((b, hidden));
-    for (s, &batch_row) in packing.sorted_rows.iter().enumerate() {
-        h_last.row_mut(batch_row).assign(&h.row(s));
-    }
-    (h_last, cache)
+    (h_all, cache)
 }
 
-/// Backpropagates through time. `d_h_last` is dL/d(last hidden state), `(B, H)` in batch-row
-/// order. Adds the weight gradients into `grads` and returns dL/dx, `(N, E)` in packed order.
+/// Backpropagates through time. `d_h_all` is dL/dh_t for every token, `(N, H)` in packed
+/// order. Adds the weight gradients into `grads` and returns dL/dx, `(N, I)` in packed order.
 pub fn backward<C: Cell, F: Float>(
     p: &CellParams<F>,
     cache: &RecurrentCache<F>,
     packing: &Packing,
-    d_h_last: ArrayView2<F>,
+    d_h_all: ArrayView2<F>,
     grads: &mut CellParams<F>,
 ) -> Array2<F> {
     let gh = p.w_ih.shape[0];
     let hidden = p.w_hh.shape[1];
     let (b, n_total) = (packing.rows(), packing.total);
     let c_width = cache.c_prev.ncols();
-    debug_assert_eq!(d_h_last.dim(), (b, hidden));
+    debug_assert_eq!(d_h_all.dim(), (n_total, hidden));
 
-    // dL/dh_t and dL/dc_t of the running rows, sorted-row order: (B, H).
+    // dL/dh_t and dL/dc_t of the running rows through the recurrence, sorted-row order (B, H);
+    // each step adds the gradient arriving at h_t from above (pooling or the next layer).
     let mut dh = Array2::<F>::zeros((b, hidden));
-    for (s, &batch_row) in packing.sorted_rows.iter().enumerate() {
-        dh.row_mut(s).assign(&d_h_last.row(batch_row));
-    }
     let mut dc = Array2::<F>::zeros((b, c_width));
     let mut dh_direct = Array2::<F>::zeros((b, hidden));
     let mut dc_prev = Array2::<F>::zeros((b, c_width));
@@ -209,6 +206,8 @@ pub fn backward<C: Cell, F: Float>(
     let w_hh = p.w_hh.matrix();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets).rev() {
+        let mut arriving = dh.slice_mut(s![..n, ..]);
+        arriving += &d_h_all.slice(s![off..off + n, ..]);
         for r in 0..n {
             C::backward_row(RowBackward {
                 gates: row(&cache.gates, off + r),
@@ -252,7 +251,7 @@ pub fn backward<C: Cell, F: Float>(
 fn add_column_sums<F: Float>(a: &Array2<F>, out: &mut [F]) {
     for r in a.rows() {
         for (o, &v) in out.iter_mut().zip(r.iter()) {
-            *o = *o + v;
+            *o += v;
         }
     }
 }

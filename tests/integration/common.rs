@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use rnn_sentiment::batch::Batch;
-use rnn_sentiment::config::{CellKind, ModelConfig};
-use rnn_sentiment::model::params::{Params, Tensor, PARAM_NAMES};
-use rnn_sentiment::model::Classifier;
+use rnn_sentiment::config::{CellKind, ModelConfig, Pooling};
+use rnn_sentiment::model::params::{expected_shapes, Params, Tensor};
+use rnn_sentiment::model::{Classifier, Mode};
 use rnn_sentiment::rng::Rng;
 use serde_json::Value;
 
@@ -28,6 +28,9 @@ pub fn tiny_config(cell: CellKind, vocab: usize, embed: usize, hidden: usize) ->
         vocab_size: vocab,
         embed_dim: embed,
         hidden_dim: hidden,
+        layers: 1,
+        bidirectional: false,
+        pooling: Pooling::Last,
         forget_bias: None,
         threshold: 0.5,
     }
@@ -38,20 +41,24 @@ pub fn random_model(config: ModelConfig, seed: u64) -> Classifier<f64> {
     Classifier::new(config, &mut Rng::new(seed))
 }
 
-/// Reads `{"name": {"shape": [...], "data": [...]}}` into tensors in canonical order.
-pub fn tensors_from_json(value: &Value) -> [Tensor<f64>; 7] {
-    PARAM_NAMES.map(|name| {
-        let t = &value[name];
-        Tensor {
-            shape: t["shape"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{name} has a shape"))
-                .iter()
-                .map(|d| d.as_u64().unwrap() as usize)
-                .collect(),
-            data: floats(&t["data"]),
-        }
-    })
+/// Reads `{"name": {"shape": [...], "data": [...]}}` into tensors in the canonical order of
+/// `config`.
+pub fn tensors_from_json(value: &Value, config: &ModelConfig) -> Vec<Tensor<f64>> {
+    expected_shapes(config)
+        .into_iter()
+        .map(|(name, _)| {
+            let t = &value[&name];
+            Tensor {
+                shape: t["shape"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{name} has a shape"))
+                    .iter()
+                    .map(|d| d.as_u64().unwrap() as usize)
+                    .collect(),
+                data: floats(&t["data"]),
+            }
+        })
+        .collect()
 }
 
 /// A JSON array of numbers.
@@ -87,16 +94,59 @@ pub fn batch_from_json(ids: &Value, lengths: &Value) -> Batch {
     Batch::from_sequences(&rows)
 }
 
+/// How a loss is computed: positive-class weight and, for training mode, dropout rates and
+/// the seed of the masks (the same seed gives the same masks, so finite differences see one
+/// fixed function).
+#[derive(Clone, Copy, Debug)]
+pub struct LossSpec {
+    pub pos_weight: f64,
+    pub dropout: Option<(f64, f64, u64)>,
+}
+
+impl LossSpec {
+    pub const PLAIN: LossSpec = LossSpec {
+        pos_weight: 1.0,
+        dropout: None,
+    };
+
+    fn forward(
+        &self,
+        model: &Classifier<f64>,
+        batch: &Batch,
+    ) -> (Vec<f64>, rnn_sentiment::model::Cache<f64>) {
+        match self.dropout {
+            None => model.forward(batch, Mode::Eval),
+            Some((embed_dropout, dropout, seed)) => {
+                let mut rng = rnn_sentiment::rng::Rng::new(seed);
+                model.forward(
+                    batch,
+                    Mode::Train {
+                        embed_dropout,
+                        dropout,
+                        rng: &mut rng,
+                    },
+                )
+            }
+        }
+    }
+}
+
 /// Mean BCE loss of a model on a batch.
-pub fn loss(model: &Classifier<f64>, batch: &Batch, labels: &[f64]) -> f64 {
-    let (logits, _) = model.forward(batch);
-    rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels).0
+pub fn loss(model: &Classifier<f64>, batch: &Batch, labels: &[f64], spec: LossSpec) -> f64 {
+    let (logits, _) = spec.forward(model, batch);
+    rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels, spec.pos_weight).0
 }
 
 /// Analytic gradients of the mean BCE loss.
-pub fn gradients(model: &Classifier<f64>, batch: &Batch, labels: &[f64]) -> Params<f64> {
-    let (logits, cache) = model.forward(batch);
-    let (_, d_logits) = rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels);
+pub fn gradients(
+    model: &Classifier<f64>,
+    batch: &Batch,
+    labels: &[f64],
+    spec: LossSpec,
+) -> Params<f64> {
+    let (logits, cache) = spec.forward(model, batch);
+    let (_, d_logits) =
+        rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels, spec.pos_weight);
     let mut grads = Params::zeros(&model.config);
     model.backward(cache, &d_logits, &mut grads);
     grads

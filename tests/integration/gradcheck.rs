@@ -1,10 +1,12 @@
 //! Finite-difference checks of every gradient, in f64: for each scalar parameter p,
 //! `(L(p + h) - L(p - h)) / 2h` against the analytic gradient, h = 1e-5. Central differences
 //! have O(h^2) error (about 1e-10 here), so 1e-7 relative tolerance leaves wide margin
-//! while still catching any real mistake (which shows up at 1e-2 or worse).
+//! while still catching any real mistake (which shows up at 1e-2 or worse). Max pooling is
+//! piecewise linear; the random weights keep every max well clear of a tie.
 
 use rnn_sentiment::batch::Batch;
-use rnn_sentiment::config::CellKind;
+use rnn_sentiment::config::{CellKind, ModelConfig, Pooling};
+use rnn_sentiment::model::params::expected_shapes;
 use rnn_sentiment::model::Classifier;
 
 use crate::common::*;
@@ -24,55 +26,92 @@ fn masked_batch() -> (Batch, Vec<f64>) {
     (Batch::from_sequences(&rows), vec![1.0, 0.0, 1.0, 0.0, 1.0])
 }
 
-fn check(cell: CellKind) {
-    let mut model = random_model(tiny_config(cell, 7, 3, 4), 11);
+fn check(config: ModelConfig, spec: LossSpec) {
+    let what = format!(
+        "{} L={} bi={} {} {spec:?}",
+        config.cell.name(),
+        config.layers,
+        config.bidirectional,
+        config.pooling.name()
+    );
+    let mut model = random_model(config, 11);
     // Larger recurrent weights push gates into their nonlinear range.
-    for w in model.params.rnn.w_hh.data.iter_mut() {
-        *w *= 3.0;
+    for cell in &mut model.params.rnn {
+        for w in cell.w_hh.data.iter_mut() {
+            *w *= 3.0;
+        }
     }
     let (batch, labels) = masked_batch();
-    let analytic = gradients(&model, &batch, &labels);
+    let analytic = gradients(&model, &batch, &labels, spec);
+    let names = expected_shapes(&model.config);
     let mut checked = 0;
-    for index in 0..analytic.tensors().len() {
-        let name = rnn_sentiment::model::params::PARAM_NAMES[index];
+    for (index, (name, _)) in names.iter().enumerate() {
         for i in 0..analytic.tensors()[index].data.len() {
             let numeric = {
                 let mut plus: Classifier<f64> = model.clone();
                 plus.params.tensors_mut()[index].data[i] += H;
                 let mut minus = model.clone();
                 minus.params.tensors_mut()[index].data[i] -= H;
-                (loss(&plus, &batch, &labels) - loss(&minus, &batch, &labels)) / (2.0 * H)
+                (loss(&plus, &batch, &labels, spec) - loss(&minus, &batch, &labels, spec))
+                    / (2.0 * H)
             };
             let a = analytic.tensors()[index].data[i];
             let err = (a - numeric).abs() / a.abs().max(numeric.abs()).max(1e-3);
             assert!(
                 err < TOL,
-                "{} d {name}[{i}]: analytic {a:e}, numeric {numeric:e}, error {err:e}",
-                cell.name()
+                "{what} d {name}[{i}]: analytic {a:e}, numeric {numeric:e}, error {err:e}"
             );
             checked += 1;
         }
     }
     assert_eq!(checked, model.config.parameter_count());
+    let e = model.config.embed_dim;
     // The <pad> row never gets gradient (PyTorch's padding_idx = 0).
-    assert!(analytic.embedding.data[..3].iter().all(|&g| g == 0.0));
-    // Every used token row does.
-    assert!(analytic.embedding.data[3 * 2..3 * 3]
-        .iter()
-        .any(|&g| g != 0.0));
+    assert!(analytic.embedding.data[..e].iter().all(|&g| g == 0.0));
+    // Every used token row does (token 2 appears in several rows).
+    assert!(
+        analytic.embedding.data[2 * e..3 * e]
+            .iter()
+            .any(|&g| g != 0.0),
+        "{what}"
+    );
+}
+
+fn config(cell: CellKind, layers: usize, bidirectional: bool, pooling: Pooling) -> ModelConfig {
+    ModelConfig {
+        layers,
+        bidirectional,
+        pooling,
+        ..tiny_config(cell, 7, 3, 4)
+    }
 }
 
 #[test]
-fn rnn_gradients_match_finite_differences() {
-    check(CellKind::Rnn);
+fn single_layer_cells_match_finite_differences() {
+    for cell in CELLS {
+        check(config(cell, 1, false, Pooling::Last), LossSpec::PLAIN);
+    }
 }
 
 #[test]
-fn lstm_gradients_match_finite_differences() {
-    check(CellKind::Lstm);
+fn stacked_bidirectional_and_every_pooling_match_finite_differences() {
+    for (i, cell) in CELLS.into_iter().enumerate() {
+        for pooling in [Pooling::Last, Pooling::Mean, Pooling::Max, Pooling::LastMax] {
+            // Vary the other options across the grid so every pairing appears somewhere.
+            let layers = 1 + (i + pooling as usize) % 2;
+            check(config(cell, layers, true, pooling), LossSpec::PLAIN);
+        }
+        check(config(cell, 2, false, Pooling::Mean), LossSpec::PLAIN);
+    }
 }
 
 #[test]
-fn gru_gradients_match_finite_differences() {
-    check(CellKind::Gru);
+fn dropout_and_positive_weight_match_finite_differences() {
+    let spec = LossSpec {
+        pos_weight: 2.5,
+        dropout: Some((0.2, 0.3, 17)),
+    };
+    for cell in CELLS {
+        check(config(cell, 2, true, Pooling::LastMax), spec);
+    }
 }

@@ -62,6 +62,31 @@ fn weights_use_pytorch_names_and_shapes() {
 }
 
 #[test]
+fn stacked_bidirectional_models_use_pytorch_reverse_names_and_round_trip() {
+    use rnn_sentiment::config::{ModelConfig, Pooling};
+    let mut model = sample_model(CellKind::Lstm);
+    let config = ModelConfig {
+        layers: 2,
+        bidirectional: true,
+        pooling: Pooling::LastMax,
+        ..tiny_config(CellKind::Lstm, 5, 3, 4)
+    };
+    model.classifier = Classifier::new(config, &mut Rng::new(2));
+    let bytes = to_json(&model).unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    let w = &v["weights"];
+    assert_eq!(w["rnn.weight_ih_l0_reverse"]["shape"], json!([16, 3]));
+    assert_eq!(w["rnn.weight_ih_l1"]["shape"], json!([16, 8]));
+    assert_eq!(w["rnn.bias_hh_l1_reverse"]["shape"], json!([16]));
+    assert_eq!(w["fc.weight"]["shape"], json!([1, 16]));
+    let names: Vec<&String> = w.as_object().unwrap().keys().collect();
+    assert_eq!(names.len(), 1 + 2 * 2 * 4 + 2);
+    let loaded = from_json(&bytes).unwrap();
+    assert_eq!(loaded.classifier, model.classifier);
+    assert_eq!(to_json(&loaded).unwrap(), bytes);
+}
+
+#[test]
 fn truncated_files_are_refused_at_every_offset() {
     let bytes = to_json(&sample_model(CellKind::Lstm)).unwrap();
     let step = (bytes.len() / 97).max(1);
@@ -113,6 +138,10 @@ fn inconsistent_weights_are_refused() {
     let mut v = model_json(CellKind::Lstm);
     v["config"]["cell"] = json!("gru");
     assert!(load_err(&v).contains("needs [12, 3]"));
+
+    let mut v = model_json(CellKind::Lstm);
+    v["config"]["bidirectional"] = json!(true);
+    assert!(load_err(&v).contains("rnn.weight_ih_l0_reverse"));
 
     let mut v = model_json(CellKind::Lstm);
     v["weights"]["fc.bias"]["data"] = json!([1e39]);

@@ -4,14 +4,38 @@
 use ndarray::s;
 use rnn_sentiment::batch::Batch;
 use rnn_sentiment::config::CellKind;
+use rnn_sentiment::config::{ModelConfig, Pooling};
 use rnn_sentiment::float::sigmoid;
-use rnn_sentiment::model::Classifier;
+use rnn_sentiment::model::{Classifier, Mode};
 use rnn_sentiment::rng::Rng;
 
 use crate::common::*;
 
 fn model(cell: CellKind) -> Classifier<f32> {
     Classifier::new(tiny_config(cell, 50, 8, 16), &mut Rng::new(3))
+}
+
+/// Every cell with the richer architectures: stacked, bidirectional, each pooling.
+fn models() -> Vec<Classifier<f32>> {
+    let mut out = Vec::new();
+    for cell in CELLS {
+        out.push(model(cell));
+        for (layers, pooling) in [
+            (2, Pooling::Last),
+            (1, Pooling::Mean),
+            (2, Pooling::Max),
+            (1, Pooling::LastMax),
+        ] {
+            let config = ModelConfig {
+                layers,
+                bidirectional: true,
+                pooling,
+                ..tiny_config(cell, 50, 8, 16)
+            };
+            out.push(Classifier::new(config, &mut Rng::new(4)));
+        }
+    }
+    out
 }
 
 #[test]
@@ -24,8 +48,8 @@ fn alone_or_in_a_batch_the_probability_is_the_same() {
         vec![30, 31],
         (10..25).rev().collect(),
     ];
-    for cell in CELLS {
-        let m = model(cell);
+    for m in models() {
+        let cell = m.config.cell;
         let together = m.predict_proba(&Batch::from_sequences(&rows));
         for (row, &p) in rows.iter().zip(&together) {
             let alone = m.predict_proba(&Batch::from_sequences(&[row]))[0];
@@ -37,7 +61,7 @@ fn alone_or_in_a_batch_the_probability_is_the_same() {
             );
             assert!((0.0..=1.0).contains(&p));
         }
-        // An empty text's state is h = 0, so its logit is the head's bias.
+        // An empty text pools to zeros, so its logit is the head's bias.
         let empty = together[3];
         assert!((empty - sigmoid(m.params.fc_bias.data[0])).abs() < 1e-7);
     }
@@ -46,12 +70,49 @@ fn alone_or_in_a_batch_the_probability_is_the_same() {
 #[test]
 fn values_in_padding_positions_are_never_read() {
     let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![9, 2]];
-    for cell in CELLS {
-        let m = model(cell);
+    for m in models() {
         let clean = Batch::from_sequences(&rows);
         let mut dirty = clean.clone();
         dirty.ids.slice_mut(s![1, 1..]).fill(49);
         dirty.ids.slice_mut(s![2, 2..]).fill(17);
         assert_eq!(m.predict_proba(&clean), m.predict_proba(&dirty));
+    }
+}
+
+#[test]
+fn dropout_is_inactive_at_evaluation_and_active_in_training() {
+    let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![9, 2]];
+    let batch = Batch::from_sequences(&rows);
+    for m in models() {
+        let eval = m.forward(&batch, Mode::Eval).0;
+        // Rates of 0 in training mode draw no masks: identical to evaluation.
+        let mut rng = Rng::new(1);
+        let no_drop = m
+            .forward(
+                &batch,
+                Mode::Train {
+                    embed_dropout: 0.0,
+                    dropout: 0.0,
+                    rng: &mut rng,
+                },
+            )
+            .0;
+        assert_eq!(eval, no_drop);
+        let mut rng = Rng::new(1);
+        let dropped = m
+            .forward(
+                &batch,
+                Mode::Train {
+                    embed_dropout: 0.5,
+                    dropout: 0.5,
+                    rng: &mut rng,
+                },
+            )
+            .0;
+        assert_ne!(eval, dropped, "dropout changes training outputs");
+        // predict_proba (what predict/eval use) is evaluation mode, deterministic.
+        assert_eq!(m.predict_proba(&batch), m.predict_proba(&batch));
+        let eval_p: Vec<f32> = eval.iter().map(|&z| sigmoid(z)).collect();
+        assert_eq!(m.predict_proba(&batch), eval_p);
     }
 }
