@@ -17,7 +17,7 @@ use rnn_sentiment::config::{
 };
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::float::sigmoid;
-use rnn_sentiment::metrics::{self, Metrics};
+use rnn_sentiment::metrics::{self, Metrics, Objective};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a CSV/TSV file with text and label columns; writes one JSON model file.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a model on labelled data: accuracy, precision, recall, F1, ROC AUC, log loss.
     Eval(EvalArgs),
     /// Predict the sentiment of texts (arguments, --file, or one text per line on stdin).
@@ -150,6 +150,11 @@ struct TrainArgs {
     /// Weight of the positive class in the loss (>1 favours recall on positives).
     #[arg(long, default_value_t = defaults().pos_weight)]
     pos_weight: f64,
+    /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
+    /// format (a word and its floats per line, optional "COUNT DIM" header); the dimension must
+    /// equal --embed-dim.
+    #[arg(long)]
+    embeddings: Option<PathBuf>,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
     #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
     freeze_embeddings: bool,
@@ -221,6 +226,13 @@ struct EvalArgs {
     /// Exit with status 1 when accuracy is below this (a CI quality gate).
     #[arg(long)]
     min_accuracy: Option<f64>,
+    /// Choose the threshold that maximises this metric on DATA (use validation data, not your
+    /// test set) and report the metrics at it.
+    #[arg(long, value_enum, conflicts_with = "threshold")]
+    tune_threshold: Option<Objective>,
+    /// With --tune-threshold: store the chosen threshold in the model file (written atomically).
+    #[arg(long, requires = "tune_threshold")]
+    store: bool,
     /// Print the metrics as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -263,6 +275,7 @@ pub fn run() -> Result<i32> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Train(args) => {
+            let args = *args;
             let sub = matches
                 .subcommand_matches("train")
                 .expect("train matches exist for the train command");
@@ -365,6 +378,11 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
         warmup: pick!(warmup),
         bucket: pick!(bucket),
         pos_weight: pick!(pos_weight),
+        embeddings: if on_cli("embeddings") {
+            args.embeddings.clone()
+        } else {
+            file.embeddings.clone().or_else(|| args.embeddings.clone())
+        },
         freeze_embeddings: pick!(freeze_embeddings),
         clip_norm: pick!(clip_norm),
         patience: pick!(patience),
@@ -516,6 +534,17 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     checkpoint::save(&trained.model, &plan.output)?;
 
     let info = &trained.model.training;
+    if let (Some(p), false) = (&info.pretrained, plan.quiet) {
+        eprintln!(
+            "pretrained vectors {}: {} of {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
+            p.path.display(),
+            p.matched,
+            trained.model.vocab.len() - 2,
+            100.0 * p.type_coverage,
+            p.lowercased,
+            100.0 * p.token_coverage
+        );
+    }
     let best = info.history.get(info.best_epoch.saturating_sub(1));
     let config = &trained.model.classifier.config;
     let tokens_per_s = trained.tokens_trained as f64 / train_seconds.max(1e-9);
@@ -528,6 +557,8 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             "train_rows": info.train_rows,
             "valid_rows": info.valid_rows,
             "vocab_coverage": info.vocab_coverage,
+            "train_positive_rate": info.train_positive_rate,
+            "pretrained": info.pretrained,
             "epochs_run": info.epochs_run,
             "best_epoch": info.best_epoch,
             "stopped_early": info.stopped_early,
@@ -597,12 +628,32 @@ fn eval(args: EvalArgs) -> Result<i32> {
             bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
         }
     }
-    let model = load_model(&args.model.model)?;
-    let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
+    let mut model = load_model(&args.model.model)?;
     let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
     let logits = model.logits(&texts);
+    let threshold = match args.tune_threshold {
+        Some(objective) => {
+            let (t, value) = metrics::best_threshold(&logits, &labels, objective);
+            eprintln!(
+                "tuned threshold {t:.6} gives {} {value:.4} on {} (was {})",
+                match objective {
+                    Objective::Accuracy => "accuracy",
+                    Objective::F1 => "F1",
+                },
+                args.data.display(),
+                model.threshold()
+            );
+            if args.store {
+                model.classifier.config.threshold = t;
+                checkpoint::save(&model, &args.model.model)?;
+                eprintln!("stored threshold in {}", args.model.model.display());
+            }
+            t
+        }
+        None => check_threshold(args.threshold.unwrap_or(model.threshold()))?,
+    };
     let m = metrics::evaluate(&logits, &labels, threshold);
     let passed = args.min_accuracy.is_none_or(|a| m.accuracy >= a);
     if args.json {

@@ -288,6 +288,9 @@ pub struct TrainConfig {
     pub bucket: bool,
     /// Weight of the positive class in the loss (`pos_weight` of `BCEWithLogitsLoss`).
     pub pos_weight: f64,
+    /// Pretrained word vectors (word2vec/GloVe/fastText text format) to initialise the
+    /// embedding; words not in the file keep the usual initialisation.
+    pub embeddings: Option<PathBuf>,
     /// Keep the embedding fixed (useful with pretrained vectors).
     pub freeze_embeddings: bool,
     /// Clip the global gradient norm to this; 0 turns clipping off.
@@ -326,6 +329,7 @@ impl Default for TrainConfig {
             warmup: 0.0,
             bucket: true,
             pos_weight: 1.0,
+            embeddings: None,
             freeze_embeddings: false,
             clip_norm: 5.0,
             patience: 3,

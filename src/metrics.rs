@@ -80,6 +80,62 @@ pub fn evaluate(logits: &[f64], labels: &[bool], threshold: f64) -> Metrics {
     }
 }
 
+/// What [`best_threshold`] maximises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Objective {
+    Accuracy,
+    F1,
+}
+
+/// The decision threshold that maximises `objective` on the given data. Candidates are the
+/// midpoints between consecutive distinct probabilities (and points just outside the range), so
+/// the choice does not sit on any example's exact score; ties go to the candidate closest to
+/// 0.5. Returns `(threshold, objective value)`.
+pub fn best_threshold(logits: &[f64], labels: &[bool], objective: Objective) -> (f64, f64) {
+    let mut scored: Vec<(f64, bool)> = logits
+        .iter()
+        .map(|&z| sigmoid(z))
+        .zip(labels.iter().copied())
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let positives = labels.iter().filter(|&&y| y).count();
+    let n = labels.len();
+    let value = |tp: usize, fp: usize| -> f64 {
+        let fn_ = positives - tp;
+        let tn = n - positives - fp;
+        match objective {
+            Objective::Accuracy => ratio(tp + tn, n),
+            Objective::F1 => ratio(2 * tp, 2 * tp + fp + fn_),
+        }
+    };
+    // Threshold above every score: nothing positive.
+    let top = scored.first().map_or(0.5, |s| s.0);
+    let mut best = ((top + 1.0) / 2.0, value(0, 0));
+    let (mut tp, mut fp) = (0, 0);
+    let mut i = 0;
+    while i < scored.len() {
+        // Take every example with this exact probability together.
+        let p = scored[i].0;
+        while i < scored.len() && scored[i].0 == p {
+            if scored[i].1 {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        let next = scored.get(i).map_or(0.0, |s| s.0);
+        let threshold = (p + next) / 2.0;
+        let v = value(tp, fp);
+        if v > best.1 || (v == best.1 && (threshold - 0.5).abs() < (best.0 - 0.5).abs()) {
+            best = (threshold, v);
+        }
+    }
+    // Keep the threshold strictly inside (0, 1), as the model file requires.
+    (best.0.clamp(1e-9, 1.0 - 1e-9), best.1)
+}
+
 /// ROC AUC by the Mann-Whitney statistic with mid-ranks for ties:
 /// `(sum of positive ranks - P (P + 1) / 2) / (P N)`.
 pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
@@ -143,6 +199,30 @@ mod tests {
             (m.precision, m.recall, m.f1, m.accuracy),
             (0.0, 0.0, 0.0, 1.0)
         );
+    }
+
+    #[test]
+    fn best_threshold_separates_when_it_can() {
+        // Probabilities 0.2 0.4 0.6 0.8 for labels n p n p: the best accuracy is 3/4.
+        let logit = |p: f64| (p / (1.0 - p)).ln();
+        let logits: Vec<f64> = [0.2, 0.4, 0.6, 0.8].iter().map(|&p| logit(p)).collect();
+        let labels = [false, true, false, true];
+        let (t, acc) = best_threshold(&logits, &labels, Objective::Accuracy);
+        assert_eq!(acc, 0.75);
+        let m = evaluate(&logits, &labels, t);
+        assert_eq!(m.accuracy, 0.75);
+        // F1 is best when everything from 0.4 up is positive: 2*2 / (2*2 + 1) = 0.8.
+        let (t, f1) = best_threshold(&logits, &labels, Objective::F1);
+        assert!((f1 - 0.8).abs() < 1e-12 && t > 0.2 && t < 0.4, "{t} {f1}");
+        assert!((evaluate(&logits, &labels, t).f1 - 0.8).abs() < 1e-12);
+        // A perfectly separable set gets accuracy 1 with a threshold between the classes.
+        let (t, acc) = best_threshold(
+            &[logit(0.1), logit(0.3)],
+            &[false, true],
+            Objective::Accuracy,
+        );
+        assert_eq!(acc, 1.0);
+        assert!(t > 0.1 && t < 0.3);
     }
 
     #[test]

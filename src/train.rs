@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::batch::Batch;
 use crate::config::TrainConfig;
 use crate::data::{fingerprint, Example};
+use crate::embeddings::{self, EmbeddingsOptions};
 use crate::error::{Error, Result};
 use crate::metrics;
 use crate::model::loss::mean_bce_with_logits;
@@ -106,6 +107,23 @@ pub trait Observer {
 pub struct Silent;
 impl Observer for Silent {}
 
+/// What `--embeddings` contributed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PretrainedInfo {
+    pub path: std::path::PathBuf,
+    pub dim: usize,
+    /// Vector lines in the file.
+    pub file_words: usize,
+    /// Vocabulary entries that got a vector (of which `lowercased` through lowercasing).
+    pub matched: usize,
+    pub lowercased: usize,
+    /// `matched / (V - 2)`.
+    pub type_coverage: f64,
+    /// Fraction of training tokens whose word got a vector.
+    pub token_coverage: f64,
+}
+
 /// How a model was trained; saved in the model file. Holds no timings, so that the same data
 /// and seed give a byte-identical file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -122,6 +140,8 @@ pub struct TrainingInfo {
     pub data_fingerprint: String,
     /// Tokens of the training split that the vocabulary covers (not `<unk>`), as a fraction.
     pub vocab_coverage: f64,
+    /// Pretrained vectors used, if any.
+    pub pretrained: Option<PretrainedInfo>,
     pub epochs_run: usize,
     /// The epoch whose weights were kept (the lowest validation loss).
     pub best_epoch: usize,
@@ -167,6 +187,25 @@ pub fn fit(
         model_config.clone(),
         &mut Rng::stream(config.seed, streams::INIT),
     );
+    let pretrained = match &config.embeddings {
+        Some(path) => {
+            let options = EmbeddingsOptions {
+                lowercase: config.tokenizer.lowercase,
+            };
+            let vectors = embeddings::load(path, &vocab, &options)?;
+            vectors.apply(&mut model.params.embedding.data, config.embed_dim)?;
+            Some(PretrainedInfo {
+                path: path.clone(),
+                dim: vectors.dim,
+                file_words: vectors.file_words,
+                matched: vectors.matched_ids,
+                lowercased: vectors.lowercased_ids,
+                type_coverage: vectors.type_coverage(),
+                token_coverage: vectors.token_coverage(train_ids.iter().flatten()),
+            })
+        }
+        None => None,
+    };
     let mut grads = Params::<f32>::zeros(&model_config);
     let mut optimizer = Optimizer::new(
         config.optimizer,
@@ -343,6 +382,7 @@ pub fn fit(
         } else {
             known as f64 / total as f64
         },
+        pretrained,
         epochs_run,
         best_epoch,
         stopped_early,

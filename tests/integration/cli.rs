@@ -492,3 +492,175 @@ fn bad_model_files_fail_cleanly() {
         &["--no-such-flag"],
     );
 }
+
+#[test]
+fn architecture_and_optimisation_options_train_deterministically() {
+    let dir = temp_dir();
+    let options = [
+        "--layers",
+        "2",
+        "--bidirectional",
+        "true",
+        "--pooling",
+        "last-max",
+        "--dropout",
+        "0.3",
+        "--embed-dropout",
+        "0.1",
+        "--weight-decay",
+        "0.01",
+        "--lr-schedule",
+        "cosine",
+        "--warmup",
+        "0.1",
+        "--pos-weight",
+        "1.5",
+    ];
+    let a = train_small(dir.path(), "gru", "a.json", &options);
+    let b = train_small(dir.path(), "gru", "b.json", &options);
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let v: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
+    assert_eq!(v["config"]["layers"], 2);
+    assert_eq!(v["config"]["bidirectional"], true);
+    assert_eq!(v["config"]["pooling"], "last-max");
+    assert_eq!(
+        v["weights"]["rnn.weight_ih_l1_reverse"]["shape"],
+        serde_json::json!([48, 32])
+    );
+    assert_eq!(v["training"]["options"]["lr_schedule"], "cosine");
+    // Dropout is off at inference: the same text scores the same every time.
+    let (_, out1, _) = run(bin(dir.path())
+        .args(["predict", "-m"])
+        .arg(&a)
+        .arg("not bad at all"));
+    let (_, out2, _) = run(bin(dir.path())
+        .args(["predict", "-m"])
+        .arg(&a)
+        .arg("not bad at all"));
+    assert_eq!(out1, out2);
+    for (flag, value) in [
+        ("--dropout", "1"),
+        ("--layers", "0"),
+        ("--warmup", "1.5"),
+        ("--pos-weight", "0"),
+    ] {
+        fails_with(
+            bin(dir.path())
+                .args(["train", flag, value])
+                .arg(sample("train.csv")),
+            &[flag.trim_start_matches('-')],
+        );
+    }
+}
+
+#[test]
+fn pretrained_vectors_initialise_and_can_freeze_the_embedding() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let vector = |seed: usize| -> Vec<String> {
+        (0..16)
+            .map(|i| format!("{:.3}", ((seed * 16 + i) as f64 * 0.37).sin()))
+            .collect()
+    };
+    let mut file = String::from("5 16\n");
+    for (i, word) in ["great", "terrible", "movie", "Boring", "zzznotinvocab"]
+        .iter()
+        .enumerate()
+    {
+        file.push_str(&format!("{word} {}\n", vector(i).join(" ")));
+    }
+    let vectors = write(d, "vectors.vec", &file);
+    let out = d.join("m.json");
+    let (code, stdout, stderr) = run(bin(d)
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "2",
+            "--embed-dim",
+            "16",
+            "--hidden-dim",
+            "8",
+        ])
+        .args(["--freeze-embeddings", "true", "--embeddings"])
+        .arg(&vectors)
+        .arg("-o")
+        .arg(&out)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("4 of") && stderr.contains("1 via lowercasing"),
+        "{stderr}"
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["pretrained"]["matched"], 4);
+    assert!(report["pretrained"]["token_coverage"].as_f64().unwrap() > 0.0);
+    let model: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let vocab: Vec<&str> = model["vocab"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let table = model["weights"]["embedding.weight"]["data"]
+        .as_array()
+        .unwrap();
+    for (i, word) in ["great", "terrible", "movie", "boring"].iter().enumerate() {
+        let id = vocab
+            .iter()
+            .position(|t| t == word)
+            .expect("word in the sample vocabulary");
+        // The file stores f32 in shortest form: compare as f32.
+        let row: Vec<f32> = table[id * 16..(id + 1) * 16]
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let want: Vec<f32> = vector(i)
+            .iter()
+            .map(|x| x.parse::<f32>().unwrap())
+            .collect();
+        assert_eq!(row, want, "frozen row of {word}");
+    }
+    // A dimension that does not match --embed-dim is refused with the fix.
+    fails_with(
+        bin(d)
+            .args(["train", "--embed-dim", "8", "--embeddings"])
+            .arg(&vectors)
+            .arg(sample("train.csv")),
+        &["vectors.vec", "embed-dim"],
+    );
+}
+
+#[test]
+fn tuned_threshold_is_reported_stored_and_used() {
+    let dir = temp_dir();
+    let model = train_small(dir.path(), "lstm", "m.json", &[]);
+    let eval_json = |extra: &[&str]| -> Value {
+        let mut cmd = bin(dir.path());
+        cmd.args(["eval", "--json", "-m"])
+            .arg(&model)
+            .arg(sample("test.csv"))
+            .args(extra);
+        let (code, stdout, stderr) = run(&mut cmd);
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap()
+    };
+    let plain = eval_json(&[]);
+    let tuned = eval_json(&["--tune-threshold", "accuracy", "--store"]);
+    let t = tuned["threshold"].as_f64().unwrap();
+    assert!(t > 0.0 && t < 1.0);
+    assert!(tuned["accuracy"].as_f64() >= plain["accuracy"].as_f64());
+    let stored: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
+    assert_eq!(stored["config"]["threshold"].as_f64(), Some(t));
+    let again = eval_json(&[]);
+    assert_eq!(again["threshold"], tuned["threshold"]);
+    assert_eq!(again["accuracy"], tuned["accuracy"]);
+    let f1 = eval_json(&["--tune-threshold", "f1"]);
+    assert!(f1["f1"].as_f64() >= plain["f1"].as_f64());
+    fails_with(
+        bin(dir.path())
+            .args(["eval", "--store"])
+            .arg(sample("test.csv")),
+        &["--tune-threshold"],
+    );
+}
