@@ -150,6 +150,10 @@ struct TrainArgs {
     /// Weight of the positive class in the loss (>1 favours recall on positives).
     #[arg(long, default_value_t = defaults().pos_weight)]
     pos_weight: f64,
+    /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
+    /// the rows of the batch's tokens.
+    #[arg(long, default_value_t = defaults().dense_embedding_updates, action = clap::ArgAction::Set)]
+    dense_embedding_updates: bool,
     /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
     /// format (a word and its floats per line, optional "COUNT DIM" header); the dimension must
     /// equal --embed-dim.
@@ -197,12 +201,24 @@ struct TrainArgs {
     strip_html: bool,
     #[command(flatten)]
     csv: CsvArgs,
+    /// Threads for training (0: one per core). The model file is the same for any value.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// No progress output on stderr.
     #[arg(short, long)]
     quiet: bool,
     /// Print the final report as JSON on stdout.
     #[arg(long)]
     json: bool,
+}
+
+/// `--threads 0` means one per core.
+fn thread_count(requested: usize) -> usize {
+    if requested > 0 {
+        requested
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
 }
 
 #[derive(Args)]
@@ -384,6 +400,7 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
             file.embeddings.clone().or_else(|| args.embeddings.clone())
         },
         freeze_embeddings: pick!(freeze_embeddings),
+        dense_embedding_updates: pick!(dense_embedding_updates),
         clip_norm: pick!(clip_norm),
         patience: pick!(patience),
         valid_split: pick!(valid_split),
@@ -529,7 +546,8 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     }
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();
-    let trained = train::fit(&plan.config, &train_set, &valid_set, &mut progress)?;
+    let threads = thread_count(args.threads);
+    let trained = train::fit(&plan.config, &train_set, &valid_set, threads, &mut progress)?;
     let train_seconds = fit_start.elapsed().as_secs_f64();
     checkpoint::save(&trained.model, &plan.output)?;
 
@@ -567,6 +585,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             "train_seconds": train_seconds,
             "wall_seconds": started.elapsed().as_secs_f64(),
             "tokens_per_s": tokens_per_s,
+            "threads": threads,
             "history": info.history,
         });
         println!("{report}");

@@ -293,6 +293,9 @@ pub struct TrainConfig {
     pub embeddings: Option<PathBuf>,
     /// Keep the embedding fixed (useful with pretrained vectors).
     pub freeze_embeddings: bool,
+    /// Update every embedding row every step (PyTorch's dense Adam) instead of only the rows
+    /// of the batch's tokens (lazy, much faster for large vocabularies).
+    pub dense_embedding_updates: bool,
     /// Clip the global gradient norm to this; 0 turns clipping off.
     pub clip_norm: f64,
     /// Stop after this many epochs without a lower validation loss; 0 turns it off.
@@ -331,6 +334,7 @@ impl Default for TrainConfig {
             pos_weight: 1.0,
             embeddings: None,
             freeze_embeddings: false,
+            dense_embedding_updates: false,
             clip_norm: 5.0,
             patience: 3,
             valid_split: 0.1,
@@ -474,6 +478,7 @@ pub struct ConfigFile {
     pub pos_weight: Option<f64>,
     pub embeddings: Option<PathBuf>,
     pub freeze_embeddings: Option<bool>,
+    pub dense_embedding_updates: Option<bool>,
     /// A number, or the string "none" to keep PyTorch's plain initialisation.
     pub forget_bias: Option<ForgetBias>,
     pub epochs: Option<usize>,

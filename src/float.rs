@@ -28,6 +28,15 @@ pub trait Float:
 
     /// Widens to `f64` (exact for both `f32` and `f64`).
     fn to_f64_exact(self) -> f64;
+
+    /// The logistic function as the cells use it. `f64` computes it exactly (libm), so the
+    /// reference tests can be tight; `f32` uses [`fast_exp`], branch-free so the gate loops
+    /// vectorise (relative error below 2e-7).
+    fn gate_sigmoid(self) -> Self;
+
+    /// `tanh` as the cells use it: exact for `f64`, [`fast_exp`]-based for `f32` (absolute
+    /// error below 3e-7).
+    fn gate_tanh(self) -> Self;
 }
 
 impl Float for f32 {
@@ -36,6 +45,16 @@ impl Float for f32 {
     }
     fn to_f64_exact(self) -> f64 {
         f64::from(self)
+    }
+    #[inline(always)]
+    fn gate_sigmoid(self) -> Self {
+        // sigma(x) = 1 / (1 + e^-x); fast_exp clamps, so this is finite for every input.
+        1.0 / (1.0 + fast_exp(-self))
+    }
+    #[inline(always)]
+    fn gate_tanh(self) -> Self {
+        // tanh(x) = 1 - 2 / (e^2x + 1)
+        1.0 - 2.0 / (fast_exp(2.0 * self) + 1.0)
     }
 }
 
@@ -46,6 +65,44 @@ impl Float for f64 {
     fn to_f64_exact(self) -> f64 {
         self
     }
+    #[inline]
+    fn gate_sigmoid(self) -> Self {
+        sigmoid(self)
+    }
+    #[inline]
+    fn gate_tanh(self) -> Self {
+        self.tanh()
+    }
+}
+
+/// `e^x` for `f32` without branches or library calls, so loops over it vectorise: the
+/// argument is clamped to [-87, 88], split as `x = n ln 2 + r` with |r| <= ln 2 / 2 (n
+/// rounded by the 1.5 * 2^23 trick, ln 2 in two parts for precision), `e^r` comes from
+/// Cephes' degree-6 polynomial, and `2^n` is built in the exponent bits. Relative error is
+/// about 1e-7 (2 ulp) over the whole range.
+#[inline(always)]
+pub fn fast_exp(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5 * 2^23: adding it rounds to an integer in the low mantissa bits.
+    const ROUND: f32 = 12_582_912.0;
+    let x = x.clamp(-87.0, 88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let mut p = 1.987_569_1e-4;
+    p = p * r + 1.398_2e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 0.166_666_65;
+    p = p * r + 0.5;
+    let e_r = p * r * r + r + 1.0;
+    // t's low mantissa bits hold n exactly: bits(t) = bits(1.5 * 2^23) + n. So the exponent
+    // field of 2^n is bits(t) - bits(1.5 * 2^23) + 127, computed in integers (a float-to-int
+    // conversion would stop the loop from vectorising).
+    let scale = f32::from_bits(t.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
+    e_r * scale
 }
 
 /// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows.
@@ -56,5 +113,40 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     } else {
         let e = x.exp();
         e / (F::one() + e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate_over_the_range() {
+        let mut worst: f64 = 0.0;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let exact = f64::from(x).exp();
+            let err = ((f64::from(fast_exp(x)) - exact) / exact).abs();
+            worst = worst.max(err);
+            x += 0.0137;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst:e}");
+        assert!(fast_exp(-1000.0) > 0.0 && fast_exp(1000.0).is_finite());
+    }
+
+    #[test]
+    fn fast_gates_match_libm() {
+        let mut x = -30.0f32;
+        while x < 30.0 {
+            let s = f64::from(x.gate_sigmoid());
+            let t = f64::from(x.gate_tanh());
+            let xs = f64::from(x);
+            assert!((s - 1.0 / (1.0 + (-xs).exp())).abs() < 2e-7, "sigmoid {x}");
+            assert!((t - xs.tanh()).abs() < 3e-7, "tanh {x}");
+            assert!((0.0..=1.0).contains(&s) && (-1.0..=1.0).contains(&t));
+            x += 0.001_7;
+        }
+        assert_eq!(1000.0f32.gate_sigmoid(), 1.0);
+        assert_eq!((-1000.0f32).gate_tanh(), -1.0);
     }
 }

@@ -6,6 +6,12 @@
 //! `weight_ih`, `weight_hh`, `fc.weight`), never to biases; for Adam it is decoupled (AdamW:
 //! `p *= 1 - lr wd` before the update), for SGD it is L2 (`g += wd p`), as in PyTorch.
 //! A frozen tensor is never updated.
+//!
+//! Sparse embedding updates ([`Rows::Only`]): training steps only the embedding rows of the
+//! tokens in the batch, as TensorFlow's LazyAdam and PyTorch's `SparseAdam` do. Dense Adam
+//! would also move every other row by its decaying momentum, at the cost of reading and
+//! writing the whole (V, E) table and its two moment tables every step, which dominates a step
+//! for large vocabularies. With every row in the batch the two are identical (tested).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +23,56 @@ use crate::model::params::Params;
 pub const BETA1: f64 = 0.9;
 pub const BETA2: f64 = 0.999;
 pub const EPS: f64 = 1e-8;
+
+/// Which embedding rows a step, a norm or a zeroing covers: all of them (dense, PyTorch's
+/// `Adam`), or only the listed token ids (sorted, unique), whose gradients are the only
+/// non-zero ones.
+#[derive(Clone, Copy, Debug)]
+pub enum Rows<'a> {
+    All,
+    Only(&'a [u32]),
+}
+
+impl Rows<'_> {
+    /// The element ranges of tensor `index` (embedding = 0, of width `embed_dim`) covered.
+    fn ranges(self, index: usize, len: usize, embed_dim: usize) -> Vec<std::ops::Range<usize>> {
+        match self {
+            Rows::Only(ids) if index == 0 => ids
+                .iter()
+                .map(|&id| id as usize * embed_dim..(id as usize + 1) * embed_dim)
+                .collect(),
+            _ => std::iter::once(0..len).collect(),
+        }
+    }
+}
+
+/// Adam's per-element update on matching slices.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+fn adam_update<F: Float>(
+    p: &mut [F],
+    g: &[F],
+    m: &mut [F],
+    v: &mut [F],
+    step_size: F,
+    bias2_sqrt: F,
+    shrink: Option<F>,
+) {
+    let (b1, b2, eps) = (F::of(BETA1), F::of(BETA2), F::of(EPS));
+    let one = F::one();
+    if let Some(shrink) = shrink {
+        // AdamW: p *= 1 - lr wd, before and independent of the gradient step.
+        for p in p.iter_mut() {
+            *p *= shrink;
+        }
+    }
+    for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m).zip(v) {
+        *m = b1 * *m + (one - b1) * g;
+        *v = b2 * *v + (one - b2) * g * g;
+        let denom = v.sqrt() / bias2_sqrt + eps;
+        *p -= step_size * *m / denom;
+    }
+}
 
 /// An optimizer and its per-parameter state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,48 +141,54 @@ impl<F: Float> Optimizer<F> {
         self.frozen[index] = true;
     }
 
-    /// Applies one update with gradients `grads`.
+    /// Applies one update with gradients `grads` to every parameter (PyTorch's dense step).
     pub fn step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
+        self.step_rows(params, grads, Rows::All);
+    }
+
+    /// Applies one update, touching only `rows` of the embedding (see [`Rows`]).
+    pub fn step_rows(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
         self.step += 1;
         match self.kind {
-            OptimizerKind::Adam => self.adam_step(params, grads),
-            OptimizerKind::Sgd => self.sgd_step(params, grads),
+            OptimizerKind::Adam => self.adam_step(params, grads, rows),
+            OptimizerKind::Sgd => self.sgd_step(params, grads, rows),
         }
     }
 
     /// `m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;`
     /// `p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, PyTorch's exact form.
-    fn adam_step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
+    fn adam_step(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
         let t = self.step as i32;
         let step_size = F::of(self.lr / (1.0 - BETA1.powi(t)));
         let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
-        let (b1, b2, eps) = (F::of(BETA1), F::of(BETA2), F::of(EPS));
-        let one = F::one();
         let shrink = F::of(1.0 - self.lr * self.weight_decay);
+        let embed_dim = params.embedding.shape[1];
         let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
         let state = self.first.iter_mut().zip(self.second.iter_mut());
         for (i, ((p, g), (m, v))) in tensors.zip(state).enumerate() {
             if self.frozen[i] {
                 continue;
             }
-            if self.decays[i] && self.weight_decay > 0.0 {
-                // AdamW: p *= 1 - lr wd, before and independent of the gradient step.
-                for p in p.data.iter_mut() {
-                    *p *= shrink;
-                }
-            }
-            for (((p, &g), m), v) in p.data.iter_mut().zip(&g.data).zip(m).zip(v) {
-                *m = b1 * *m + (one - b1) * g;
-                *v = b2 * *v + (one - b2) * g * g;
-                let denom = v.sqrt() / bias2_sqrt + eps;
-                *p -= step_size * *m / denom;
+            let shrink = (self.decays[i] && self.weight_decay > 0.0).then_some(shrink);
+            for r in rows.ranges(i, p.data.len(), embed_dim) {
+                adam_update(
+                    &mut p.data[r.clone()],
+                    &g.data[r.clone()],
+                    &mut m[r.clone()],
+                    &mut v[r],
+                    step_size,
+                    bias2_sqrt,
+                    shrink,
+                );
             }
         }
     }
 
-    /// `buf = momentum buf + g;  p -= lr buf` (PyTorch's SGD, dampening 0, not Nesterov).
-    fn sgd_step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
+    /// `buf = momentum buf + g (+ wd p);  p -= lr buf` (PyTorch's SGD, dampening 0, not
+    /// Nesterov).
+    fn sgd_step(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
         let (lr, mu) = (F::of(self.lr), F::of(self.momentum));
+        let embed_dim = params.embedding.shape[1];
         let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
         for (i, ((p, g), buf)) in tensors.zip(self.first.iter_mut()).enumerate() {
             if self.frozen[i] {
@@ -137,10 +199,13 @@ impl<F: Float> Optimizer<F> {
             } else {
                 F::zero()
             };
-            for ((p, &g), b) in p.data.iter_mut().zip(&g.data).zip(buf) {
-                // L2: g += wd p.
-                *b = mu * *b + g + wd * *p;
-                *p -= lr * *b;
+            for r in rows.ranges(i, p.data.len(), embed_dim) {
+                let slices = p.data[r.clone()].iter_mut().zip(&g.data[r.clone()]);
+                for ((p, &g), b) in slices.zip(&mut buf[r]) {
+                    // L2: g += wd p.
+                    *b = mu * *b + g + wd * *p;
+                    *p -= lr * *b;
+                }
             }
         }
     }
@@ -148,32 +213,73 @@ impl<F: Float> Optimizer<F> {
 
 /// The global L2 norm of all gradients, summed in f64 in tensor order (deterministic).
 pub fn global_norm<F: Float>(grads: &Params<F>) -> f64 {
-    grads
-        .tensors()
-        .iter()
-        .flat_map(|t| t.data.iter())
-        .map(|&g| {
-            let g = g.to_f64_exact();
-            g * g
-        })
-        .sum::<f64>()
-        .sqrt()
+    global_norm_rows(grads, Rows::All)
+}
+
+/// [`global_norm`] when only `rows` of the embedding gradient can be non-zero.
+pub fn global_norm_rows<F: Float>(grads: &Params<F>, rows: Rows<'_>) -> f64 {
+    let embed_dim = grads.embedding.shape[1];
+    let mut sum = 0.0f64;
+    for (i, t) in grads.tensors().into_iter().enumerate() {
+        for r in rows.ranges(i, t.data.len(), embed_dim) {
+            for &g in &t.data[r] {
+                let g = g.to_f64_exact();
+                sum += g * g;
+            }
+        }
+    }
+    sum.sqrt()
 }
 
 /// Scales gradients so their global norm is at most `max_norm`, as `clip_grad_norm_`:
 /// `g *= min(1, max_norm / (norm + 1e-6))`. Returns the norm before clipping.
 pub fn clip_grad_norm<F: Float>(grads: &mut Params<F>, max_norm: f64) -> f64 {
-    let norm = global_norm(grads);
+    clip_grad_norm_rows(grads, max_norm, Rows::All)
+}
+
+/// [`clip_grad_norm`] when only `rows` of the embedding gradient can be non-zero.
+pub fn clip_grad_norm_rows<F: Float>(grads: &mut Params<F>, max_norm: f64, rows: Rows<'_>) -> f64 {
+    let norm = global_norm_rows(grads, rows);
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = F::of(coef);
-        for t in grads.tensors_mut() {
-            for g in &mut t.data {
-                *g *= coef;
+        let embed_dim = grads.embedding.shape[1];
+        for (i, t) in grads.tensors_mut().into_iter().enumerate() {
+            for r in rows.ranges(i, t.data.len(), embed_dim) {
+                for g in &mut t.data[r] {
+                    *g *= coef;
+                }
             }
         }
     }
     norm
+}
+
+/// `total += part`, for gradients where only `rows` of the embedding can be non-zero.
+pub fn add_grads_rows<F: Float>(total: &mut Params<F>, part: &Params<F>, rows: Rows<'_>) {
+    let embed_dim = total.embedding.shape[1];
+    for (i, (t, p)) in total
+        .tensors_mut()
+        .into_iter()
+        .zip(part.tensors())
+        .enumerate()
+    {
+        for r in rows.ranges(i, t.data.len(), embed_dim) {
+            for (a, &b) in t.data[r.clone()].iter_mut().zip(&p.data[r]) {
+                *a += b;
+            }
+        }
+    }
+}
+
+/// Zeroes gradients when only `rows` of the embedding gradient can be non-zero.
+pub fn zero_grad_rows<F: Float>(grads: &mut Params<F>, rows: Rows<'_>) {
+    let embed_dim = grads.embedding.shape[1];
+    for (i, t) in grads.tensors_mut().into_iter().enumerate() {
+        for r in rows.ranges(i, t.data.len(), embed_dim) {
+            t.data[r].fill(F::zero());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +360,41 @@ mod tests {
             assert!((a - b * 0.95).abs() < 1e-12);
         }
         assert_eq!(params.rnn[0].b_hh, before.rnn[0].b_hh);
+    }
+
+    #[test]
+    fn sparse_rows_equal_dense_when_every_used_row_is_listed() {
+        // Only embedding row 1 has gradient; listing it gives the dense result for the first
+        // step (untouched rows have zero moments either way), and rows not listed never move.
+        // (Without weight decay: dense AdamW also shrinks untouched rows, the lazy step not.)
+        let (params, mut grads) = tiny();
+        grads.embedding.data[..2].fill(0.0);
+        grads.embedding.data[4..].fill(0.0);
+        for kind in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+            let (mut dense, mut sparse) = (params.clone(), params.clone());
+            let mut a = Optimizer::new(kind, 0.1, 0.9, 0.0, &params);
+            let mut b = a.clone();
+            a.step(&mut dense, &grads);
+            b.step_rows(&mut sparse, &grads, Rows::Only(&[1]));
+            assert_eq!(dense, sparse, "{kind:?}");
+            assert_eq!(
+                global_norm(&grads),
+                global_norm_rows(&grads, Rows::Only(&[1]))
+            );
+            // A second step with no gradient: dense Adam/SGD still moves row 1 (momentum),
+            // the sparse step leaves every unlisted row alone.
+            let zero = {
+                let mut z = grads.clone();
+                z.fill_zero();
+                z
+            };
+            let before = sparse.embedding.clone();
+            b.step_rows(&mut sparse, &zero, Rows::Only(&[]));
+            assert_eq!(sparse.embedding, before);
+        }
+        let mut g = grads.clone();
+        zero_grad_rows(&mut g, Rows::Only(&[1]));
+        assert!(g.tensors().iter().all(|t| t.data.iter().all(|&x| x == 0.0)));
     }
 
     #[test]

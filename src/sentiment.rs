@@ -1,6 +1,8 @@
 //! A complete sentiment model: the text pipeline, the vocabulary and the classifier, i.e.
 //! everything a model file holds and everything `predict` needs.
 
+use rayon::prelude::*;
+
 use crate::batch::Batch;
 use crate::float::sigmoid;
 use crate::model::{Classifier, Mode};
@@ -45,20 +47,27 @@ impl SentimentModel {
 /// Logits for id sequences, `batch_size` at a time. Sequences are grouped by length so that
 /// batches hold similar lengths (less padding, no wasted work); results come back in input
 /// order, and are the same as scoring each sequence alone.
-pub fn logits_batched<S: AsRef<[u32]>>(
+pub fn logits_batched<S: AsRef<[u32]> + Sync>(
     classifier: &Classifier<f32>,
     sequences: &[S],
     batch_size: usize,
 ) -> Vec<f64> {
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     order.sort_by_key(|&i| sequences[i].as_ref().len());
+    // Batches are independent, so they run in parallel (rayon's pool) without changing a
+    // result.
+    let scored: Vec<Vec<f32>> = order
+        .par_chunks(batch_size.max(1))
+        .map(|chunk| {
+            let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
+            classifier
+                .forward(&Batch::from_sequences(&rows), Mode::Eval)
+                .0
+        })
+        .collect();
     let mut logits = vec![0.0; sequences.len()];
-    for chunk in order.chunks(batch_size.max(1)) {
-        let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-        let (out, _) = classifier.forward(&Batch::from_sequences(&rows), Mode::Eval);
-        for (&i, z) in chunk.iter().zip(out) {
-            logits[i] = f64::from(z);
-        }
+    for (&i, z) in order.iter().zip(scored.into_iter().flatten()) {
+        logits[i] = f64::from(z);
     }
     logits
 }

@@ -13,13 +13,16 @@ use crate::data::{fingerprint, Example};
 use crate::embeddings::{self, EmbeddingsOptions};
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::model::loss::mean_bce_with_logits;
+use crate::model::loss::bce_with_logits_scaled;
 use crate::model::params::Params;
 use crate::model::{Classifier, Mode};
-use crate::optim::{clip_grad_norm, global_norm, Optimizer};
+use crate::optim::{
+    add_grads_rows, clip_grad_norm_rows, global_norm_rows, zero_grad_rows, Optimizer, Rows,
+};
 use crate::rng::Rng;
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{Tokenizer, Vocab};
+use rayon::prelude::*;
 
 /// Independent random streams of one seed.
 pub mod streams {
@@ -37,8 +40,70 @@ pub mod streams {
 /// into batches.
 const BUCKET_WINDOW: usize = 50;
 
-/// The dropout masks of training step `step`: a stream of its own, so that any split of a
-/// batch (and any schedule of threads) draws the same masks.
+/// Rows per shard. A batch is cut into shards of this many rows whose gradients are computed
+/// independently (in parallel when there are threads) and summed in shard order, so the
+/// result is the same for any number of threads.
+pub const SHARD_ROWS: usize = 16;
+
+/// Upper bound on shards per batch, used to give every shard of every step its own dropout
+/// stream.
+const MAX_SHARDS: usize = 1 << 20;
+
+/// What one shard's forward and backward report.
+struct ShardOutcome {
+    /// Its part of the batch's mean loss.
+    loss: f64,
+    correct: usize,
+    tokens: usize,
+}
+
+/// The per-shard constants of a step.
+struct ShardSettings<'a> {
+    /// 1 / batch rows: the shard's losses and gradients are parts of the batch mean.
+    scale: f32,
+    pos_weight: f32,
+    /// (embedding dropout, dropout).
+    dropout: (f64, f64),
+    rng: &'a mut Rng,
+}
+
+/// Forward and backward of one shard; adds its gradients into `grads`.
+fn shard_step(
+    model: &Classifier<f32>,
+    rows: &[usize],
+    ids: &[Vec<u32>],
+    labels: &[bool],
+    grads: &mut Params<f32>,
+    settings: ShardSettings<'_>,
+) -> ShardOutcome {
+    let sequences: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
+    let targets: Vec<f32> = rows
+        .iter()
+        .map(|&i| f32::from(u8::from(labels[i])))
+        .collect();
+    let batch = Batch::from_sequences(&sequences);
+    let mode = Mode::Train {
+        embed_dropout: settings.dropout.0,
+        dropout: settings.dropout.1,
+        rng: settings.rng,
+    };
+    let (logits, cache) = model.forward(&batch, mode);
+    let (loss, d_logits) =
+        bce_with_logits_scaled(&logits, &targets, settings.pos_weight, settings.scale);
+    model.backward(cache, &d_logits, grads);
+    ShardOutcome {
+        loss: f64::from(loss),
+        correct: logits
+            .iter()
+            .zip(&targets)
+            .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
+            .count(),
+        tokens: batch.tokens(),
+    }
+}
+
+/// The dropout masks of training step (or shard) `step`: a stream of its own, so that any
+/// schedule of threads draws the same masks.
 pub fn dropout_rng(seed: u64, step: usize) -> Rng {
     Rng::stream(
         seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
@@ -163,6 +228,7 @@ pub fn fit(
     config: &TrainConfig,
     train: &[Example],
     valid: &[Example],
+    threads: usize,
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
     config.validate()?;
@@ -206,7 +272,13 @@ pub fn fit(
         }
         None => None,
     };
-    let mut grads = Params::<f32>::zeros(&model_config);
+    let shards = config.batch_size.div_ceil(SHARD_ROWS);
+    let mut shard_grads: Vec<Params<f32>> =
+        (0..shards).map(|_| Params::zeros(&model_config)).collect();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.clamp(1, shards))
+        .build()
+        .map_err(|e| Error::option("threads", e.to_string()))?;
     let mut optimizer = Optimizer::new(
         config.optimizer,
         config.lr,
@@ -230,6 +302,7 @@ pub fn fit(
     let warmup_steps = (config.warmup * total_steps as f64).round() as usize;
     let pos_weight = config.pos_weight as f32;
     let mut step = 0;
+    let mut touched: Vec<u32> = Vec::new();
 
     for epoch in 1..=config.epochs {
         let epoch_batches =
@@ -238,20 +311,46 @@ pub fn fit(
         for (b, rows) in epoch_batches.iter().enumerate() {
             optimizer
                 .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
-            let sequences: Vec<&[u32]> = rows.iter().map(|&i| train_ids[i].as_slice()).collect();
-            let labels: Vec<f32> = rows
-                .iter()
-                .map(|&i| if train_labels[i] { 1.0 } else { 0.0 })
-                .collect();
-            let batch = Batch::from_sequences(&sequences);
-            let mut rng = dropout_rng(config.seed, step);
-            let mode = Mode::Train {
-                embed_dropout: config.embed_dropout,
-                dropout: config.dropout,
-                rng: &mut rng,
+            // The embedding rows this batch touches (sorted, unique, no <pad>).
+            touched.clear();
+            touched.extend(rows.iter().flat_map(|&i| train_ids[i].iter().copied()));
+            touched.sort_unstable();
+            touched.dedup();
+            if touched.first() == Some(&crate::text::PAD_ID) {
+                touched.remove(0);
+            }
+            let embedding_rows = if config.dense_embedding_updates {
+                Rows::All
+            } else {
+                Rows::Only(&touched)
             };
-            let (logits, cache) = model.forward(&batch, mode);
-            let (loss, d_logits) = mean_bce_with_logits(&logits, &labels, pos_weight);
+            let scale = 1.0 / rows.len() as f32;
+            let shard_rows: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
+            let dropout = (config.embed_dropout, config.dropout);
+            let outcomes: Vec<ShardOutcome> = pool.install(|| {
+                shard_rows
+                    .par_iter()
+                    .zip(shard_grads.par_iter_mut())
+                    .enumerate()
+                    .map(|(k, (rows, grads))| {
+                        let mut rng = dropout_rng(config.seed, step * MAX_SHARDS + k);
+                        shard_step(
+                            &model,
+                            rows,
+                            &train_ids,
+                            &train_labels,
+                            grads,
+                            ShardSettings {
+                                scale,
+                                pos_weight,
+                                dropout,
+                                rng: &mut rng,
+                            },
+                        )
+                    })
+                    .collect()
+            });
+            let loss: f64 = outcomes.iter().map(|o| o.loss).sum();
             let diverged = |what, value: f64| Error::Diverged {
                 epoch,
                 batch: b + 1,
@@ -259,29 +358,35 @@ pub fn fit(
                 value,
             };
             if !loss.is_finite() {
-                return Err(diverged("loss", f64::from(loss)));
+                return Err(diverged("loss", loss));
             }
-            grads.fill_zero();
-            model.backward(cache, &d_logits, &mut grads);
+            // Sum the shard gradients into the first, in shard order: the result does not
+            // depend on how many threads computed them.
+            let (first, rest) = shard_grads.split_at_mut(1);
+            let grads = &mut first[0];
+            for other in rest[..shard_rows.len() - 1].iter_mut() {
+                add_grads_rows(grads, other, embedding_rows);
+                zero_grad_rows(other, embedding_rows);
+            }
             let norm = if config.clip_norm > 0.0 {
-                clip_grad_norm(&mut grads, config.clip_norm)
+                clip_grad_norm_rows(grads, config.clip_norm, embedding_rows)
             } else {
-                global_norm(&grads)
+                global_norm_rows(grads, embedding_rows)
             };
             if !norm.is_finite() {
                 return Err(diverged("gradient norm", norm));
             }
-            optimizer.step(&mut model.params, &grads);
+            optimizer.step_rows(&mut model.params, grads, embedding_rows);
+            // Only what this step wrote needs clearing.
+            zero_grad_rows(grads, embedding_rows);
             step += 1;
+            let batch_tokens: usize = outcomes.iter().map(|o| o.tokens).sum();
+            let batch_correct: usize = outcomes.iter().map(|o| o.correct).sum();
 
-            loss_sum += f64::from(loss) * rows.len() as f64;
-            correct += logits
-                .iter()
-                .zip(&labels)
-                .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
-                .count();
+            loss_sum += loss * rows.len() as f64;
+            correct += batch_correct;
             seen += rows.len();
-            tokens += batch.tokens();
+            tokens += batch_tokens;
             observer.batch(&BatchProgress {
                 epoch,
                 epochs: config.epochs,

@@ -13,7 +13,7 @@
 //! tutorials as `h' = (1 - z) * r * tanh(...)` is simply wrong.
 
 use super::recurrent::{Cell, RowBackward, RowForward};
-use crate::float::{sigmoid, Float};
+use crate::float::Float;
 
 /// Marker for the GRU cell.
 pub struct Gru;
@@ -28,19 +28,21 @@ impl Cell for Gru {
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
         let hidden = row.h.len();
         let one = F::one();
+        let (xr, xz, xn) = blocks(row.pre_ih, hidden);
+        let (hr, hz, hn) = blocks(row.pre_hh, hidden);
+        let (gr, gz, gn) = blocks_mut(row.gates, hidden);
+        let (h_prev, saved) = (&row.h_prev[..hidden], &mut row.saved[..hidden]);
         for j in 0..hidden {
-            let (jr, jz, jn) = (j, hidden + j, 2 * hidden + j);
-            let r = sigmoid(row.pre_ih[jr] + row.pre_hh[jr]);
-            let z = sigmoid(row.pre_ih[jz] + row.pre_hh[jz]);
-            let hn = row.pre_hh[jn];
+            let r = (xr[j] + hr[j]).gate_sigmoid();
+            let z = (xz[j] + hz[j]).gate_sigmoid();
             // n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-            let n = (row.pre_ih[jn] + r * hn).tanh();
+            let n = (xn[j] + r * hn[j]).gate_tanh();
             // h' = (1 - z) * n + z * h
-            row.h[j] = (one - z) * n + z * row.h_prev[j];
-            row.gates[jr] = r;
-            row.gates[jz] = z;
-            row.gates[jn] = n;
-            row.saved[j] = hn;
+            row.h[j] = (one - z) * n + z * h_prev[j];
+            gr[j] = r;
+            gz[j] = z;
+            gn[j] = n;
+            saved[j] = hn[j];
         }
     }
 
@@ -48,25 +50,43 @@ impl Cell for Gru {
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
         let hidden = row.dh.len();
         let one = F::one();
+        let (gr, gz, gn) = blocks(row.gates, hidden);
+        let (dr_ih, dz_ih, dn_ih) = blocks_mut(row.d_pre_ih, hidden);
+        let (dr_hh, dz_hh, dn_hh) = blocks_mut(row.d_pre_hh, hidden);
+        let (hn, h_prev) = (&row.saved[..hidden], &row.h_prev[..hidden]);
+        let direct = &mut row.dh_prev_direct[..hidden];
         for j in 0..hidden {
-            let (jr, jz, jn) = (j, hidden + j, 2 * hidden + j);
-            let (r, z, n) = (row.gates[jr], row.gates[jz], row.gates[jn]);
-            let hn = row.saved[j];
+            let (r, z, n) = (gr[j], gz[j], gn[j]);
             let dh = row.dh[j];
             let d_n = dh * (one - z);
-            let d_z = dh * (row.h_prev[j] - n);
-            row.dh_prev_direct[j] = dh * z;
+            let d_z = dh * (h_prev[j] - n);
+            direct[j] = dh * z;
             let d_n_pre = d_n * (one - n * n);
-            let d_r = d_n_pre * hn;
-            let d_r_pre = d_r * r * (one - r);
+            let d_r_pre = d_n_pre * hn[j] * r * (one - r);
             let d_z_pre = d_z * z * (one - z);
-            row.d_pre_ih[jr] = d_r_pre;
-            row.d_pre_hh[jr] = d_r_pre;
-            row.d_pre_ih[jz] = d_z_pre;
-            row.d_pre_hh[jz] = d_z_pre;
-            row.d_pre_ih[jn] = d_n_pre;
+            dr_ih[j] = d_r_pre;
+            dr_hh[j] = d_r_pre;
+            dz_ih[j] = d_z_pre;
+            dz_hh[j] = d_z_pre;
+            dn_ih[j] = d_n_pre;
             // The recurrent side of n is scaled by r before it joins the sum.
-            row.d_pre_hh[jn] = d_n_pre * r;
+            dn_hh[j] = d_n_pre * r;
         }
     }
+}
+
+/// Splits a G*H row into its three gate blocks (r, z, n).
+#[inline(always)]
+fn blocks<F>(row: &[F], hidden: usize) -> (&[F], &[F], &[F]) {
+    let (r, rest) = row[..3 * hidden].split_at(hidden);
+    let (z, n) = rest.split_at(hidden);
+    (r, z, n)
+}
+
+/// Mutable [`blocks`].
+#[inline(always)]
+fn blocks_mut<F>(row: &mut [F], hidden: usize) -> (&mut [F], &mut [F], &mut [F]) {
+    let (r, rest) = row[..3 * hidden].split_at_mut(hidden);
+    let (z, n) = rest.split_at_mut(hidden);
+    (r, z, n)
 }

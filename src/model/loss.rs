@@ -23,12 +23,20 @@ pub fn weighted_bce_with_logits<F: Float>(z: F, y: F, w: F) -> F {
 
 /// Mean loss over the batch and its gradient with respect to each logit; `pos_weight` is w.
 pub fn mean_bce_with_logits<F: Float>(logits: &[F], labels: &[F], pos_weight: F) -> (F, Vec<F>) {
+    let scale = F::one() / F::of(logits.len().max(1) as f64);
+    bce_with_logits_scaled(logits, labels, pos_weight, scale)
+}
+
+/// `scale` times the summed loss, and its gradients: with `scale = 1 / batch rows`, a part of a
+/// batch (a shard) gets its share of the batch mean.
+pub fn bce_with_logits_scaled<F: Float>(
+    logits: &[F],
+    labels: &[F],
+    pos_weight: F,
+    scale: F,
+) -> (F, Vec<F>) {
     debug_assert_eq!(logits.len(), labels.len());
-    if logits.is_empty() {
-        return (F::zero(), Vec::new());
-    }
     let one = F::one();
-    let scale = one / F::of(logits.len() as f64);
     let mut total = F::zero();
     let grads = logits
         .iter()

@@ -10,10 +10,28 @@
 //! ```
 
 use super::recurrent::{Cell, RowBackward, RowForward};
-use crate::float::{sigmoid, Float};
+use crate::float::Float;
 
 /// Marker for the LSTM cell.
 pub struct Lstm;
+
+/// Splits a G*H row into its four gate blocks (i, f, g, o).
+#[inline(always)]
+fn blocks<F>(row: &[F], hidden: usize) -> (&[F], &[F], &[F], &[F]) {
+    let (i, rest) = row[..4 * hidden].split_at(hidden);
+    let (f, rest) = rest.split_at(hidden);
+    let (g, o) = rest.split_at(hidden);
+    (i, f, g, o)
+}
+
+/// Mutable [`blocks`].
+#[inline(always)]
+fn blocks_mut<F>(row: &mut [F], hidden: usize) -> (&mut [F], &mut [F], &mut [F], &mut [F]) {
+    let (i, rest) = row[..4 * hidden].split_at_mut(hidden);
+    let (f, rest) = rest.split_at_mut(hidden);
+    let (g, o) = rest.split_at_mut(hidden);
+    (i, f, g, o)
+}
 
 impl Cell for Lstm {
     const GATES: usize = 4;
@@ -24,22 +42,28 @@ impl Cell for Lstm {
     #[inline]
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
         let hidden = row.h.len();
-        let a = |k: usize, j: usize| row.pre_ih[k * hidden + j] + row.pre_hh[k * hidden + j];
+        let (xi, xf, xg, xo) = blocks(row.pre_ih, hidden);
+        let (hi, hf, hg, ho) = blocks(row.pre_hh, hidden);
+        let (gi, gf, gg, go) = blocks_mut(row.gates, hidden);
+        let (c_prev, saved, c) = (
+            &row.c_prev[..hidden],
+            &mut row.saved[..hidden],
+            &mut row.c[..hidden],
+        );
         for j in 0..hidden {
-            let i = sigmoid(a(0, j));
-            let f = sigmoid(a(1, j));
-            let g = a(2, j).tanh();
-            let o = sigmoid(a(3, j));
+            let i = (xi[j] + hi[j]).gate_sigmoid();
+            let f = (xf[j] + hf[j]).gate_sigmoid();
+            let g = (xg[j] + hg[j]).gate_tanh();
+            let o = (xo[j] + ho[j]).gate_sigmoid();
             // c' = f * c + i * g;  h' = o * tanh(c')
-            let c = f * row.c_prev[j] + i * g;
-            let h = o * c.tanh();
-            row.gates[j] = i;
-            row.gates[hidden + j] = f;
-            row.gates[2 * hidden + j] = g;
-            row.gates[3 * hidden + j] = o;
-            row.saved[j] = c;
-            row.c[j] = c;
-            row.h[j] = h;
+            let c_new = f * c_prev[j] + i * g;
+            gi[j] = i;
+            gf[j] = f;
+            gg[j] = g;
+            go[j] = o;
+            saved[j] = c_new;
+            c[j] = c_new;
+            row.h[j] = o * c_new.gate_tanh();
         }
     }
 
@@ -47,32 +71,39 @@ impl Cell for Lstm {
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
         let hidden = row.dh.len();
         let one = F::one();
+        let (gi, gf, gg, go) = blocks(row.gates, hidden);
+        let (di_ih, df_ih, dg_ih, do_ih) = blocks_mut(row.d_pre_ih, hidden);
+        let (di_hh, df_hh, dg_hh, do_hh) = blocks_mut(row.d_pre_hh, hidden);
+        let (saved, c_prev, dc_in) = (
+            &row.saved[..hidden],
+            &row.c_prev[..hidden],
+            &row.dc[..hidden],
+        );
+        let (dc_prev, direct) = (
+            &mut row.dc_prev[..hidden],
+            &mut row.dh_prev_direct[..hidden],
+        );
         for j in 0..hidden {
-            let i = row.gates[j];
-            let f = row.gates[hidden + j];
-            let g = row.gates[2 * hidden + j];
-            let o = row.gates[3 * hidden + j];
-            let tanh_c = row.saved[j].tanh();
+            let (i, f, g, o) = (gi[j], gf[j], gg[j], go[j]);
+            let tanh_c = saved[j].gate_tanh();
             let dh = row.dh[j];
             // dL/dc' gathers the path through h' = o tanh(c') and the path from step t+1.
-            let dc = row.dc[j] + dh * o * (one - tanh_c * tanh_c);
-            let d_o = dh * tanh_c;
-            let d_i = dc * g;
-            let d_f = dc * row.c_prev[j];
-            let d_g = dc * i;
-            row.dc_prev[j] = dc * f;
+            let dc = dc_in[j] + dh * o * (one - tanh_c * tanh_c);
+            dc_prev[j] = dc * f;
             // Through the activations: sigma' = s (1 - s), tanh' = 1 - t^2.
-            let pre = [
-                d_i * i * (one - i),
-                d_f * f * (one - f),
-                d_g * (one - g * g),
-                d_o * o * (one - o),
-            ];
-            for (k, d) in pre.into_iter().enumerate() {
-                row.d_pre_ih[k * hidden + j] = d;
-                row.d_pre_hh[k * hidden + j] = d;
-            }
-            row.dh_prev_direct[j] = F::zero();
+            let d_i = dc * g * i * (one - i);
+            let d_f = dc * c_prev[j] * f * (one - f);
+            let d_g = dc * i * (one - g * g);
+            let d_o = dh * tanh_c * o * (one - o);
+            di_ih[j] = d_i;
+            df_ih[j] = d_f;
+            dg_ih[j] = d_g;
+            do_ih[j] = d_o;
+            di_hh[j] = d_i;
+            df_hh[j] = d_f;
+            dg_hh[j] = d_g;
+            do_hh[j] = d_o;
+            direct[j] = F::zero();
         }
     }
 }

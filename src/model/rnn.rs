@@ -15,23 +15,37 @@ impl Cell for Rnn {
 
     #[inline]
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
-        for j in 0..row.h.len() {
-            let h = (row.pre_ih[j] + row.pre_hh[j]).tanh();
-            row.gates[j] = h;
+        let hidden = row.h.len();
+        // Equal lengths let the compiler drop bounds checks and vectorise.
+        let (pre_ih, pre_hh, gates) = (
+            &row.pre_ih[..hidden],
+            &row.pre_hh[..hidden],
+            &mut row.gates[..hidden],
+        );
+        for j in 0..hidden {
+            let h = (pre_ih[j] + pre_hh[j]).gate_tanh();
+            gates[j] = h;
             row.h[j] = h;
         }
     }
 
     #[inline]
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
+        let hidden = row.dh.len();
         let one = F::one();
-        for j in 0..row.dh.len() {
-            let h = row.gates[j];
+        let (gates, d_ih, d_hh, direct) = (
+            &row.gates[..hidden],
+            &mut row.d_pre_ih[..hidden],
+            &mut row.d_pre_hh[..hidden],
+            &mut row.dh_prev_direct[..hidden],
+        );
+        for j in 0..hidden {
+            let h = gates[j];
             // d tanh(a) / da = 1 - tanh(a)^2
             let d_pre = row.dh[j] * (one - h * h);
-            row.d_pre_ih[j] = d_pre;
-            row.d_pre_hh[j] = d_pre;
-            row.dh_prev_direct[j] = F::zero();
+            d_ih[j] = d_pre;
+            d_hh[j] = d_pre;
+            direct[j] = F::zero();
         }
     }
 }

@@ -664,3 +664,37 @@ fn tuned_threshold_is_reported_stored_and_used() {
         &["--tune-threshold"],
     );
 }
+
+#[test]
+fn thread_count_never_changes_the_model_file() {
+    let dir = temp_dir();
+    // Batch 48 = three 16-row shards, with dropout so every shard draws masks.
+    let options = ["--batch-size", "48", "--dropout", "0.2", "--layers", "2"];
+    let one = train_small(
+        dir.path(),
+        "lstm",
+        "t1.json",
+        &[&options[..], &["--threads", "1"]].concat(),
+    );
+    let two = train_small(
+        dir.path(),
+        "lstm",
+        "t2.json",
+        &[&options[..], &["--threads", "2"]].concat(),
+    );
+    let three = train_small(
+        dir.path(),
+        "lstm",
+        "t3.json",
+        &[&options[..], &["--threads", "3"]].concat(),
+    );
+    let bytes = std::fs::read(&one).unwrap();
+    assert!(
+        bytes == std::fs::read(&two).unwrap(),
+        "1 vs 2 threads differ"
+    );
+    assert!(
+        bytes == std::fs::read(&three).unwrap(),
+        "1 vs 3 threads differ"
+    );
+}
