@@ -114,6 +114,9 @@ struct TrainArgs {
     /// Dropout between stacked layers and before the head (training only).
     #[arg(long, default_value_t = defaults().dropout)]
     dropout: f64,
+    /// Standard deviation of the embedding's normal initialisation (PyTorch uses 1).
+    #[arg(long, default_value_t = defaults().embed_init)]
+    embed_init: f64,
     /// Dropout on the embeddings (training only).
     #[arg(long, default_value_t = defaults().embed_dropout)]
     embed_dropout: f64,
@@ -382,6 +385,7 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
         bidirectional: pick!(bidirectional),
         pooling: pick!(pooling),
         embed_dropout: pick!(embed_dropout),
+        embed_init: pick!(embed_init),
         dropout: pick!(dropout),
         forget_bias,
         epochs: pick!(epochs),

@@ -269,6 +269,8 @@ pub struct TrainConfig {
     pub layers: usize,
     pub bidirectional: bool,
     pub pooling: Pooling,
+    /// Standard deviation of the embedding's normal initialisation (PyTorch's is 1).
+    pub embed_init: f64,
     /// Dropout on the embeddings.
     pub embed_dropout: f64,
     /// Dropout between stacked layers and before the head.
@@ -316,11 +318,15 @@ impl Default for TrainConfig {
             cell: CellKind::Lstm,
             embed_dim: 128,
             hidden_dim: 128,
+            // The recipe below comes from the sweep recorded in docs/sweep.md: a bidirectional
+            // layer read through max pooling, with dropout and a small embedding init, was the
+            // best single recipe across SST-2, MR, CR and IMDB.
             layers: 1,
-            bidirectional: false,
-            pooling: Pooling::Last,
-            embed_dropout: 0.0,
-            dropout: 0.0,
+            bidirectional: true,
+            pooling: Pooling::Max,
+            embed_init: 0.1,
+            embed_dropout: 0.3,
+            dropout: 0.5,
             forget_bias: Some(1.0),
             epochs: 10,
             batch_size: 32,
@@ -336,7 +342,7 @@ impl Default for TrainConfig {
             freeze_embeddings: false,
             dense_embedding_updates: false,
             clip_norm: 5.0,
-            patience: 3,
+            patience: 2,
             valid_split: 0.1,
             min_count: 1,
             max_vocab: 30_000,
@@ -424,6 +430,12 @@ impl TrainConfig {
                 return Err(Error::option(name, format!("{p} must be in [0, 1)")));
             }
         }
+        if !(self.embed_init.is_finite() && self.embed_init > 0.0) {
+            return Err(Error::option(
+                "embed-init",
+                format!("{} must be a positive standard deviation", self.embed_init),
+            ));
+        }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return Err(Error::option(
                 "weight-decay",
@@ -470,6 +482,7 @@ pub struct ConfigFile {
     pub bidirectional: Option<bool>,
     pub pooling: Option<Pooling>,
     pub embed_dropout: Option<f64>,
+    pub embed_init: Option<f64>,
     pub dropout: Option<f64>,
     pub weight_decay: Option<f64>,
     pub lr_schedule: Option<LrSchedule>,

@@ -253,6 +253,16 @@ pub fn fit(
         model_config.clone(),
         &mut Rng::stream(config.seed, streams::INIT),
     );
+    // Params::init draws N(0, 1) as PyTorch does; scale it to the configured deviation.
+    if config.embed_init != 1.0 {
+        let std = config.embed_init as f32;
+        model
+            .params
+            .embedding
+            .data
+            .iter_mut()
+            .for_each(|x| *x *= std);
+    }
     let pretrained = match &config.embeddings {
         Some(path) => {
             let options = EmbeddingsOptions {
