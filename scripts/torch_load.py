@@ -1,30 +1,51 @@
 #!/usr/bin/env python3
 """Loads an rnn-sentiment model file into torch.nn modules and prints predict's probability.
 
-    python3 scripts/torch_load.py model.json "I love this movie"
+    python3 scripts/torch_load.py model.json "I love this movie" ["another text" ...]
 
-The tokens come from `rnn-sentiment tokenize` so the Python side needs no tokenizer; the point
-is that the weights and the math are PyTorch's own. This is the snippet shown in README.md.
+The ids come from `rnn-sentiment tokenize` so the Python side needs no tokenizer; the point is
+that the weights and the math are PyTorch's own. The core of it is the snippet in README.md.
 """
 import json, subprocess, sys
 
 import torch
 
-path, text = sys.argv[1], sys.argv[2]
-m = json.load(open(path))
-c = m["config"]
-cell = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[c["cell"]]
-net = torch.nn.ModuleDict({
-    "embedding": torch.nn.Embedding(c["vocab_size"], c["embed_dim"], padding_idx=0),
-    "rnn": cell(c["embed_dim"], c["hidden_dim"], batch_first=True),
-    "fc": torch.nn.Linear(c["hidden_dim"], 1),
-})
-net.load_state_dict({k: torch.tensor(w["data"]).reshape(w["shape"]) for k, w in m["weights"].items()})
 
-ids = json.loads(subprocess.check_output(["rnn-sentiment", "tokenize", "-m", path, text]))["ids"]
-with torch.no_grad():
-    x = net["embedding"](torch.tensor([ids]))
-    _, h = net["rnn"](x)
-    h = h[0] if isinstance(h, tuple) else h  # LSTM returns (h_n, c_n)
-    p = torch.sigmoid(net["fc"](h[-1])).item()
-print(f"{p:.6f}")
+def load(path):
+    m = json.load(open(path))
+    c = m["config"]
+    cell = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[c["cell"]]
+    bi = c.get("bidirectional", False)
+    width = (2 if bi else 1) * c["hidden_dim"] * (2 if c.get("pooling") == "last-max" else 1)
+    net = torch.nn.ModuleDict({
+        "embedding": torch.nn.Embedding(c["vocab_size"], c["embed_dim"], padding_idx=0),
+        "rnn": cell(c["embed_dim"], c["hidden_dim"], num_layers=c.get("layers", 1), bidirectional=bi, batch_first=True),
+        "fc": torch.nn.Linear(width, 1),
+    })
+    net.load_state_dict({k: torch.tensor(w["data"]).reshape(w["shape"]) for k, w in m["weights"].items()})
+    return net.eval(), c
+
+
+def probability(net, c, ids):
+    with torch.no_grad():
+        out, h = net["rnn"](net["embedding"](torch.tensor([ids])))  # one text: no padding
+        h = h[0] if isinstance(h, tuple) else h                      # LSTM returns (h_n, c_n)
+        last = torch.cat([h[-2], h[-1]], 1) if c.get("bidirectional") else h[-1]
+        pooled = {"last": last, "mean": out.mean(1), "max": out.max(1).values,
+                  "last-max": torch.cat([last, out.max(1).values], 1)}[c.get("pooling", "last")]
+        return torch.sigmoid(net["fc"](pooled)).item()
+
+
+def main():
+    path, texts = sys.argv[1], sys.argv[2:]
+    net, c = load(path)
+    lines = subprocess.check_output(["rnn-sentiment", "tokenize", "-m", path, *texts], text=True).splitlines()
+    for line in lines:
+        ids = json.loads(line)["ids"]
+        # An empty text pools to zeros in rnn-sentiment: its probability is sigmoid(fc.bias).
+        p = probability(net, c, ids) if ids else torch.sigmoid(net["fc"].bias).item()
+        print(f"{p:.6f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -288,8 +288,8 @@ mod tests {
     use crate::config::{CellKind, ModelConfig};
     use crate::rng::Rng;
 
-    fn tiny() -> (Params<f64>, Params<f64>) {
-        let config = ModelConfig {
+    fn tiny_config() -> ModelConfig {
+        ModelConfig {
             cell: CellKind::Rnn,
             vocab_size: 3,
             embed_dim: 2,
@@ -299,7 +299,11 @@ mod tests {
             pooling: crate::config::Pooling::Last,
             forget_bias: None,
             threshold: 0.5,
-        };
+        }
+    }
+
+    fn tiny() -> (Params<f64>, Params<f64>) {
+        let config = tiny_config();
         let params = Params::init(&config, &mut Rng::new(1));
         let mut grads = Params::zeros(&config);
         for (i, t) in grads.tensors_mut().into_iter().enumerate() {
@@ -335,17 +339,7 @@ mod tests {
     fn frozen_tensors_stay_and_decay_skips_biases() {
         let (mut params, grads) = tiny();
         let before = params.clone();
-        let zero = Params::zeros(&ModelConfig {
-            cell: CellKind::Rnn,
-            vocab_size: 3,
-            embed_dim: 2,
-            hidden_dim: 2,
-            layers: 1,
-            bidirectional: false,
-            pooling: crate::config::Pooling::Last,
-            forget_bias: None,
-            threshold: 0.5,
-        });
+        let zero = Params::zeros(&tiny_config());
         let mut opt = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, 0.5, &params);
         opt.freeze(0);
         opt.step(&mut params, &grads);
