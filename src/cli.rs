@@ -255,6 +255,9 @@ struct EvalArgs {
     /// Print the metrics as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Threads for scoring (0: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -278,6 +281,9 @@ struct PredictArgs {
     /// Print JSON lines {"text","label","probability"}.
     #[arg(long)]
     json: bool,
+    /// Threads for scoring (0: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
 }
 
 #[derive(Args)]
@@ -569,7 +575,8 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     }
     let best = info.history.get(info.best_epoch.saturating_sub(1));
     let config = &trained.model.classifier.config;
-    let tokens_per_s = trained.tokens_trained as f64 / train_seconds.max(1e-9);
+    // Tokens through training steps per second of training steps (validation excluded).
+    let tokens_per_s = trained.tokens_trained as f64 / trained.step_seconds.max(1e-9);
     if args.json {
         let report = json!({
             "model": plan.output,
@@ -645,7 +652,16 @@ fn print_metrics(m: &Metrics, data: &Path) {
     );
 }
 
+/// Sizes rayon's global pool, which batched inference uses.
+fn set_inference_threads(requested: usize) {
+    // Fails only if the pool was already built, in which case it keeps its size.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(thread_count(requested))
+        .build_global();
+}
+
 fn eval(args: EvalArgs) -> Result<i32> {
+    set_inference_threads(args.threads);
     if let Some(a) = args.min_accuracy {
         if !(0.0..=1.0).contains(&a) {
             bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
@@ -723,7 +739,8 @@ impl Source {
     /// pipes (fast batched inference) and one line for an interactive terminal (immediate
     /// answers).
     fn for_each_chunk(self, mut handle: impl FnMut(&[String]) -> Result<()>) -> Result<()> {
-        const CHUNK: usize = 512;
+        // Large enough that length-sorted batches fill every core; a pipe is read ahead this far.
+        const CHUNK: usize = 8192;
         let mut run = |lines: &mut dyn Iterator<Item = rnn_sentiment::Result<(u64, String)>>,
                        chunk_size: usize|
          -> Result<()> {
@@ -784,6 +801,7 @@ fn flush(out: &mut impl Write) -> Result<()> {
 }
 
 fn predict(args: PredictArgs) -> Result<i32> {
+    set_inference_threads(args.threads);
     let model = load_model(&args.model.model)?;
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
     let mut out = BufWriter::new(io::stdout().lock());

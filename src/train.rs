@@ -220,6 +220,10 @@ pub struct Trained {
     pub model: SentimentModel,
     /// Real tokens processed in training batches (for throughput reports).
     pub tokens_trained: u64,
+    /// Seconds spent in training steps (forward, backward, update), for throughput.
+    pub step_seconds: f64,
+    /// Seconds for all of `fit` (tokenizing, vocabulary, steps, validation).
+    pub train_seconds: f64,
 }
 
 /// Trains a model on `train`, validating on `valid` (which may be empty: then every epoch runs
@@ -232,6 +236,8 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Trained> {
     config.validate()?;
+    let fit_start = std::time::Instant::now();
+    let mut step_seconds = 0.0;
     let tokenizer = Tokenizer::new(config.tokenizer.clone());
     let train_tokens: Vec<Vec<String>> =
         train.iter().map(|e| tokenizer.tokenize(&e.text)).collect();
@@ -318,6 +324,7 @@ pub fn fit(
         let epoch_batches =
             epoch_batches(&lengths, config.batch_size, config.bucket, &mut shuffle_rng);
         let (mut loss_sum, mut correct, mut seen, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
+        let steps_start = std::time::Instant::now();
         for (b, rows) in epoch_batches.iter().enumerate() {
             optimizer
                 .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
@@ -408,6 +415,7 @@ pub fn fit(
             });
         }
         tokens_trained += tokens as u64;
+        step_seconds += steps_start.elapsed().as_secs_f64();
         if !model.params.all_finite() {
             return Err(Error::Diverged {
                 epoch,
@@ -511,5 +519,7 @@ pub fn fit(
             training,
         },
         tokens_trained,
+        step_seconds,
+        train_seconds: fit_start.elapsed().as_secs_f64(),
     })
 }
