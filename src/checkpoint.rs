@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
+use rayon::prelude::*;
 use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
@@ -74,8 +75,8 @@ impl Serialize for WeightsOut<'_> {
     }
 }
 
-/// The first pass of loading: sections are kept as raw JSON so that format and version are
-/// checked before anything else is interpreted.
+/// The one pass of serde over a model file: small sections stay raw JSON, checked after
+/// format and version; each weight's numbers stay raw text for [`parse_f32_array`].
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileIn<'a> {
@@ -88,17 +89,134 @@ struct FileIn<'a> {
     #[serde(borrow)]
     vocab: Option<&'a RawValue>,
     #[serde(borrow)]
-    weights: Option<&'a RawValue>,
+    weights: Option<BTreeMap<String, TensorIn<'a>>>,
     #[serde(borrow)]
     training: Option<&'a RawValue>,
 }
 
+/// Only format and version, read when a file does not fit [`FileIn`], so that a file of
+/// another format or a future version is named as such rather than by its first odd field.
+#[derive(Deserialize)]
+struct Header {
+    format: Option<serde_json::Value>,
+    version: Option<serde_json::Value>,
+}
+
+/// Checks format and version; `Ok` when they are this build's.
+fn check_header(format: Option<&str>, version: Option<u64>) -> std::result::Result<(), String> {
+    match format {
+        Some(FORMAT) => {}
+        Some(other) => return Err(format!("format is {other:?}, expected {FORMAT:?}")),
+        None => return Err(format!("no \"format\" field; expected \"format\": {FORMAT:?}")),
+    }
+    match version {
+        Some(VERSION) => Ok(()),
+        Some(v) => Err(format!(
+            "file version {v} is not supported; this build of rnn-sentiment {} reads version {VERSION}",
+            env!("CARGO_PKG_VERSION")
+        )),
+        None => Err("no \"version\" field".into()),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TensorIn {
+struct TensorIn<'a> {
     shape: Vec<u64>,
-    /// Read as f64 so that a value too large for f32 is reported by weight name and index.
-    data: Vec<f64>,
+    /// Kept as JSON text and parsed by [`parse_f32_array`] once the shape has been checked:
+    /// no allocation before the shape is known to be right, and numbers go straight to f32.
+    #[serde(borrow)]
+    data: &'a RawValue,
+}
+
+fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
+    while i < bytes.len() && matches!(bytes[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// Parses a JSON array of numbers (already validated as JSON by serde_json) into f32,
+/// rounding each decimal directly to the nearest f32 (what the writer's shortest form
+/// round-trips to). `expected` sizes the allocation; errors name the value's index. Arrays of
+/// more than [`PARALLEL_BYTES`] are cut at commas into pieces parsed on all cores.
+fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, String> {
+    let bytes = raw.as_bytes();
+    let start = skip_whitespace(bytes, 0);
+    let end = bytes.iter().rposition(|&b| b == b']');
+    let (Some(b'['), Some(end)) = (bytes.get(start), end) else {
+        return Err("\"data\" is not an array of numbers".into());
+    };
+    let body = &bytes[start + 1..end];
+    if skip_whitespace(body, 0) == body.len() {
+        return Ok(Vec::new());
+    }
+    let pieces = split_at_commas(body, rayon::current_num_threads().max(1));
+    let parsed: Vec<std::result::Result<Vec<f32>, (usize, String)>> = if pieces.len() > 1 {
+        pieces.par_iter().map(|p| parse_numbers(p, expected / pieces.len() + 1)).collect()
+    } else {
+        vec![parse_numbers(body, expected)]
+    };
+    let mut out = Vec::with_capacity(expected);
+    for piece in parsed {
+        match piece {
+            Ok(values) => out.extend(values),
+            Err((index, message)) => {
+                return Err(format!("value {}{message}", out.len() + index));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Arrays longer than this (in bytes of JSON) are parsed in parallel pieces.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// Cuts `body` (the inside of an array) into about `parts` pieces, each ending before a comma.
+fn split_at_commas(body: &[u8], parts: usize) -> Vec<&[u8]> {
+    if body.len() < PARALLEL_BYTES || parts < 2 {
+        return vec![body];
+    }
+    let mut pieces = Vec::with_capacity(parts);
+    let mut from = 0;
+    for k in 1..parts {
+        let target = (body.len() * k / parts).max(from);
+        match body[target..].iter().position(|&b| b == b',') {
+            Some(offset) => {
+                pieces.push(&body[from..target + offset]);
+                from = target + offset + 1;
+            }
+            None => break,
+        }
+    }
+    pieces.push(&body[from..]);
+    pieces
+}
+
+/// Parses comma-separated numbers; an error carries the index within this piece.
+fn parse_numbers(piece: &[u8], capacity: usize) -> std::result::Result<Vec<f32>, (usize, String)> {
+    let mut out = Vec::with_capacity(capacity);
+    let mut i = skip_whitespace(piece, 0);
+    loop {
+        let (value, used) = fast_float2::parse_partial::<f32, _>(&piece[i..])
+            .map_err(|_| (out.len(), " is not a number".to_string()))?;
+        if !value.is_finite() {
+            return Err((
+                out.len(),
+                format!(
+                    " ({}) is not a finite 32-bit float",
+                    String::from_utf8_lossy(&piece[i..i + used])
+                ),
+            ));
+        }
+        out.push(value);
+        i = skip_whitespace(piece, i + used);
+        match piece.get(i) {
+            Some(b',') => i = skip_whitespace(piece, i + 1),
+            None => return Ok(out),
+            Some(_) => return Err((out.len() - 1, " is not followed by , or ]".to_string())),
+        }
+    }
 }
 
 /// Serializes a model to its JSON text.
@@ -194,34 +312,28 @@ pub fn load(path: &Path) -> Result<SentimentModel> {
 
 /// Parses and validates model JSON; the error says which part is wrong.
 pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
-    let file: FileIn = serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_eof() {
-            format!("the file is truncated ({e}); it may be from an interrupted copy")
-        } else if e.is_syntax() {
-            format!("not valid JSON ({e})")
-        } else {
-            format!("not a model file ({e})")
+    let file: FileIn = match serde_json::from_slice(bytes) {
+        Ok(file) => file,
+        Err(e) => {
+            if e.is_eof() {
+                return Err(format!(
+                    "the file is truncated ({e}); it may be from an interrupted copy"
+                ));
+            }
+            if e.is_syntax() {
+                return Err(format!("not valid JSON ({e})"));
+            }
+            // Valid JSON of another shape: say so by format and version when those are off.
+            if let Ok(h) = serde_json::from_slice::<Header>(bytes) {
+                check_header(
+                    h.format.as_ref().and_then(|f| f.as_str()),
+                    h.version.as_ref().and_then(|v| v.as_u64()),
+                )?;
+            }
+            return Err(format!("not a model file ({e})"));
         }
-    })?;
-    match file.format.as_deref() {
-        Some(FORMAT) => {}
-        Some(other) => return Err(format!("format is {other:?}, expected {FORMAT:?}")),
-        None => {
-            return Err(format!(
-                "no \"format\" field; expected \"format\": {FORMAT:?}"
-            ))
-        }
-    }
-    match file.version {
-        Some(VERSION) => {}
-        Some(v) => {
-            return Err(format!(
-                "file version {v} is not supported; this build of rnn-sentiment {} reads version {VERSION}",
-                env!("CARGO_PKG_VERSION")
-            ))
-        }
-        None => return Err("no \"version\" field".into()),
-    }
+    };
+    check_header(file.format.as_deref(), file.version)?;
     fn section<'a, T: Deserialize<'a>>(
         raw: Option<&'a RawValue>,
         name: &str,
@@ -246,7 +358,7 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
         ));
     }
     let vocab = Vocab::from_tokens(tokens).map_err(|m| format!("bad \"vocab\": {m}"))?;
-    let mut weights: BTreeMap<String, TensorIn> = section(file.weights, "weights")?;
+    let mut weights = file.weights.ok_or("no \"weights\" section")?;
     let training: TrainingInfo = match file.training {
         Some(_) => section(file.training, "training")?,
         None => TrainingInfo::default(),
@@ -274,18 +386,12 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
             ));
         }
         let n: usize = shape.iter().product();
-        if t.data.len() != n {
+        let data = parse_f32_array(t.data.get(), n).map_err(|m| format!("weight {name:?}: {m}"))?;
+        if data.len() != n {
             return Err(format!(
                 "weight {name:?} has {} values but its shape {:?} needs {n}",
-                t.data.len(),
+                data.len(),
                 t.shape
-            ));
-        }
-        let data: Vec<f32> = t.data.iter().map(|&x| x as f32).collect();
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(format!(
-                "weight {name:?} value {i} ({}) is not a finite 32-bit float",
-                t.data[i]
             ));
         }
         tensors.push(Tensor {
@@ -319,4 +425,38 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
         },
         training,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn float_arrays_parse_exactly_and_report_bad_values() {
+        assert_eq!(parse_f32_array(" [ ] ", 0).unwrap(), Vec::<f32>::new());
+        assert_eq!(
+            parse_f32_array("[1, -0.5,3e-2 ,0.1]", 4).unwrap(),
+            [1.0, -0.5, 0.03, 0.1]
+        );
+        let err = parse_f32_array("[1, 1e39]", 2).unwrap_err();
+        assert!(err.contains("value 1 (1e39) is not a finite"), "{err}");
+        assert!(parse_f32_array("[1, [2]]", 2).unwrap_err().contains("value 1"));
+        assert!(parse_f32_array("{}", 0).is_err());
+    }
+
+    #[test]
+    fn large_arrays_split_into_pieces_give_the_same_values() {
+        // Over PARALLEL_BYTES, so the parallel path runs; shortest-form f32 text round-trips.
+        let values: Vec<f32> = (0..300_000).map(|i| ((i as f32) * 0.618).sin() * 3.0).collect();
+        let text = serde_json::to_string(&values).unwrap();
+        assert!(text.len() > PARALLEL_BYTES);
+        assert_eq!(parse_f32_array(&text, values.len()).unwrap(), values);
+        let pieces = split_at_commas(text[1..text.len() - 1].as_bytes(), 4);
+        assert_eq!(pieces.len(), 4);
+        let mut bad = values.clone();
+        bad[250_000] = 0.0;
+        let text = serde_json::to_string(&bad).unwrap().replacen(",0.0,", ",1e99,", 1);
+        let err = parse_f32_array(&text, values.len()).unwrap_err();
+        assert!(err.starts_with("value 250000 (1e99)"), "{err}");
+    }
 }

@@ -147,7 +147,7 @@ fn inconsistent_weights_are_refused() {
     v["weights"]["fc.bias"]["data"] = json!([1e39]);
     let err = load_err(&v);
     assert!(
-        err.contains("\"fc.bias\" value 0") && err.contains("not a finite"),
+        err.contains("\"fc.bias\": value 0") && err.contains("not a finite"),
         "{err}"
     );
 
