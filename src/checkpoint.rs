@@ -20,9 +20,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
-use rayon::prelude::*;
 use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
@@ -107,7 +107,11 @@ fn check_header(format: Option<&str>, version: Option<u64>) -> std::result::Resu
     match format {
         Some(FORMAT) => {}
         Some(other) => return Err(format!("format is {other:?}, expected {FORMAT:?}")),
-        None => return Err(format!("no \"format\" field; expected \"format\": {FORMAT:?}")),
+        None => {
+            return Err(format!(
+                "no \"format\" field; expected \"format\": {FORMAT:?}"
+            ))
+        }
     }
     match version {
         Some(VERSION) => Ok(()),
@@ -153,7 +157,10 @@ fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, 
     }
     let pieces = split_at_commas(body, rayon::current_num_threads().max(1));
     let parsed: Vec<std::result::Result<Vec<f32>, (usize, String)>> = if pieces.len() > 1 {
-        pieces.par_iter().map(|p| parse_numbers(p, expected / pieces.len() + 1)).collect()
+        pieces
+            .par_iter()
+            .map(|p| parse_numbers(p, expected / pieces.len() + 1))
+            .collect()
     } else {
         vec![parse_numbers(body, expected)]
     };
@@ -440,22 +447,28 @@ mod tests {
         );
         let err = parse_f32_array("[1, 1e39]", 2).unwrap_err();
         assert!(err.contains("value 1 (1e39) is not a finite"), "{err}");
-        assert!(parse_f32_array("[1, [2]]", 2).unwrap_err().contains("value 1"));
+        assert!(parse_f32_array("[1, [2]]", 2)
+            .unwrap_err()
+            .contains("value 1"));
         assert!(parse_f32_array("{}", 0).is_err());
     }
 
     #[test]
     fn large_arrays_split_into_pieces_give_the_same_values() {
         // Over PARALLEL_BYTES, so the parallel path runs; shortest-form f32 text round-trips.
-        let values: Vec<f32> = (0..300_000).map(|i| ((i as f32) * 0.618).sin() * 3.0).collect();
+        let values: Vec<f32> = (0..300_000)
+            .map(|i| ((i as f32) * 0.618).sin() * 3.0)
+            .collect();
         let text = serde_json::to_string(&values).unwrap();
         assert!(text.len() > PARALLEL_BYTES);
         assert_eq!(parse_f32_array(&text, values.len()).unwrap(), values);
-        let pieces = split_at_commas(text[1..text.len() - 1].as_bytes(), 4);
+        let pieces = split_at_commas(&text.as_bytes()[1..text.len() - 1], 4);
         assert_eq!(pieces.len(), 4);
         let mut bad = values.clone();
         bad[250_000] = 0.0;
-        let text = serde_json::to_string(&bad).unwrap().replacen(",0.0,", ",1e99,", 1);
+        let text = serde_json::to_string(&bad)
+            .unwrap()
+            .replacen(",0.0,", ",1e99,", 1);
         let err = parse_f32_array(&text, values.len()).unwrap_err();
         assert!(err.starts_with("value 250000 (1e99)"), "{err}");
     }

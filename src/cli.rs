@@ -1,7 +1,8 @@
 //! Command-line interface: clap types -> validated library configs -> results on stdout.
 //! This is the only module that prints. Progress and errors go to stderr.
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,14 +43,110 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Train a model from a CSV/TSV file with text and label columns; writes one JSON model file.
+    #[command(after_long_help = TRAIN_JSON)]
     Train(Box<TrainArgs>),
     /// Evaluate a model on labelled data: accuracy, precision, recall, F1, ROC AUC, log loss.
+    #[command(after_long_help = EVAL_JSON)]
     Eval(EvalArgs),
     /// Predict the sentiment of texts (arguments, --file, or one text per line on stdin).
+    #[command(after_long_help = PREDICT_JSON)]
     Predict(PredictArgs),
     /// Show the tokens and ids the model sees for each text (to debug the text pipeline).
+    #[command(after_long_help = TOKENIZE_JSON)]
     Tokenize(TokenizeArgs),
+    /// Show what a model file holds: architecture, parameter count, vocabulary, tokenizer,
+    /// training data, how training went, and the version that wrote it.
+    #[command(after_long_help = INSPECT_JSON)]
+    Inspect(InspectArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one page per command with --out DIR.
+    Man(ManArgs),
 }
+
+// `--json` output of each command. Field names are stable: new fields may be added, existing
+// ones are never renamed or removed.
+
+const TRAIN_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  model               path of the model file written
+  cell                \"rnn\", \"lstm\" or \"gru\"
+  vocab_size          vocabulary entries, counting <pad> and <unk>
+  parameters          number of trainable parameters
+  train_rows          rows trained on
+  valid_rows          rows validated on
+  vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
+  train_positive_rate fraction of training rows labelled positive
+  pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
+                      token_coverage} for --embeddings
+  epochs_run          epochs run
+  best_epoch          the epoch whose weights were saved (lowest validation loss)
+  stopped_early       true when --patience stopped training
+  valid_loss          the best epoch's validation loss (null without validation data)
+  valid_accuracy      the best epoch's validation accuracy (null without validation data)
+  train_seconds       seconds spent training
+  wall_seconds        seconds for the whole command
+  tokens_per_s        training throughput
+  threads             training threads used
+  history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
+                      valid_accuracy, lr}";
+
+const EVAL_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  data, model         the paths used
+  count               rows evaluated
+  threshold           probability at or above which a row counts as positive
+  accuracy, precision, recall, f1
+  roc_auc             null when DATA holds one class only
+  log_loss            mean binary cross-entropy
+  positive_rate       fraction of rows labelled positive
+  confusion           {true_positive, false_positive, true_negative, false_negative}
+  min_accuracy, passed  only with --min-accuracy";
+
+const PREDICT_JSON: &str = "\
+JSON output (--json): one object per input line, in input order:
+  {\"text\": the input, \"label\": \"positive\" | \"negative\", \"probability\": p}
+Plain output: label<TAB>probability.";
+
+const TOKENIZE_JSON: &str = "\
+Output (always JSON; --json is accepted for symmetry with the other commands): one object per
+input line, in input order:
+  {\"text\": the input, \"tokens\": [..], \"ids\": [..]}
+The tokens are those the model sees (normalised, split, truncated to max_len); id 1 is <unk>.";
+
+const INSPECT_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  model               path of the model file
+  file_bytes          its size in bytes
+  format_version      model file format version
+  tool_version        rnn-sentiment version that wrote it (null if not recorded)
+  cell                \"rnn\", \"lstm\" or \"gru\"
+  embed_dim, hidden_dim, layers, bidirectional
+  pooling             \"last\", \"mean\", \"max\" or \"last-max\"
+  forget_bias         initial LSTM forget-gate bias (null: PyTorch's plain init)
+  parameters          number of trainable parameters
+  vocab_size          vocabulary entries, counting <pad> and <unk>
+  tokenizer           {lowercase, punctuation, strip_html, max_len, truncation}
+  threshold           probability at or above which a text is called positive
+  data_fingerprint    fingerprint of the training split's texts and labels
+  train_rows, valid_rows
+  train_positive_rate fraction of training rows labelled positive
+  vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
+  pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
+                      token_coverage}
+  epochs_run, best_epoch, stopped_early
+  valid_loss          the best epoch's validation loss (null without validation data)
+  valid_accuracy      the best epoch's validation accuracy (null without validation data)
+  history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
+                      valid_accuracy, lr}
+  options             every training option (the keys of config.example.toml), or null";
+
+const COMPLETIONS_HELP: &str = "\
+Install, for example:
+  bash:  rnn-sentiment completions bash > ~/.local/share/bash-completion/completions/rnn-sentiment
+  zsh:   rnn-sentiment completions zsh > ~/.zfunc/_rnn-sentiment   (with fpath+=~/.zfunc)
+  fish:  rnn-sentiment completions fish > ~/.config/fish/completions/rnn-sentiment.fish";
 
 fn defaults() -> TrainConfig {
     TrainConfig::default()
@@ -292,6 +389,34 @@ struct TokenizeArgs {
     input: TextInput,
     #[command(flatten)]
     model: ModelArg,
+    /// Print JSON lines {"text","tokens","ids"} (the output is always JSON; accepted so that
+    /// every command takes --json).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Print one JSON object on stdout (fields below).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
+}
+
+#[derive(Args)]
+struct ManArgs {
+    /// Write one page per command (rnn-sentiment.1, rnn-sentiment-train.1, ...) into this
+    /// directory instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
 }
 
 /// Parses the command line and runs the command; returns the exit code.
@@ -309,6 +434,9 @@ pub fn run() -> Result<i32> {
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
         Command::Tokenize(args) => tokenize(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
     }
 }
 
@@ -321,7 +449,112 @@ fn csv_options(args: &CsvArgs) -> CsvOptions {
 }
 
 fn load_model(path: &Path) -> Result<SentimentModel> {
+    reject_data_as_model(path)?;
     Ok(checkpoint::load(path)?)
+}
+
+/// How much of a file the mix-up checks below read.
+const SNIFF_BYTES: u64 = 4096;
+
+/// The first [`SNIFF_BYTES`] of a file without a UTF-8 byte-order mark, or `None` when it
+/// cannot be read (the real reader then reports why) or is not a regular file: reading from a
+/// pipe (`eval <(zcat data.csv.gz)`) would consume what the real reader needs.
+fn file_start(path: &Path) -> Option<Vec<u8>> {
+    if !fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut start = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut start)
+        .ok()?;
+    if start.starts_with(b"\xef\xbb\xbf") {
+        start.drain(..3);
+    }
+    Some(start)
+}
+
+fn first_non_space(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// Whether a file starts like a model file: JSON whose first key is `"format": "rnn-sentiment"`.
+fn looks_like_model(path: &Path, start: &[u8]) -> bool {
+    let is_json_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !(is_json_name || first_non_space(start) == Some(b'{')) {
+        return false;
+    }
+    let compact: Vec<u8> = start
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let marker = format!("\"format\":\"{}\"", checkpoint::FORMAT);
+    compact
+        .windows(marker.len())
+        .any(|w| w == marker.as_bytes())
+}
+
+/// Whether two paths name the same existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A model file given where data is expected (`eval model.json`) is said as such, instead of
+/// a CSV error about its columns.
+fn reject_model_as_data(path: &Path, hint: &str) -> Result<()> {
+    match file_start(path) {
+        Some(start) if looks_like_model(path, &start) => bail!(
+            "{} looks like an rnn-sentiment model file, not data; {hint}",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Data given where a model is expected (`predict -m data.csv`) is said as such, instead of a
+/// JSON syntax error.
+fn reject_data_as_model(path: &Path) -> Result<()> {
+    let Some(start) = file_start(path) else {
+        return Ok(());
+    };
+    match first_non_space(&start) {
+        // Empty, or JSON: the model loader says what is wrong with it.
+        None | Some(b'{' | b'[' | b'"') => Ok(()),
+        Some(_) => {
+            let text = match std::str::from_utf8(&start) {
+                Ok(text) => Some(text),
+                // The sniffed prefix may end inside a character.
+                Err(e) if e.error_len().is_none() => {
+                    std::str::from_utf8(&start[..e.valid_up_to()]).ok()
+                }
+                Err(_) => None,
+            }
+            .filter(|t| !t.contains('\0'));
+            match text.and_then(|t| t.lines().find(|l| !l.trim().is_empty())) {
+                Some(line) => {
+                    let line: String = line.trim().chars().take(60).collect();
+                    bail!(
+                        "{path} looks like a CSV/text file, not a model (it starts with {line:?}); \
+                         to train a model from it, run `rnn-sentiment train {path}`, and give the \
+                         model file with -m",
+                        path = path.display()
+                    )
+                }
+                None => bail!(
+                    "{} is not an rnn-sentiment model file (it is not JSON text); give a model \
+                     written by `rnn-sentiment train` with -m",
+                    path.display()
+                ),
+            }
+        }
+    }
 }
 
 fn check_threshold(t: f64) -> Result<f64> {
@@ -526,6 +759,18 @@ fn class_counts(examples: &[Example]) -> (usize, usize) {
 fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let started = Instant::now();
     let plan = plan_training(&args, matches)?;
+    let data_hint =
+        "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
+    for input in std::iter::once(&args.data).chain(&plan.valid) {
+        reject_model_as_data(input, data_hint)?;
+        if same_file(input, &plan.output) {
+            bail!(
+                "{} is both the data and the output (-o); the model would overwrite the data, \
+                 so give another output, e.g. -o model.json",
+                input.display()
+            );
+        }
+    }
     // Fail before a long run, not after it, if the model cannot be written.
     checkpoint::check_writable(&plan.output)?;
     let examples = data::read_labeled(&args.data, &plan.csv)?;
@@ -667,6 +912,10 @@ fn eval(args: EvalArgs) -> Result<i32> {
             bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
         }
     }
+    reject_model_as_data(
+        &args.data,
+        &format!("did you mean -m {}?", args.data.display()),
+    )?;
     let mut model = load_model(&args.model.model)?;
     let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -800,8 +1049,17 @@ fn flush(out: &mut impl Write) -> Result<()> {
     }
 }
 
+/// `--file model.json` is a model given where texts are expected.
+fn check_text_file(input: &TextInput) -> Result<()> {
+    match &input.file {
+        Some(path) => reject_model_as_data(path, &format!("did you mean -m {}?", path.display())),
+        None => Ok(()),
+    }
+}
+
 fn predict(args: PredictArgs) -> Result<i32> {
     set_inference_threads(args.threads);
+    check_text_file(&args.input)?;
     let model = load_model(&args.model.model)?;
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
     let mut out = BufWriter::new(io::stdout().lock());
@@ -830,6 +1088,7 @@ fn predict(args: PredictArgs) -> Result<i32> {
 }
 
 fn tokenize(args: TokenizeArgs) -> Result<i32> {
+    check_text_file(&args.input)?;
     let model = load_model(&args.model.model)?;
     let mut out = BufWriter::new(io::stdout().lock());
     Source::of(&args.input).for_each_chunk(|texts| {
@@ -845,5 +1104,238 @@ fn tokenize(args: TokenizeArgs) -> Result<i32> {
         }
         flush(&mut out)
     })?;
+    Ok(0)
+}
+
+fn truncation_name(t: Truncation) -> &'static str {
+    match t {
+        Truncation::Right => "right",
+        Truncation::Left => "left",
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn inspect(args: InspectArgs) -> Result<i32> {
+    let path = &args.model.model;
+    let model = load_model(path)?;
+    let file_bytes = fs::metadata(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?
+        .len();
+    let config = &model.classifier.config;
+    let tokenizer = model.tokenizer.config();
+    let info = &model.training;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
+    let valid_loss = best.and_then(|r| r.valid_loss);
+    let valid_accuracy = best.and_then(|r| r.valid_accuracy);
+    let tool_version = Some(info.tool_version.as_str()).filter(|v| !v.is_empty());
+    if args.json {
+        let report = json!({
+            "model": path,
+            "file_bytes": file_bytes,
+            "format_version": checkpoint::VERSION,
+            "tool_version": tool_version,
+            "cell": config.cell.name(),
+            "embed_dim": config.embed_dim,
+            "hidden_dim": config.hidden_dim,
+            "layers": config.layers,
+            "bidirectional": config.bidirectional,
+            "pooling": config.pooling.name(),
+            "forget_bias": config.forget_bias,
+            "parameters": config.parameter_count(),
+            "vocab_size": model.vocab.len(),
+            "tokenizer": {
+                "lowercase": tokenizer.lowercase,
+                "punctuation": tokenizer.punctuation,
+                "strip_html": tokenizer.strip_html,
+                "max_len": tokenizer.max_len,
+                "truncation": truncation_name(tokenizer.truncation),
+            },
+            "threshold": config.threshold,
+            "data_fingerprint": info.data_fingerprint,
+            "train_rows": info.train_rows,
+            "valid_rows": info.valid_rows,
+            "train_positive_rate": info.train_positive_rate,
+            "vocab_coverage": info.vocab_coverage,
+            "pretrained": info.pretrained,
+            "epochs_run": info.epochs_run,
+            "best_epoch": info.best_epoch,
+            "stopped_early": info.stopped_early,
+            "valid_loss": valid_loss,
+            "valid_accuracy": valid_accuracy,
+            "history": info.history,
+            "options": info.options,
+        });
+        println!("{report}");
+        return Ok(0);
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut line = |key: &str, value: String| emit(&mut out, format_args!("{key:<15}{value}"));
+    line(
+        "model",
+        format!(
+            "{} ({file_bytes} bytes, format version {}, written by rnn-sentiment {})",
+            path.display(),
+            checkpoint::VERSION,
+            tool_version.unwrap_or("(unknown)")
+        ),
+    )?;
+    line(
+        "architecture",
+        format!(
+            "{} E={} H={}, {} layer{}, {}, pooling {}",
+            config.cell.name(),
+            config.embed_dim,
+            config.hidden_dim,
+            config.layers,
+            if config.layers == 1 { "" } else { "s" },
+            if config.bidirectional {
+                "bidirectional"
+            } else {
+                "one direction"
+            },
+            config.pooling.name()
+        ),
+    )?;
+    line("parameters", config.parameter_count().to_string())?;
+    line(
+        "vocabulary",
+        format!("{} entries (with <pad> and <unk>)", model.vocab.len()),
+    )?;
+    line(
+        "tokenizer",
+        format!(
+            "lowercase {}, punctuation {}, strip_html {}, max_len {}, truncation {}",
+            on_off(tokenizer.lowercase),
+            on_off(tokenizer.punctuation),
+            on_off(tokenizer.strip_html),
+            tokenizer.max_len,
+            truncation_name(tokenizer.truncation)
+        ),
+    )?;
+    line("threshold", config.threshold.to_string())?;
+    line(
+        "training data",
+        format!(
+            "{} rows ({:.1}% positive), {} validation rows, fingerprint {}",
+            info.train_rows,
+            100.0 * info.train_positive_rate,
+            info.valid_rows,
+            if info.data_fingerprint.is_empty() {
+                "(not recorded)"
+            } else {
+                &info.data_fingerprint
+            }
+        ),
+    )?;
+    line(
+        "vocab coverage",
+        format!("{:.1}% of training tokens", 100.0 * info.vocab_coverage),
+    )?;
+    line(
+        "pretrained",
+        match &info.pretrained {
+            None => "none".into(),
+            Some(p) => format!(
+                "{} (dim {}): {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
+                p.path.display(),
+                p.dim,
+                p.matched,
+                100.0 * p.type_coverage,
+                p.lowercased,
+                100.0 * p.token_coverage
+            ),
+        },
+    )?;
+    line(
+        "epochs",
+        format!(
+            "{} run, best epoch {}{}",
+            info.epochs_run,
+            info.best_epoch,
+            if info.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    line(
+        "best epoch",
+        match (valid_loss, valid_accuracy) {
+            (Some(l), Some(a)) => format!("validation loss {l:.4}, accuracy {a:.4}"),
+            _ => "no validation data".into(),
+        },
+    )?;
+    flush(&mut out)?;
+    Ok(0)
+}
+
+/// Writes generated bytes to stdout; a closed pipe ends the command quietly.
+fn write_stdout(bytes: &[u8]) -> Result<i32> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
+        other => other.context("cannot write to stdout")?,
+    }
+    flush(&mut out)?;
+    Ok(0)
+}
+
+fn completions(args: CompletionsArgs) -> Result<i32> {
+    // Generated into memory first: clap_complete panics on a write error such as a closed pipe.
+    let mut script = Vec::new();
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "rnn-sentiment",
+        &mut script,
+    );
+    write_stdout(&script)
+}
+
+fn man(args: ManArgs) -> Result<i32> {
+    let mut command = Cli::command().disable_help_subcommand(true);
+    command.build();
+    let Some(dir) = args.out else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command)
+            .render(&mut page)
+            .context("cannot render the man page")?;
+        return write_stdout(&page);
+    };
+    fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    // One page per command, subcommands as `rnn-sentiment-train.1` (their display names).
+    let mut written = Vec::new();
+    let mut pending = vec![command];
+    while let Some(command) = pending.pop() {
+        pending.extend(
+            command
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .cloned(),
+        );
+        let page = clap_mangen::Man::new(command);
+        let path = dir.join(page.get_filename());
+        let mut bytes = Vec::new();
+        page.render(&mut bytes)
+            .context("cannot render the man page")?;
+        fs::write(&path, bytes)
+            .with_context(|| format!("cannot write man page {}", path.display()))?;
+        written.push(path);
+    }
+    written.sort();
+    let mut out = BufWriter::new(io::stdout().lock());
+    for path in &written {
+        emit(&mut out, format_args!("{}", path.display()))?;
+    }
+    flush(&mut out)?;
     Ok(0)
 }

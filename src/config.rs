@@ -554,13 +554,205 @@ impl ConfigFile {
         })
     }
 
-    /// Parses TOML text.
+    /// Parses TOML text. An unknown key is reported with its line and the closest valid key.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        toml::from_str(text).map_err(|e| {
-            // toml's message spans several lines with a source excerpt; keep it, trimmed.
-            e.to_string().trim_end().to_string()
-        })
+        // toml's message spans several lines with a source excerpt; keep it, trimmed.
+        let toml_message = |e: toml::de::Error| e.to_string().trim_end().to_string();
+        let table: toml::Table = toml::from_str(text).map_err(toml_message)?;
+        if let Some(message) = unknown_key_message(text, &table) {
+            return Err(message);
+        }
+        let file: Self = toml::from_str(text).map_err(toml_message)?;
+        // A bad value is the file's fault even if the command line would override it: name
+        // the key and its line rather than an option the user never typed.
+        let located = |key: &str, message: String| {
+            let location = key_line(text, key).map_or(String::new(), |l| format!("line {l}: "));
+            format!("{location}invalid value for {key}: {message}")
+        };
+        match file.apply(TrainConfig::default()).validate() {
+            Ok(()) => {}
+            Err(Error::InvalidOption { name, message }) => {
+                return Err(located(&name.replace('-', "_"), message))
+            }
+            Err(other) => return Err(other.to_string()),
+        }
+        if let Some(d) = &file.delimiter {
+            crate::data::parse_delimiter(d).map_err(|m| located("delimiter", m))?;
+        }
+        Ok(file)
     }
+
+    /// `base` with every option this file sets replaced by the file's value.
+    pub fn apply(&self, base: TrainConfig) -> TrainConfig {
+        let mut c = base;
+        macro_rules! set {
+            ($($field:ident),*) => {
+                $(if let Some(v) = &self.$field {
+                    c.$field = v.clone();
+                })*
+            };
+        }
+        set!(
+            cell,
+            embed_dim,
+            hidden_dim,
+            layers,
+            bidirectional,
+            pooling,
+            embed_dropout,
+            embed_init,
+            dropout,
+            weight_decay,
+            lr_schedule,
+            warmup,
+            bucket,
+            pos_weight,
+            freeze_embeddings,
+            dense_embedding_updates,
+            epochs,
+            batch_size,
+            lr,
+            optimizer,
+            momentum,
+            clip_norm,
+            patience,
+            valid_split,
+            min_count,
+            max_vocab,
+            seed
+        );
+        if let Some(path) = &self.embeddings {
+            c.embeddings = Some(path.clone());
+        }
+        if let Some(b) = self.forget_bias {
+            c.forget_bias = b.value();
+        }
+        macro_rules! set_tokenizer {
+            ($($field:ident),*) => {
+                $(if let Some(v) = &self.$field {
+                    c.tokenizer.$field = v.clone();
+                })*
+            };
+        }
+        set_tokenizer!(max_len, truncation, lowercase, punctuation, strip_html);
+        c
+    }
+
+    /// Every key a config file may have, as serde sees them.
+    pub fn keys() -> &'static [&'static str] {
+        field_names::<ConfigFile>()
+    }
+}
+
+/// The message for the first unknown key of `table` (in file order), if there is one.
+fn unknown_key_message(text: &str, table: &toml::Table) -> Option<String> {
+    let keys = ConfigFile::keys();
+    let mut unknown: Vec<(Option<usize>, &str)> = table
+        .keys()
+        .filter(|k| !keys.contains(&k.as_str()))
+        .map(|k| (key_line(text, k), k.as_str()))
+        .collect();
+    unknown.sort_by_key(|&(line, _)| line.unwrap_or(usize::MAX));
+    let &(line, key) = unknown.first()?;
+    let location = line.map_or(String::new(), |l| format!("line {l}: "));
+    let hint = if table[key].is_table() {
+        " (keys go at the top level of the file, not in a [section])".to_string()
+    } else {
+        String::new()
+    };
+    Some(match closest(key, keys) {
+        Some(best) => format!(
+            "{location}unknown key `{key}`{hint}; did you mean `{best}`? \
+             (config.example.toml lists every key)"
+        ),
+        None => format!(
+            "{location}unknown key `{key}`{hint}; the keys are {}",
+            keys.iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
+/// The 1-based line where `key` is defined (a bare or quoted key, or a `[key]` table).
+fn key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim_start();
+            let rest = [key.to_string(), format!("\"{key}\""), format!("'{key}'")]
+                .iter()
+                .find_map(|k| {
+                    line.strip_prefix(k.as_str()).or_else(|| {
+                        line.strip_prefix('[')
+                            .and_then(|l| l.strip_prefix(k.as_str()))
+                    })
+                });
+            rest.is_some_and(|r| {
+                let r = r.trim_start();
+                r.starts_with('=') || r.starts_with(']') || r.starts_with('.')
+            })
+        })
+        .map(|i| i + 1)
+}
+
+/// The known key closest to `key` by edit distance, if it is close enough to be a typo.
+fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let normalized = key.to_ascii_lowercase().replace('-', "_");
+    known
+        .iter()
+        .map(|&k| (edit_distance(&normalized, k), k))
+        .min()
+        .filter(|&(d, k)| d <= 2.max(k.len() / 3))
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance (insertions, deletions, substitutions) over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, &cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The field names serde uses for struct `T`, captured from `deserialize_struct` so that the
+/// list can never drift from the struct.
+fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Capture<'a>(&'a mut &'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for Capture<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(
+            self,
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            Err(de::Error::custom("field names only"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("field names only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
 }
 
 #[cfg(test)]
@@ -611,6 +803,46 @@ mod tests {
         assert!(err.contains("epoch"), "{err}");
         let err = ConfigFile::parse("epochs = \"three\"").unwrap_err();
         assert!(err.contains("epochs"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_get_the_closest_suggestion_and_a_line() {
+        let err = ConfigFile::parse("epochs = 3\nhiden_dim = 64\n").unwrap_err();
+        assert!(
+            err.contains("line 2") && err.contains("did you mean `hidden_dim`?"),
+            "{err}"
+        );
+        let err = ConfigFile::parse("batch-size = 8").unwrap_err();
+        assert!(err.contains("did you mean `batch_size`?"), "{err}");
+        let err = ConfigFile::parse("[train]\nepochs = 3\n").unwrap_err();
+        assert!(
+            err.contains("line 1") && err.contains("[section]") && err.contains("`epochs`"),
+            "{err}"
+        );
+        let keys = ConfigFile::keys();
+        assert!(
+            keys.contains(&"hidden_dim") && keys.contains(&"quiet"),
+            "{keys:?}"
+        );
+        assert_eq!(edit_distance("hiden_dim", "hidden_dim"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(closest("zzzzzzzz", keys), None);
+    }
+
+    #[test]
+    fn bad_values_in_a_file_name_the_key_and_line() {
+        let err = ConfigFile::parse("cell = \"gru\"\nepochs = 0\n").unwrap_err();
+        assert!(
+            err.contains("line 2: invalid value for epochs: must be at least 1"),
+            "{err}"
+        );
+        let err = ConfigFile::parse("max_len = 0").unwrap_err();
+        assert!(err.contains("line 1: invalid value for max_len"), "{err}");
+        let err = ConfigFile::parse("delimiter = \"::\"").unwrap_err();
+        assert!(err.contains("line 1: invalid value for delimiter"), "{err}");
+        let file = ConfigFile::parse("lr = 0.5\nforget_bias = \"none\"\nmax_len = 7").unwrap();
+        let c = file.apply(TrainConfig::default());
+        assert_eq!((c.lr, c.forget_bias, c.tokenizer.max_len), (0.5, None, 7));
     }
 
     #[test]

@@ -4,6 +4,11 @@
 //! breaks, CRLF, a UTF-8 byte-order mark. A file whose name ends in `.tsv` (or `--delimiter
 //! tab`) is read tab-separated *without* quote handling, since TSV exports such as GLUE's
 //! contain bare `"` characters. A header row is required; columns are found by name.
+//!
+//! Before parsing, the whole file is checked to be UTF-8 text: a UTF-16 byte-order mark, a NUL
+//! byte or an invalid UTF-8 sequence is refused with its line (and column), and a quoted field
+//! that is never closed (which the `csv` crate would accept as the rest of the file) is
+//! refused with the line where its quote opens.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -117,10 +122,24 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
     };
     let tsv = is_tsv(path);
     let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+    let quoting = delimiter != b'\t';
+    check_encoding(bytes, path)?;
+    if quoting {
+        check_quotes(bytes, delimiter, path)?;
+    }
+    if options.text_column == options.label_column {
+        return Err(Error::DataFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "--text-column and --label-column both name column {:?}; they must differ",
+                options.text_column
+            ),
+        });
+    }
     let mut csv = csv::ReaderBuilder::new()
         .has_headers(true)
         .delimiter(delimiter)
-        .quoting(delimiter != b'\t')
+        .quoting(quoting)
         .from_reader(bytes);
     let file_error = |message: String| Error::DataFile {
         path: path.to_path_buf(),
@@ -146,17 +165,47 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
         .iter()
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
         .collect();
+    // A file without a header row has its first data row read as the header: say so.
+    let header_looks_like_data = names.len() >= 2
+        && !names.contains(&options.text_column)
+        && !names.contains(&options.label_column)
+        && names.iter().any(|n| parse_label(n).is_some());
+    // A one-column header that contains another common separator: the wrong delimiter.
+    let other_separator = match names.as_slice() {
+        [only] => ['\t', ';', ',', '|']
+            .into_iter()
+            .find(|&c| c as u32 != u32::from(delimiter) && only.contains(c)),
+        _ => None,
+    };
     let find = |wanted: &str, what: &str| -> Result<usize> {
         let matches: Vec<usize> = (0..names.len()).filter(|&i| names[i] == wanted).collect();
         match matches.as_slice() {
             [i] => Ok(*i),
             [] => Err(file_error(format!(
-                "no {what} column named {wanted:?}; the header has {}; choose one with --{what}-column",
+                "no {what} column named {wanted:?}; the header has {}; choose one with --{what}-column{}",
                 names
                     .iter()
                     .map(|n| format!("{n:?}"))
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                if header_looks_like_data {
+                    format!(
+                        ". The first row looks like data, but a header row naming the columns \
+                         is required: add a first line such as `{},{}`",
+                        options.text_column, options.label_column
+                    )
+                } else if let Some(other) = other_separator {
+                    format!(
+                        ". The header is one column containing {other:?}: if the file is \
+                         separated by it, pass --delimiter {}",
+                        match other {
+                            '\t' => "tab".to_string(),
+                            c => c.to_string(),
+                        }
+                    )
+                } else {
+                    String::new()
+                }
             ))),
             _ => Err(file_error(format!(
                 "the header names column {wanted:?} {} times; rename the duplicates",
@@ -205,6 +254,107 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
         ));
     }
     Ok(examples)
+}
+
+/// The 1-based line holding byte `offset`, and the 1-based column (in bytes) within it.
+fn line_and_column(bytes: &[u8], offset: usize) -> (u64, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count() as u64;
+    let start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    (line, offset - start + 1)
+}
+
+/// Refuses what is not UTF-8 text before any parsing: UTF-16/UTF-32 (by their byte-order
+/// marks), NUL bytes (binary files, or UTF-16 without a mark) and invalid UTF-8, each with the
+/// line where it starts.
+fn check_encoding(bytes: &[u8], path: &Path) -> Result<()> {
+    let line_error = |offset: usize, message: &dyn Fn(usize) -> String| {
+        let (line, column) = line_and_column(bytes, offset);
+        Error::DataLine {
+            path: path.to_path_buf(),
+            line,
+            message: message(column),
+        }
+    };
+    let utf16 = match bytes {
+        [0xff, 0xfe, ..] => Some("UTF-16 little-endian"),
+        [0xfe, 0xff, ..] => Some("UTF-16 big-endian"),
+        _ => None,
+    };
+    if let Some(encoding) = utf16 {
+        return Err(Error::DataFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "the file is {encoding} (it starts with a UTF-16 byte-order mark); \
+                 UTF-16 is not supported: re-save as UTF-8"
+            ),
+        });
+    }
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        return Err(line_error(offset, &|column| {
+            format!(
+                "a NUL byte at column {column}, which text never has; this looks like a binary \
+                 file or UTF-16 without a byte-order mark: re-save as UTF-8 text"
+            )
+        }));
+    }
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let offset = e.valid_up_to();
+        let byte = bytes[offset];
+        return Err(line_error(offset, &|column| {
+            format!(
+                "byte 0x{byte:02x} at column {column} is not valid UTF-8; re-save the file as UTF-8"
+            )
+        }));
+    }
+    Ok(())
+}
+
+/// Finds a quoted field that is never closed. The `csv` crate accepts one silently, as a field
+/// holding the rest of the file; this scan follows the same rules (a field is quoted only when
+/// its first byte is `"`, `""` inside it is a quote) and reports the line where it opens.
+fn check_quotes(bytes: &[u8], delimiter: u8, path: &Path) -> Result<()> {
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted { opened: usize },
+        QuoteInQuoted { opened: usize },
+    }
+    let mut state = State::FieldStart;
+    for (i, &b) in bytes.iter().enumerate() {
+        state = match state {
+            State::FieldStart | State::Unquoted if b == delimiter || b == b'\n' || b == b'\r' => {
+                State::FieldStart
+            }
+            State::FieldStart if b == b'"' => State::Quoted { opened: i },
+            State::FieldStart | State::Unquoted => State::Unquoted,
+            State::Quoted { opened } if b == b'"' => State::QuoteInQuoted { opened },
+            State::Quoted { opened } => State::Quoted { opened },
+            State::QuoteInQuoted { opened } if b == b'"' => State::Quoted { opened },
+            State::QuoteInQuoted { .. } if b == delimiter || b == b'\n' || b == b'\r' => {
+                State::FieldStart
+            }
+            State::QuoteInQuoted { .. } => State::Unquoted,
+        };
+    }
+    match state {
+        State::Quoted { opened } => {
+            let (line, column) = line_and_column(bytes, opened);
+            Err(Error::DataLine {
+                path: path.to_path_buf(),
+                line,
+                message: format!(
+                    "the quote that opens a field here (column {column}) is never closed, so \
+                     the field would run to the end of the file; close it with `\"`, or double \
+                     a quote inside a quoted field as `\"\"`"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn csv_error(path: &Path, error: csv::Error, lines: &mut LineCounter) -> Error {

@@ -7,12 +7,13 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An operating-system error while reading or writing `path`.
-    #[error("{action} {}: {source}", path.display())]
+    /// An operating-system error while reading or writing `path`. (The field is not called
+    /// `source`, so the message carries the OS error once instead of again as a cause.)
+    #[error("{action} {}: {cause}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: io::Error,
+        cause: io::Error,
     },
 
     /// A bad record in a data file (CSV/TSV or a text list); `line` is 1-based.
@@ -57,11 +58,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// Wraps an I/O error with what was being done and to which path.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: io::Error) -> Self {
         Error::Io {
             action,
             path: path.into(),
-            source,
+            cause,
         }
     }
 
