@@ -209,13 +209,13 @@ struct TrainArgs {
     #[arg(long, value_enum, default_value_t = defaults().pooling)]
     pooling: Pooling,
     /// Dropout between stacked layers and before the head (training only).
-    #[arg(long, default_value_t = defaults().dropout)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().dropout)]
     dropout: f64,
     /// Standard deviation of the embedding's normal initialisation (PyTorch uses 1).
-    #[arg(long, default_value_t = defaults().embed_init)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_init)]
     embed_init: f64,
     /// Dropout on the embeddings (training only).
-    #[arg(long, default_value_t = defaults().embed_dropout)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_dropout)]
     embed_dropout: f64,
     /// Initial LSTM forget-gate bias, or "none" for PyTorch's plain uniform initialisation.
     #[arg(long, default_value_t = show_forget_bias(defaults().forget_bias))]
@@ -227,28 +227,28 @@ struct TrainArgs {
     #[arg(long, default_value_t = defaults().batch_size)]
     batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = defaults().lr)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().lr)]
     lr: f64,
     /// Optimizer.
     #[arg(long, value_enum, default_value_t = defaults().optimizer)]
     optimizer: OptimizerKind,
     /// Momentum (SGD only).
-    #[arg(long, default_value_t = defaults().momentum)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().momentum)]
     momentum: f64,
     /// Weight decay on weight matrices (decoupled, AdamW, for adam; L2 for sgd); biases never.
-    #[arg(long, default_value_t = defaults().weight_decay)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
     weight_decay: f64,
     /// Learning-rate schedule after warm-up: constant, or linear/cosine decay to 0.
     #[arg(long, value_enum, default_value_t = defaults().lr_schedule)]
     lr_schedule: LrSchedule,
     /// Linear learning-rate warm-up over this fraction of all steps.
-    #[arg(long, default_value_t = defaults().warmup)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().warmup)]
     warmup: f64,
     /// Batch texts of similar length together (seeded, shuffled buckets).
     #[arg(long, default_value_t = defaults().bucket, action = clap::ArgAction::Set)]
     bucket: bool,
     /// Weight of the positive class in the loss (>1 favours recall on positives).
-    #[arg(long, default_value_t = defaults().pos_weight)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().pos_weight)]
     pos_weight: f64,
     /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
     /// the rows of the batch's tokens.
@@ -263,14 +263,14 @@ struct TrainArgs {
     #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
     freeze_embeddings: bool,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
-    #[arg(long, default_value_t = defaults().clip_norm)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().clip_norm)]
     clip_norm: f64,
     /// Stop after this many epochs without a lower validation loss (0: never); the saved model
     /// is always the best epoch's.
     #[arg(long, default_value_t = defaults().patience)]
     patience: usize,
     /// Fraction of the training data held out (stratified, seeded) for validation; ignored with --valid.
-    #[arg(long, default_value_t = defaults().valid_split)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().valid_split)]
     valid_split: f64,
     /// Validation data file (instead of --valid-split).
     #[arg(long)]
@@ -337,10 +337,10 @@ struct EvalArgs {
     #[command(flatten)]
     csv: CsvArgs,
     /// Probability at or above which a text counts as positive [default: the model's, 0.5 unless tuned].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Exit with status 1 when accuracy is below this (a CI quality gate).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     min_accuracy: Option<f64>,
     /// Choose the threshold that maximises this metric on DATA (use validation data, not your
     /// test set) and report the metrics at it.
@@ -373,7 +373,7 @@ struct PredictArgs {
     #[command(flatten)]
     model: ModelArg,
     /// Probability at or above which a text is called positive [default: the model's].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Print JSON lines {"text","label","probability"}.
     #[arg(long)]

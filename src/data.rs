@@ -183,11 +183,7 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
             [i] => Ok(*i),
             [] => Err(file_error(format!(
                 "no {what} column named {wanted:?}; the header has {}; choose one with --{what}-column{}",
-                names
-                    .iter()
-                    .map(|n| format!("{n:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                list_columns(&names),
                 if header_looks_like_data {
                     format!(
                         ". The first row looks like data, but a header row naming the columns \
@@ -355,6 +351,27 @@ fn check_quotes(bytes: &[u8], delimiter: u8, path: &Path) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// The header's column names for a message: quoted, at most [`LISTED_COLUMNS`] of them and
+/// each cut to 40 characters, so a file that is not CSV at all cannot flood the terminal.
+fn list_columns(names: &[String]) -> String {
+    const LISTED_COLUMNS: usize = 10;
+    let mut listed: Vec<String> = names
+        .iter()
+        .take(LISTED_COLUMNS)
+        .map(|n| {
+            if n.chars().count() > 40 {
+                format!("{:?}...", n.chars().take(40).collect::<String>())
+            } else {
+                format!("{n:?}")
+            }
+        })
+        .collect();
+    if names.len() > LISTED_COLUMNS {
+        listed.push(format!("and {} more", names.len() - LISTED_COLUMNS));
+    }
+    listed.join(", ")
 }
 
 fn csv_error(path: &Path, error: csv::Error, lines: &mut LineCounter) -> Error {
@@ -569,6 +586,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("u.csv, line 3") && e.contains("UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn long_headers_are_listed_briefly() {
+        let header: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
+        let text = format!("{}\n{}\n", header.join(","), vec!["x"; 25].join(","));
+        let e = read(&text, "wide.csv").unwrap_err().to_string();
+        assert!(
+            e.contains("\"c9\", and 15 more") && !e.contains("c10"),
+            "{e}"
+        );
+        let long = "w".repeat(100);
+        let e = read(&format!("{long},label\nx,1\n"), "long.csv")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("\"{}\"...", "w".repeat(40))) && !e.contains(&long),
+            "{e}"
+        );
     }
 
     #[test]

@@ -91,6 +91,12 @@ impl Tokenizer {
 
     /// All tokens of `text`, before truncation.
     pub fn tokens(&self, text: &str) -> Vec<String> {
+        self.split(text, usize::MAX)
+    }
+
+    /// The first `limit` tokens of `text`; splitting stops there, so a huge text costs
+    /// memory for its normalised copy only, not for millions of token strings.
+    fn split(&self, text: &str, limit: usize) -> Vec<String> {
         let mut text = if self.config.strip_html {
             html_tag().replace_all(text, " ").into_owned()
         } else {
@@ -112,15 +118,21 @@ impl Tokenizer {
                     self.config.punctuation
                 }
             })
+            .take(limit)
             .map(str::to_string)
             .collect()
     }
 
     /// The tokens the model sees: [`Tokenizer::tokens`] cut to `max_len`.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
-        let mut tokens = self.tokens(text);
-        self.truncate(&mut tokens);
-        tokens
+        match self.config.truncation {
+            Truncation::Right => self.split(text, self.config.max_len),
+            Truncation::Left => {
+                let mut tokens = self.tokens(text);
+                self.truncate(&mut tokens);
+                tokens
+            }
+        }
     }
 
     /// Cuts a token list to `max_len` at the configured end.
