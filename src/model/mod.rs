@@ -169,7 +169,9 @@ impl<F: Float> Classifier<F> {
             }
             input_masks.push(mask);
             let mut output = Array2::<F>::zeros((packing.total, dirs * hidden));
-            for direction in 0..dirs {
+            // The two directions are independent: run them side by side (rayon::join), which
+            // changes no number, only the wall clock of a bidirectional layer.
+            let run = |direction: usize| {
                 let x = if direction == 0 {
                     input.clone()
                 } else {
@@ -183,10 +185,19 @@ impl<F: Float> Classifier<F> {
                 } else {
                     gather_rows(&h_all, &reverse)
                 };
+                (h_all, DirectionCache { recurrent })
+            };
+            let results = if dirs == 2 {
+                let (forward, backward) = rayon::join(|| run(0), || run(1));
+                vec![forward, backward]
+            } else {
+                vec![run(0)]
+            };
+            for (direction, (h_all, cache)) in results.into_iter().enumerate() {
                 output
                     .slice_mut(s![.., direction * hidden..(direction + 1) * hidden])
                     .assign(&h_all);
-                directions.push(DirectionCache { recurrent });
+                directions.push(cache);
             }
             input = output;
         }
@@ -252,35 +263,41 @@ impl<F: Float> Classifier<F> {
         );
 
         for layer in (0..config.layers).rev() {
-            let mut d_input: Option<Array2<F>> = None;
-            for direction in 0..dirs {
+            // Each direction has its own gradient tensors, so the two run side by side.
+            let cells = &mut grads.rnn[layer * dirs..(layer + 1) * dirs];
+            let run = |direction: usize, grads: &mut params::CellParams<F>| {
                 let d_h = d_output.slice(s![.., direction * hidden..(direction + 1) * hidden]);
                 let d_h = if direction == 0 {
                     d_h.to_owned()
                 } else {
                     gather_rows(&d_h.to_owned(), &cache.reverse)
                 };
-                let index = layer * dirs + direction;
                 let d_x = with_cell!(config.cell, C => {
                     recurrent::backward::<C, F>(
                         self.cell(layer, direction),
-                        &cache.directions[index].recurrent,
+                        &cache.directions[layer * dirs + direction].recurrent,
                         &cache.packing,
                         d_h.view(),
-                        &mut grads.rnn[index],
+                        grads,
                     )
                 });
-                let d_x = if direction == 0 {
+                if direction == 0 {
                     d_x
                 } else {
                     gather_rows(&d_x, &cache.reverse)
-                };
-                match &mut d_input {
-                    None => d_input = Some(d_x),
-                    Some(acc) => *acc += &d_x,
                 }
-            }
-            let mut d_in = d_input.expect("at least one direction");
+            };
+            let d_input = match cells {
+                [forward] => run(0, forward),
+                [forward, reverse] => {
+                    let (mut d_f, d_r) = rayon::join(|| run(0, forward), || run(1, reverse));
+                    // Summed in direction order, whichever thread finished first.
+                    d_f += &d_r;
+                    d_f
+                }
+                _ => unreachable!("one or two directions"),
+            };
+            let mut d_in = d_input;
             if let Some(m) = &cache.input_masks[layer] {
                 d_in *= m;
             }
