@@ -13,12 +13,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rnn-sentiment").expect("binary built");
-    cmd.current_dir(dir);
-    cmd
-}
-
 fn corpus(rel: &str) -> PathBuf {
     repo_file(&format!("tests/bad_input/{rel}"))
 }

@@ -2,57 +2,11 @@
 //! data, stdin handling, the quality gate's exit codes, determinism, config precedence, and
 //! bad input (exit 2, a message naming the problem, no panic, the old model untouched).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::common::*;
-
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rnn-sentiment").expect("binary built");
-    cmd.current_dir(dir);
-    cmd
-}
-
-fn sample(name: &str) -> PathBuf {
-    repo_file(&format!("data/{name}"))
-}
-
-/// Trains a small, fast model on the sample data; returns its path.
-fn train_small(dir: &Path, cell: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    bin(dir)
-        .args(["train", "--quiet", "--cell", cell, "--epochs", "3"])
-        .args(["--embed-dim", "16", "--hidden-dim", "16", "-o"])
-        .arg(&out)
-        .args(extra)
-        .arg(sample("train.csv"))
-        .assert()
-        .success();
-    out
-}
-
-/// Runs and returns (exit code, stdout, stderr), checking that nothing panicked.
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let output = cmd.output().expect("command runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    let code = output.status.code().expect("exited normally");
-    assert_ne!(code, 101, "panic exit code: {stderr}");
-    (code, stdout, stderr)
-}
-
-/// Asserts exit 2 and that stderr contains every fragment.
-fn fails_with(cmd: &mut Command, fragments: &[&str]) -> String {
-    let (code, _, stderr) = run(cmd);
-    assert_eq!(code, 2, "expected exit 2, stderr: {stderr}");
-    for f in fragments {
-        assert!(stderr.contains(f), "stderr lacks {f:?}: {stderr}");
-    }
-    stderr
-}
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

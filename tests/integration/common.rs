@@ -175,3 +175,50 @@ pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     std::fs::write(&path, contents).expect("write test file");
     path
 }
+
+/// The binary, run in `dir`.
+pub fn bin(dir: &Path) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("rnn-sentiment").expect("binary built");
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// A file of the shipped sample data.
+pub fn sample(name: &str) -> PathBuf {
+    repo_file(&format!("data/{name}"))
+}
+
+/// Trains a small, fast model on the sample data; returns its path.
+pub fn train_small(dir: &Path, cell: &str, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    bin(dir)
+        .args(["train", "--quiet", "--cell", cell, "--epochs", "3"])
+        .args(["--embed-dim", "16", "--hidden-dim", "16", "-o"])
+        .arg(&out)
+        .args(extra)
+        .arg(sample("train.csv"))
+        .assert()
+        .success();
+    out
+}
+
+/// Runs and returns (exit code, stdout, stderr), checking that nothing panicked.
+pub fn run(cmd: &mut assert_cmd::Command) -> (i32, String, String) {
+    let output = cmd.output().expect("command runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    let code = output.status.code().expect("exited normally");
+    assert_ne!(code, 101, "panic exit code: {stderr}");
+    (code, stdout, stderr)
+}
+
+/// Asserts exit 2 and that stderr contains every fragment.
+pub fn fails_with(cmd: &mut assert_cmd::Command, fragments: &[&str]) -> String {
+    let (code, _, stderr) = run(cmd);
+    assert_eq!(code, 2, "expected exit 2, stderr: {stderr}");
+    for f in fragments {
+        assert!(stderr.contains(f), "stderr lacks {f:?}: {stderr}");
+    }
+    stderr
+}

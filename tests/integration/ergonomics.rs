@@ -2,47 +2,12 @@
 //! the mix-up errors (a model given as data and data given as a model), and `--json` on every
 //! command that prints a result, with every JSON field documented in that command's `--help`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
 use crate::common::*;
-
-fn bin(dir: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("rnn-sentiment").expect("binary built");
-    cmd.current_dir(dir);
-    cmd
-}
-
-fn sample(name: &str) -> PathBuf {
-    repo_file(&format!("data/{name}"))
-}
-
-/// Trains a small, fast model on the sample data; returns its path.
-fn train_small(dir: &Path, cell: &str, name: &str, extra: &[&str]) -> PathBuf {
-    let out = dir.join(name);
-    bin(dir)
-        .args(["train", "--quiet", "--cell", cell, "--epochs", "3"])
-        .args(["--embed-dim", "16", "--hidden-dim", "16", "-o"])
-        .arg(&out)
-        .args(extra)
-        .arg(sample("train.csv"))
-        .assert()
-        .success();
-    out
-}
-
-/// Runs and returns (exit code, stdout, stderr), checking that nothing panicked.
-fn run(cmd: &mut Command) -> (i32, String, String) {
-    let output = cmd.output().expect("command runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(!stderr.contains("panicked"), "panic: {stderr}");
-    let code = output.status.code().expect("exited normally");
-    assert_ne!(code, 101, "panic exit code: {stderr}");
-    (code, stdout, stderr)
-}
 
 /// Runs, asserts exit 0, returns stdout.
 fn ok(cmd: &mut Command) -> String {
