@@ -63,19 +63,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-# Paths: the repo root is the parent of this script's folder; a DATA_DIR given on the command
-# line is relative to the caller's cwd, the default is relative to the repo root.
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-if [ -n "$DATA_ARG" ]; then
-    [ -d "$DATA_ARG" ] || die "DATA_DIR $DATA_ARG is not a directory"
-    DATA_DIR="$(cd "$DATA_ARG" && pwd -P)"
-else
-    [ -d "$REPO/../shared/data" ] || die "no data directory at $REPO/../shared/data; pass DATA_DIR"
-    DATA_DIR="$(cd "$REPO/../shared/data" && pwd -P)"
-fi
-BASELINE_DIR="$REPO/../shared/baselines"
-[ -d "$BASELINE_DIR" ] && BASELINE_DIR="$(cd "$BASELINE_DIR" && pwd -P)"
-BIN="$REPO/target/release/rnn-sentiment"
+# Paths (REPO, DATA_DIR, BASELINE_DIR, BIN): see resolve_paths in scripts/common.sh.
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+resolve_paths
 
 command -v python3 >/dev/null || die "python3 is required (synthetic data, timing, JSON parsing)"
 [[ "$THREADS" =~ ^[0-9]+$ ]] || die "--threads \"$THREADS\" is not a non-negative integer"
