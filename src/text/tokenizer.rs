@@ -108,16 +108,11 @@ impl Tokenizer {
         if self.config.lowercase {
             text = text.to_lowercase();
         }
+        // A segment is split on whitespace again: for characters newer than the segmentation
+        // tables, UAX #29 can return a space and a letter as one segment (found by proptest).
         text.split_word_bounds()
-            .filter(|segment| {
-                if segment.chars().any(char::is_alphanumeric) {
-                    true
-                } else if segment.chars().all(char::is_whitespace) {
-                    false
-                } else {
-                    self.config.punctuation
-                }
-            })
+            .flat_map(str::split_whitespace)
+            .filter(|piece| piece.chars().any(char::is_alphanumeric) || self.config.punctuation)
             .take(limit)
             .map(str::to_string)
             .collect()
@@ -190,6 +185,8 @@ mod tests {
         assert_eq!(tok("カメラ最高"), ["カメラ", "最", "高"]);
         assert!(tok("").is_empty());
         assert!(tok(" \t\r\n").is_empty());
+        // Characters newer than the segmentation tables: no token carries whitespace.
+        assert_eq!(tok(" \u{113b8}"), ["\u{113b8}"]);
     }
 
     #[test]

@@ -640,3 +640,18 @@ fn thread_count_never_changes_the_model_file() {
         "1 vs 3 threads differ"
     );
 }
+
+#[test]
+fn divergence_stops_with_advice_and_saves_nothing() {
+    let dir = temp_dir();
+    let out = dir.path().join("m.json");
+    let stderr = fails_with(
+        bin(dir.path())
+            .args(["train", "--quiet", "--lr", "1e30", "--clip-norm", "0", "-o"])
+            .arg(&out)
+            .arg(sample("train.csv")),
+        &["diverged", "--lr", "--clip-norm"],
+    );
+    assert!(stderr.contains("NaN") || stderr.contains("inf"), "{stderr}");
+    assert!(!out.exists(), "a diverged run wrote a model");
+}
