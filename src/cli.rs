@@ -26,6 +26,15 @@ use rnn_sentiment::train::{self, BatchProgress, EpochRecord, Observer};
 
 /// Exit code when `eval --min-accuracy` is not met.
 const EXIT_GATE_FAILED: i32 = 1;
+/// Exit code when training was interrupted by a signal (and left a checkpoint), as shells use.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`.
+fn checkpoint_path(model: &Path) -> PathBuf {
+    let mut name = model.as_os_str().to_owned();
+    name.push(".ckpt");
+    PathBuf::from(name)
+}
 
 #[derive(Parser)]
 #[command(
@@ -315,6 +324,11 @@ struct TrainArgs {
     strip_html: bool,
     #[command(flatten)]
     csv: CsvArgs,
+    /// Continue an interrupted run from its checkpoint (written as MODEL.ckpt on Ctrl-C or
+    /// SIGTERM); give the same data and options. The result is byte-identical to an
+    /// uninterrupted run.
+    #[arg(long)]
+    resume: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -720,6 +734,15 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Removes a half-drawn bar.
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
 impl Observer for Progress {
     fn batch(&mut self, p: &BatchProgress) {
         if p.batch == 1 {
@@ -820,9 +843,62 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();
     let threads = thread_count(args.threads);
-    let trained = train::fit(&plan.config, &train_set, &valid_set, threads, &mut progress)?;
+    let resume = match &args.resume {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
+            let c: train::Checkpoint = serde_json::from_slice(&bytes).with_context(|| {
+                format!("{} is not a usable training checkpoint", path.display())
+            })?;
+            Some(c)
+        }
+        None => None,
+    };
+    // Ctrl-C or SIGTERM: finish the batch, write a checkpoint, exit 130. A second signal
+    // exits at once.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
+            .context("cannot install the signal handler")?;
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot install the signal handler")?;
+    }
+    let control = train::Control {
+        stop: Some(&stop),
+        resume,
+    };
+    let outcome = train::fit(
+        &plan.config,
+        &train_set,
+        &valid_set,
+        threads,
+        &mut progress,
+        control,
+    )?;
+    let trained = match outcome {
+        train::Outcome::Finished(trained) => trained,
+        train::Outcome::Interrupted(c) => {
+            progress.clear();
+            let path = checkpoint_path(&plan.output);
+            let bytes = serde_json::to_vec(&c).context("cannot serialize the checkpoint")?;
+            checkpoint::write_atomic(&path, &bytes)?;
+            eprintln!(
+                "interrupted in epoch {}, after batch {}: checkpoint saved to {}\n\
+                 continue with: rnn-sentiment train --resume {} (and the same data and options)",
+                c.epoch,
+                c.batch,
+                path.display(),
+                path.display()
+            );
+            return Ok(EXIT_INTERRUPTED);
+        }
+    };
     let train_seconds = fit_start.elapsed().as_secs_f64();
     checkpoint::save(&trained.model, &plan.output)?;
+    if let Some(path) = &args.resume {
+        // The checkpoint has served; the finished model replaces it.
+        let _ = std::fs::remove_file(path);
+    }
 
     let info = &trained.model.training;
     if let (Some(p), false) = (&info.pretrained, plan.quiet) {

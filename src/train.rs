@@ -15,11 +15,12 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::model::loss::bce_with_logits_scaled;
 use crate::model::params::Params;
+use crate::model::params::Tensor;
 use crate::model::{Classifier, Mode};
 use crate::optim::{
     add_grads_rows, clip_grad_norm_rows, global_norm_rows, zero_grad_rows, Optimizer, Rows,
 };
-use crate::rng::Rng;
+use crate::rng::{Rng, RngState};
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{Tokenizer, Vocab};
 use rayon::prelude::*;
@@ -214,6 +215,55 @@ pub struct TrainingInfo {
     pub history: Vec<EpochRecord>,
 }
 
+/// The format tag of a checkpoint file.
+pub const CHECKPOINT_FORMAT: &str = "rnn-sentiment-checkpoint";
+
+/// Everything needed to continue an interrupted run exactly where it stopped: resuming gives a
+/// model file byte-identical to an uninterrupted run with the same data, options and seed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub format: String,
+    pub version: u64,
+    /// The run's options; a resumed run must be given the same ones.
+    pub options: TrainConfig,
+    /// Fingerprints of the training and validation rows; a resumed run must read the same.
+    pub data_fingerprint: String,
+    pub valid_fingerprint: String,
+    /// The epoch in progress (1-based) and the batches of it already done.
+    pub epoch: usize,
+    pub batch: usize,
+    /// Training steps done in all (the learning-rate schedule and dropout streams follow it).
+    pub step: usize,
+    /// The batch-order generator as it was before this epoch's shuffle.
+    pub epoch_rng: RngState,
+    pub params: Vec<Tensor<f32>>,
+    pub optimizer: Optimizer<f32>,
+    pub history: Vec<EpochRecord>,
+    /// Lowest validation loss so far, its epoch and weights.
+    pub best: Option<(f64, usize, Vec<Tensor<f32>>)>,
+    pub epochs_without_gain: usize,
+    /// This epoch's running loss sum, correct count, rows and tokens.
+    pub partial: (f64, usize, usize, usize),
+    pub tokens_trained: u64,
+}
+
+/// How a [`fit`] may be steered from outside: a flag that asks it to stop after the current
+/// batch (set from a signal handler), and a checkpoint to continue from.
+#[derive(Default)]
+pub struct Control<'a> {
+    pub stop: Option<&'a std::sync::atomic::AtomicBool>,
+    pub resume: Option<Checkpoint>,
+}
+
+/// How [`fit`] ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Finished(Box<Trained>),
+    /// Stopped on request after a whole batch; the checkpoint continues it.
+    Interrupted(Box<Checkpoint>),
+}
+
 /// The result of [`fit`].
 #[derive(Clone, Debug)]
 pub struct Trained {
@@ -234,7 +284,8 @@ pub fn fit(
     valid: &[Example],
     threads: usize,
     observer: &mut dyn Observer,
-) -> Result<Trained> {
+    control: Control<'_>,
+) -> Result<Outcome> {
     config.validate()?;
     let fit_start = std::time::Instant::now();
     let mut step_seconds = 0.0;
@@ -319,13 +370,71 @@ pub fn fit(
     let pos_weight = config.pos_weight as f32;
     let mut step = 0;
     let mut touched: Vec<u32> = Vec::new();
+    let data_fingerprint = fingerprint(train);
+    let valid_fingerprint = fingerprint(valid);
 
-    for epoch in 1..=config.epochs {
+    // Where to start: the beginning, or exactly where a checkpoint stopped.
+    let mut start = (1, 0, (0.0f64, 0usize, 0usize, 0usize));
+    if let Some(c) = control.resume {
+        let refuse = |what: &str| {
+            Error::option(
+                "resume",
+                format!(
+                    "the checkpoint was made with {what}; resume with the same data and options"
+                ),
+            )
+        };
+        if c.format != CHECKPOINT_FORMAT || c.version != 1 {
+            return Err(Error::option(
+                "resume",
+                format!("not a version-1 {CHECKPOINT_FORMAT} file"),
+            ));
+        }
+        if c.options != *config {
+            return Err(refuse("other training options"));
+        }
+        if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
+            return Err(refuse("other training or validation data"));
+        }
+        let shapes_match = c.params.len() == model.params.tensors().len()
+            && c.params
+                .iter()
+                .zip(model.params.tensors())
+                .all(|(a, b)| a.shape == b.shape);
+        if !shapes_match {
+            return Err(refuse("a different model shape (another vocabulary?)"));
+        }
+        model.params = Params::from_tensors(c.params);
+        optimizer = c.optimizer;
+        shuffle_rng = Rng::from_state(&c.epoch_rng).map_err(|m| Error::option("resume", m))?;
+        history = c.history;
+        best = c
+            .best
+            .map(|(loss, epoch, p)| (loss, epoch, Params::from_tensors(p)));
+        epochs_without_gain = c.epochs_without_gain;
+        step = c.step;
+        tokens_trained = c.tokens_trained;
+        start = (c.epoch, c.batch, c.partial);
+    }
+    let stop_requested = || {
+        control
+            .stop
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
+    };
+
+    for epoch in start.0..=config.epochs {
+        let epoch_rng = shuffle_rng.state();
         let epoch_batches =
             epoch_batches(&lengths, config.batch_size, config.bucket, &mut shuffle_rng);
-        let (mut loss_sum, mut correct, mut seen, mut tokens) = (0.0f64, 0usize, 0usize, 0usize);
+        let resuming = epoch == start.0;
+        let skip = if resuming { start.1 } else { 0 };
+        let (mut loss_sum, mut correct, mut seen, mut tokens) = if resuming {
+            start.2
+        } else {
+            (0.0f64, 0usize, 0usize, 0usize)
+        };
         let steps_start = std::time::Instant::now();
-        for (b, rows) in epoch_batches.iter().enumerate() {
+        for (b, rows) in epoch_batches.iter().enumerate().skip(skip) {
             optimizer
                 .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
             // The embedding rows this batch touches (sorted, unique, no <pad>).
@@ -413,6 +522,27 @@ pub fn fit(
                 loss: loss_sum / seen as f64,
                 accuracy: correct as f64 / seen as f64,
             });
+            if stop_requested() {
+                return Ok(Outcome::Interrupted(Box::new(Checkpoint {
+                    format: CHECKPOINT_FORMAT.to_string(),
+                    version: 1,
+                    options: config.clone(),
+                    data_fingerprint,
+                    valid_fingerprint,
+                    epoch,
+                    batch: b + 1,
+                    step,
+                    epoch_rng,
+                    params: model.params.tensors().into_iter().cloned().collect(),
+                    optimizer,
+                    history,
+                    best: best
+                        .map(|(loss, e, p)| (loss, e, p.tensors().into_iter().cloned().collect())),
+                    epochs_without_gain,
+                    partial: (loss_sum, correct, seen, tokens),
+                    tokens_trained,
+                })));
+            }
         }
         tokens_trained += tokens as u64;
         step_seconds += steps_start.elapsed().as_secs_f64();
@@ -499,7 +629,7 @@ pub fn fit(
         valid_rows: valid.len(),
         train_positive_rate: train_labels.iter().filter(|&&y| y).count() as f64
             / train.len().max(1) as f64,
-        data_fingerprint: fingerprint(train),
+        data_fingerprint,
         vocab_coverage: if total == 0 {
             0.0
         } else {
@@ -511,7 +641,7 @@ pub fn fit(
         stopped_early,
         history,
     };
-    Ok(Trained {
+    Ok(Outcome::Finished(Box::new(Trained {
         model: SentimentModel {
             tokenizer,
             vocab,
@@ -521,5 +651,5 @@ pub fn fit(
         tokens_trained,
         step_seconds,
         train_seconds: fit_start.elapsed().as_secs_f64(),
-    })
+    })))
 }

@@ -11,7 +11,7 @@ use crate::float::Float;
 use crate::rng::Rng;
 
 /// A dense row-major tensor.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Tensor<F> {
     pub shape: Vec<usize>,
     pub data: Vec<F>,

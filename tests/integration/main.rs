@@ -12,3 +12,4 @@ mod model_file;
 mod padding;
 mod properties;
 mod reference;
+mod resume;
