@@ -41,7 +41,7 @@ fn checkpoint_path(model: &Path) -> PathBuf {
     name = "rnn-sentiment",
     version,
     about = "Train, evaluate and serve binary sentiment classifiers built from recurrent networks (RNN, LSTM, GRU).",
-    after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error.\n\
+    after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error, 130 training interrupted (checkpoint written).\n\
                   Quick start: rnn-sentiment train data/train.csv && rnn-sentiment predict \"I love this movie\""
 )]
 struct Cli {

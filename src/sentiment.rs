@@ -12,6 +12,8 @@ use crate::train::TrainingInfo;
 
 /// Texts scored per batch at inference.
 pub const INFERENCE_BATCH: usize = 256;
+/// Real tokens per inference batch at most (bounds memory on long texts).
+pub const INFERENCE_TOKENS: usize = 4_096;
 
 /// Tokenizer + vocabulary + classifier (+ how it was trained).
 #[derive(Clone, Debug)]
@@ -143,10 +145,28 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
 ) -> Vec<f64> {
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     order.sort_by_key(|&i| sequences[i].as_ref().len());
+    // Batches of at most `batch_size` rows and INFERENCE_TOKENS real tokens, so that memory
+    // stays bounded for long texts (forward keeps per-token state for every layer).
+    let mut chunks: Vec<&[usize]> = Vec::new();
+    let mut start = 0;
+    let mut tokens = 0;
+    for (k, &i) in order.iter().enumerate() {
+        let len = sequences[i].as_ref().len();
+        let full = k - start >= batch_size.max(1) || (k > start && tokens + len > INFERENCE_TOKENS);
+        if full {
+            chunks.push(&order[start..k]);
+            start = k;
+            tokens = 0;
+        }
+        tokens += len;
+    }
+    if start < order.len() {
+        chunks.push(&order[start..]);
+    }
     // Batches are independent, so they run in parallel (rayon's pool) without changing a
     // result.
-    let scored: Vec<Vec<f32>> = order
-        .par_chunks(batch_size.max(1))
+    let scored: Vec<Vec<f32>> = chunks
+        .par_iter()
         .map(|chunk| {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
             classifier
