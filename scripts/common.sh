@@ -16,3 +16,24 @@ resolve_paths() {
     [ -d "$BASELINE_DIR" ] && BASELINE_DIR="$(cd "$BASELINE_DIR" && pwd -P)"
     BIN="$REPO/target/release/rnn-sentiment"
 }
+
+# build_binary: builds the release binary, or uses RNN_SENTIMENT_BIN=PATH instead (named in the
+# report header), then records what was built (commit, version, rustc) right away, not after
+# hours of runs during which HEAD may move. Sets BIN, commit, version and rustc_version; needs
+# `log` and `die` from the caller.
+build_binary() {
+    if [ -n "${RNN_SENTIMENT_BIN:-}" ]; then
+        [ -x "$RNN_SENTIMENT_BIN" ] || die "RNN_SENTIMENT_BIN=$RNN_SENTIMENT_BIN is not an executable"
+        BIN="$(cd "$(dirname "$RNN_SENTIMENT_BIN")" && pwd -P)/$(basename "$RNN_SENTIMENT_BIN")"
+        log "using $BIN (RNN_SENTIMENT_BIN set; not building)"
+    else
+        log "building the release binary (cargo build --release) in $REPO"
+        if ! (cd "$REPO" && cargo build --release) >&2; then
+            die "cargo build --release failed"
+        fi
+        [ -x "$BIN" ] || die "the build did not produce $BIN"
+    fi
+    commit="$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    version="$("$BIN" --version 2>/dev/null || echo unknown)"
+    rustc_version="$(rustc --version 2>/dev/null || echo unknown)"
+}
