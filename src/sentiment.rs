@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::float::sigmoid;
-use crate::model::{Classifier, Mode};
+use crate::model::Classifier;
 use crate::text::{Tokenizer, Vocab, UNK_ID};
 use crate::train::TrainingInfo;
 
@@ -169,9 +169,7 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
         .par_iter()
         .map(|chunk| {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-            classifier
-                .forward(&Batch::from_sequences(&rows), Mode::Eval)
-                .0
+            classifier.logits(&Batch::from_sequences(&rows))
         })
         .collect();
     let mut logits = vec![0.0; sequences.len()];

@@ -114,11 +114,14 @@ fn broadcast_rows<F: Float>(out: &mut ArrayViewMut2<F>, bias: &[F]) {
 /// Runs the cell over a packed batch.
 ///
 /// `x` is `(N, I)` in packed order. Returns the hidden state after every token, `(N, H)` in
-/// packed order, and the cache for [`backward`].
+/// packed order, and the cache for [`backward`]. With `keep` false (inference) the per-token
+/// gate values are written to step-sized scratch rows instead of N rows, so the cache is
+/// small and must not be given to [`backward`].
 pub fn forward<C: Cell, F: Float>(
     p: &CellParams<F>,
     x: Array2<F>,
     packing: &Packing,
+    keep: bool,
 ) -> (Array2<F>, RecurrentCache<F>) {
     let gh = p.w_ih.shape[0];
     let hidden = p.w_hh.shape[1];
@@ -132,12 +135,14 @@ pub fn forward<C: Cell, F: Float>(
     broadcast_rows(&mut xw.view_mut(), &p.b_ih.data);
     gemm_add(x.view(), p.w_ih.matrix().t(), &mut xw.view_mut());
 
+    // Rows of the per-token arrays: every token for training, one step's rows for inference.
+    let kept = if keep { n_total } else { b };
     let mut cache = RecurrentCache {
-        x,
-        gates: Array2::zeros((n_total, gh)),
-        saved: Array2::zeros((n_total, C::SAVED * hidden)),
-        h_prev: Array2::zeros((n_total, hidden)),
-        c_prev: Array2::zeros((n_total, c_width)),
+        x: if keep { x } else { Array2::zeros((0, 0)) },
+        gates: Array2::zeros((kept, gh)),
+        saved: Array2::zeros((kept, C::SAVED * hidden)),
+        h_prev: Array2::zeros((kept, hidden)),
+        c_prev: Array2::zeros((kept, c_width)),
     };
     // Running states in sorted-row order: (B, H).
     let mut h = Array2::<F>::zeros((b, hidden));
@@ -147,13 +152,14 @@ pub fn forward<C: Cell, F: Float>(
     let w_hh_t = p.w_hh.matrix().reversed_axes();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
+        let base = if keep { off } else { 0 };
         cache
             .h_prev
-            .slice_mut(s![off..off + n, ..])
+            .slice_mut(s![base..base + n, ..])
             .assign(&h.slice(s![..n, ..]));
         cache
             .c_prev
-            .slice_mut(s![off..off + n, ..])
+            .slice_mut(s![base..base + n, ..])
             .assign(&c.slice(s![..n, ..]));
         // (n, H) x (H, G*H) + b_hh
         let mut hh = pre_hh.slice_mut(s![..n, ..]);
@@ -164,10 +170,10 @@ pub fn forward<C: Cell, F: Float>(
             C::forward_row(RowForward {
                 pre_ih: row(&xw, off + r),
                 pre_hh: row(&pre_hh, r),
-                h_prev: row(&cache.h_prev, off + r),
-                c_prev: row(&cache.c_prev, off + r),
-                gates: row_mut(&mut cache.gates, off + r),
-                saved: row_mut(&mut cache.saved, off + r),
+                h_prev: row(&cache.h_prev, base + r),
+                c_prev: row(&cache.c_prev, base + r),
+                gates: row_mut(&mut cache.gates, base + r),
+                saved: row_mut(&mut cache.saved, base + r),
                 h: row_mut(&mut h, r),
                 c: row_mut(&mut c, r),
             });

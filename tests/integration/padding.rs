@@ -116,3 +116,12 @@ fn dropout_is_inactive_at_evaluation_and_active_in_training() {
         assert_eq!(m.predict_proba(&batch), eval_p);
     }
 }
+
+#[test]
+fn inference_without_a_cache_gives_the_same_logits() {
+    let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![], vec![9, 2, 11]];
+    let batch = Batch::from_sequences(&rows);
+    for m in models() {
+        assert_eq!(m.logits(&batch), m.forward(&batch, Mode::Eval).0);
+    }
+}
