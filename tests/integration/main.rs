@@ -7,6 +7,7 @@ mod common;
 mod crash_safety;
 mod ergonomics;
 mod explain;
+mod fuzz_regressions;
 mod gradcheck;
 mod model_file;
 mod padding;
