@@ -172,30 +172,7 @@ print(f"{len(train)}\t{len(dev)}")
 EOF
 
 # ---- result parsing ----------------------------------------------------------------------------
-# json_get FILE KEY [KEY...]: the value at the given path in the last JSON line of FILE.
-JSON_PY="$TMP/json_get.py"
-cat >"$JSON_PY" <<'EOF'
-import json, sys
-
-path, keys = sys.argv[1], sys.argv[2:]
-doc = None
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                doc = json.loads(line)
-            except ValueError:
-                pass
-if doc is None:
-    sys.exit("no JSON object in the output")
-for k in keys:
-    doc = doc[k]
-if not isinstance(doc, (int, float)) or isinstance(doc, bool):
-    sys.exit(f"not a number: {doc!r}")
-print(doc)
-EOF
-json_get() { python3 "$JSON_PY" "$@"; }
+# json_get: see scripts/common.sh.
 
 # torch_accuracy FILE DEV: final_test_accuracy[DEV] from torch_rnn.py's last JSON line.
 torch_accuracy() {

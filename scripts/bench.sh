@@ -166,33 +166,7 @@ else
 fi
 
 # ---- helpers (python) --------------------------------------------------------------------------
-# json_get FILE KEY [KEY...]: the number at that path in the last JSON object line of FILE that
-# has the first KEY.
-JSON_PY="$TMP/json_get.py"
-cat >"$JSON_PY" <<'EOF'
-import json, sys
-
-path, keys = sys.argv[1], sys.argv[2:]
-doc = None
-with open(path, encoding="utf-8") as f:
-    for line in f:
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                d = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(d, dict) and keys[0] in d:
-                doc = d
-if doc is None:
-    sys.exit(f"no JSON line with {keys[0]!r} in {path}")
-for k in keys:
-    doc = doc[int(k)] if isinstance(doc, list) else doc[k]
-if not isinstance(doc, (int, float)) or isinstance(doc, bool):
-    sys.exit(f"not a number: {doc!r}")
-print(doc)
-EOF
-json_get() { python3 "$JSON_PY" "$@"; }
+# json_get: see scripts/common.sh.
 
 # max_rss_mb FILE: "Maximum resident set size" of a `/usr/bin/time -v -o FILE` report, in MB;
 # "" when there is no such report (no /usr/bin/time). Never fails.

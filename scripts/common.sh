@@ -37,3 +37,31 @@ build_binary() {
     version="$("$BIN" --version 2>/dev/null || echo unknown)"
     rustc_version="$(rustc --version 2>/dev/null || echo unknown)"
 }
+
+# json_get FILE KEY [KEY...]: the number at that path in the last JSON object line of FILE that
+# has the first KEY (a list index may appear in the path). Fails with a message otherwise.
+json_get() {
+    python3 - "$@" <<'PY'
+import json, sys
+
+path, keys = sys.argv[1], sys.argv[2:]
+doc = None
+with open(path, encoding="utf-8") as f:
+    for line in f:
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(d, dict) and keys[0] in d:
+                doc = d
+if doc is None:
+    sys.exit(f"no JSON line with {keys[0]!r} in {path}")
+for k in keys:
+    doc = doc[int(k)] if isinstance(doc, list) else doc[k]
+if not isinstance(doc, (int, float)) or isinstance(doc, bool):
+    sys.exit(f"not a number: {doc!r}")
+print(doc)
+PY
+}
