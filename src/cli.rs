@@ -19,6 +19,9 @@ use rnn_sentiment::config::{
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::float::sigmoid;
 use rnn_sentiment::metrics::{self, Metrics, Objective};
+use rnn_sentiment::report::evaluation::EvaluationRun;
+use rnn_sentiment::report::training::{EpochTiming, TrainingRun};
+use rnn_sentiment::report::{self, Report};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
@@ -329,6 +332,11 @@ struct TrainArgs {
     /// uninterrupted run.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Also write a report of the run into this directory (created if missing): report.html,
+    /// self-contained, with charts of loss, accuracy, learning rate and throughput per epoch,
+    /// data statistics and the configuration; and history.csv, one row per epoch.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -377,6 +385,14 @@ struct EvalArgs {
     /// With --tune-threshold: store the chosen threshold in the model file (written atomically).
     #[arg(long, requires = "tune_threshold")]
     store: bool,
+    /// Also write a report into this directory (created if missing): report.html,
+    /// self-contained, with ROC, precision-recall and calibration charts, the confusion matrix
+    /// and the most confident mistakes; and mistakes.csv, every misclassified row.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// How many of the most confident mistakes report.html lists.
+    #[arg(long, default_value_t = 25, requires = "report")]
+    mistakes: usize,
     /// Print the metrics as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -602,6 +618,7 @@ struct TrainPlan {
     csv: CsvOptions,
     valid: Option<PathBuf>,
     output: PathBuf,
+    report: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -709,17 +726,26 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
         } else {
             file.output.clone().unwrap_or_else(|| args.output.clone())
         },
+        report: if on_cli("report") {
+            args.report.clone()
+        } else {
+            file.report.clone().or_else(|| args.report.clone())
+        },
         quiet: args.quiet || file.quiet.unwrap_or(false),
     })
 }
 
 /// Draws training progress on stderr: a bar per epoch on a terminal, else one line per epoch.
+/// Also times each epoch for the report.
 struct Progress {
     bar: Option<ProgressBar>,
     interactive: bool,
     quiet: bool,
     epoch_start: Instant,
+    /// False for an epoch an interrupted process began: its token count is not all ours.
+    epoch_timed: bool,
     last_tokens: usize,
+    timings: Vec<EpochTiming>,
 }
 
 impl Progress {
@@ -729,12 +755,12 @@ impl Progress {
             interactive: !quiet && io::stderr().is_terminal(),
             quiet,
             epoch_start: Instant::now(),
+            epoch_timed: false,
             last_tokens: 0,
+            timings: Vec::new(),
         }
     }
-}
 
-impl Progress {
     /// Removes a half-drawn bar.
     fn clear(&mut self) {
         if let Some(bar) = self.bar.take() {
@@ -744,10 +770,13 @@ impl Progress {
 }
 
 impl Observer for Progress {
+    fn epoch_start(&mut self, _epoch: usize, resumed: bool) {
+        self.epoch_start = Instant::now();
+        self.epoch_timed = !resumed;
+        self.last_tokens = 0;
+    }
+
     fn batch(&mut self, p: &BatchProgress) {
-        if p.batch == 1 {
-            self.epoch_start = Instant::now();
-        }
         self.last_tokens = p.tokens;
         if !self.interactive {
             return;
@@ -771,13 +800,18 @@ impl Observer for Progress {
     }
 
     fn epoch(&mut self, r: &EpochRecord) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
+        self.clear();
+        let seconds = self.epoch_start.elapsed().as_secs_f64();
+        if self.epoch_timed {
+            self.timings.push(EpochTiming {
+                epoch: r.epoch,
+                tokens: self.last_tokens,
+                seconds,
+            });
         }
         if self.quiet {
             return;
         }
-        let seconds = self.epoch_start.elapsed().as_secs_f64();
         let valid = match (r.valid_loss, r.valid_accuracy) {
             (Some(l), Some(a)) => format!("  valid loss {l:.4} acc {a:.4}"),
             _ => String::new(),
@@ -812,8 +846,11 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             );
         }
     }
-    // Fail before a long run, not after it, if the model cannot be written.
+    // Fail before a long run, not after it, if the model or report cannot be written.
     checkpoint::check_writable(&plan.output)?;
+    if let Some(dir) = &plan.report {
+        report::check_dir(dir)?;
+    }
     let examples = data::read_labeled(&args.data, &plan.csv)?;
     let (train_set, valid_set) = match &plan.valid {
         Some(path) => (examples, data::read_labeled(path, &plan.csv)?),
@@ -900,6 +937,29 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         let _ = std::fs::remove_file(path);
     }
 
+    if let Some(dir) = &plan.report {
+        let validation = match &plan.valid {
+            Some(path) => format!("from {}", path.display()),
+            None => format!(
+                "held out from the training file ({:.0}%, stratified, seed {})",
+                100.0 * plan.config.valid_split,
+                plan.config.seed
+            ),
+        };
+        let run = TrainingRun {
+            model: &trained.model,
+            model_path: &plan.output,
+            data_path: &args.data,
+            validation,
+            train: &train_set,
+            valid: &valid_set,
+            timings: &progress.timings,
+            train_seconds,
+            threads,
+        };
+        write_report(&report::training::render(&run)?, dir, plan.quiet)?;
+    }
+
     let info = &trained.model.training;
     if let (Some(p), false) = (&info.pretrained, plan.quiet) {
         eprintln!(
@@ -936,6 +996,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             "wall_seconds": started.elapsed().as_secs_f64(),
             "tokens_per_s": tokens_per_s,
             "threads": threads,
+            "report": plan.report.as_ref().map(|d| d.join("report.html")),
             "history": info.history,
         });
         println!("{report}");
@@ -959,6 +1020,15 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Writes a report's files and says where (stderr, so stdout stays the result).
+fn write_report(report: &Report, dir: &Path, quiet: bool) -> Result<()> {
+    report.write(dir)?;
+    if !quiet {
+        eprintln!("report written to {}", dir.join("report.html").display());
+    }
+    Ok(())
 }
 
 fn print_metrics(m: &Metrics, data: &Path) {
@@ -1010,6 +1080,9 @@ fn eval(args: EvalArgs) -> Result<i32> {
         &args.data,
         &format!("did you mean -m {}?", args.data.display()),
     )?;
+    if let Some(dir) = &args.report {
+        report::check_dir(dir)?;
+    }
     let mut model = load_model(&args.model.model)?;
     let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -1038,10 +1111,24 @@ fn eval(args: EvalArgs) -> Result<i32> {
     };
     let m = metrics::evaluate(&logits, &labels, threshold);
     let passed = args.min_accuracy.is_none_or(|a| m.accuracy >= a);
+    if let Some(dir) = &args.report {
+        let run = EvaluationRun {
+            model_path: &args.model.model,
+            data_path: &args.data,
+            examples: &examples,
+            logits: &logits,
+            metrics: &m,
+            mistakes: args.mistakes,
+        };
+        write_report(&report::evaluation::render(&run)?, dir, false)?;
+    }
     if args.json {
         let mut value = serde_json::to_value(&m)?;
         value["data"] = json!(args.data);
         value["model"] = json!(args.model.model);
+        if let Some(dir) = &args.report {
+            value["report"] = json!(dir.join("report.html"));
+        }
         if let Some(a) = args.min_accuracy {
             value["min_accuracy"] = json!(a);
             value["passed"] = json!(passed);

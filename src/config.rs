@@ -515,6 +515,8 @@ pub struct ConfigFile {
     pub label_column: Option<String>,
     pub delimiter: Option<String>,
     pub output: Option<PathBuf>,
+    /// Directory for the training report (`train --report`).
+    pub report: Option<PathBuf>,
     pub quiet: Option<bool>,
 }
 

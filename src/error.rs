@@ -51,6 +51,10 @@ pub enum Error {
         what: &'static str,
         value: f64,
     },
+
+    /// A report chart could not be drawn.
+    #[error("cannot write the report: {0}")]
+    Report(String),
 }
 
 /// Shorthand used throughout the library.

@@ -22,6 +22,7 @@ pub mod float;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod report;
 pub mod rng;
 pub mod sentiment;
 pub mod text;

@@ -162,6 +162,148 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * negatives as f64))
 }
 
+/// One point of a ROC or precision-recall curve: the rates obtained when every score at or
+/// above `threshold` counts as positive.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CurvePoint {
+    pub threshold: f64,
+    /// False-positive rate (ROC) or recall (precision-recall).
+    pub x: f64,
+    /// True-positive rate (ROC) or precision (precision-recall).
+    pub y: f64,
+}
+
+/// Walks the scores from the highest down and yields `(score, tp, fp)` after each distinct
+/// score, so tied scores enter together (as they must: one threshold cannot split them).
+fn cumulative_counts(scores: &[f64], labels: &[bool]) -> Vec<(f64, usize, usize)> {
+    debug_assert_eq!(scores.len(), labels.len());
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut out = Vec::new();
+    let (mut tp, mut fp) = (0, 0);
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            if labels[order[i]] {
+                tp += 1;
+            } else {
+                fp += 1;
+            }
+            i += 1;
+        }
+        out.push((s, tp, fp));
+    }
+    out
+}
+
+/// The ROC curve, `(FPR, TPR)` from `(0, 0)` (threshold above every score) to `(1, 1)`, one
+/// point per distinct score. Its trapezoidal area equals [`roc_auc`]. `None` when only one
+/// class is present.
+pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Option<Vec<CurvePoint>> {
+    let positives = labels.iter().filter(|&&y| y).count();
+    let negatives = labels.len() - positives;
+    if positives == 0 || negatives == 0 {
+        return None;
+    }
+    let mut points = vec![CurvePoint {
+        threshold: f64::INFINITY,
+        x: 0.0,
+        y: 0.0,
+    }];
+    points.extend(
+        cumulative_counts(scores, labels)
+            .into_iter()
+            .map(|(s, tp, fp)| CurvePoint {
+                threshold: s,
+                x: ratio(fp, negatives),
+                y: ratio(tp, positives),
+            }),
+    );
+    Some(points)
+}
+
+/// The precision-recall curve, `(recall, precision)`, one point per distinct score from the
+/// highest down (recall rising to 1). `None` when there are no positives.
+pub fn pr_curve(scores: &[f64], labels: &[bool]) -> Option<Vec<CurvePoint>> {
+    let positives = labels.iter().filter(|&&y| y).count();
+    if positives == 0 {
+        return None;
+    }
+    Some(
+        cumulative_counts(scores, labels)
+            .into_iter()
+            .map(|(s, tp, fp)| CurvePoint {
+                threshold: s,
+                x: ratio(tp, positives),
+                y: ratio(tp, tp + fp),
+            })
+            .collect(),
+    )
+}
+
+/// Average precision, the step-wise area under the precision-recall curve:
+/// `AP = sum_n (R_n - R_{n-1}) P_n` (scikit-learn's definition, no interpolation).
+pub fn average_precision(curve: &[CurvePoint]) -> f64 {
+    let mut previous_recall = 0.0;
+    let mut ap = 0.0;
+    for p in curve {
+        ap += (p.x - previous_recall) * p.y;
+        previous_recall = p.x;
+    }
+    ap
+}
+
+/// One bin of a reliability (calibration) diagram.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct CalibrationBin {
+    /// The bin covers probabilities in `[lower, upper)` (the last bin includes 1).
+    pub lower: f64,
+    pub upper: f64,
+    pub count: usize,
+    /// Mean predicted probability of the rows in the bin.
+    pub mean_predicted: f64,
+    /// Fraction of those rows that are positive.
+    pub fraction_positive: f64,
+}
+
+/// Reliability diagram: probabilities in `bins` equal-width bins; empty bins are left out. A
+/// calibrated model has `fraction_positive ~ mean_predicted` in every bin.
+pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<CalibrationBin> {
+    debug_assert_eq!(probabilities.len(), labels.len());
+    debug_assert!(bins > 0);
+    let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
+    for (&p, &y) in probabilities.iter().zip(labels) {
+        let k = ((p * bins as f64) as usize).min(bins - 1);
+        sums[k].0 += 1;
+        sums[k].1 += p;
+        sums[k].2 += usize::from(y);
+    }
+    sums.iter()
+        .enumerate()
+        .filter(|(_, s)| s.0 > 0)
+        .map(|(k, &(count, p_sum, positives))| CalibrationBin {
+            lower: k as f64 / bins as f64,
+            upper: (k + 1) as f64 / bins as f64,
+            count,
+            mean_predicted: p_sum / count as f64,
+            fraction_positive: positives as f64 / count as f64,
+        })
+        .collect()
+}
+
+/// Expected calibration error: `ECE = sum_b (n_b / n) |fraction_positive_b - mean_predicted_b|`.
+pub fn expected_calibration_error(bins: &[CalibrationBin]) -> f64 {
+    let n: usize = bins.iter().map(|b| b.count).sum();
+    if n == 0 {
+        return 0.0;
+    }
+    bins.iter()
+        .map(|b| b.count as f64 * (b.fraction_positive - b.mean_predicted).abs())
+        .sum::<f64>()
+        / n as f64
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,5 +373,61 @@ mod tests {
         assert_eq!(m.confusion.false_negative, 1);
         let m = evaluate(&[0.1], &[true], 0.5);
         assert_eq!(m.confusion.true_positive, 1);
+    }
+
+    #[test]
+    fn roc_curve_area_is_the_auc() {
+        let scores = [0.9, 0.8, 0.8, 0.7, 0.4, 0.4, 0.3, 0.1, 0.65, 0.2];
+        let labels = [
+            true, true, false, true, false, true, false, false, false, true,
+        ];
+        let curve = roc_curve(&scores, &labels).unwrap();
+        assert_eq!((curve[0].x, curve[0].y), (0.0, 0.0));
+        let last = curve.last().unwrap();
+        assert_eq!((last.x, last.y), (1.0, 1.0));
+        // One point per distinct score after the origin: 0.8 and 0.4 are tied pairs.
+        assert_eq!(curve.len(), 1 + 8);
+        let area: f64 = curve
+            .windows(2)
+            .map(|w| (w[1].x - w[0].x) * (w[1].y + w[0].y) / 2.0)
+            .sum();
+        assert!((area - roc_auc(&scores, &labels).unwrap()).abs() < 1e-12);
+        assert!(roc_curve(&scores, &[true; 10]).is_none());
+    }
+
+    #[test]
+    fn precision_recall_points_and_average_precision() {
+        // Ranked: + - + - ; precision after each: 1, 1/2, 2/3, 2/4.
+        let scores = [0.9, 0.8, 0.7, 0.6];
+        let labels = [true, false, true, false];
+        let curve = pr_curve(&scores, &labels).unwrap();
+        let xy: Vec<(f64, f64)> = curve.iter().map(|p| (p.x, p.y)).collect();
+        assert_eq!(
+            xy,
+            vec![(0.5, 1.0), (0.5, 0.5), (1.0, 2.0 / 3.0), (1.0, 0.5)]
+        );
+        // AP = 0.5 * 1 + 0.5 * 2/3.
+        assert!((average_precision(&curve) - (0.5 + 1.0 / 3.0)).abs() < 1e-12);
+        assert!(pr_curve(&scores, &[false; 4]).is_none());
+    }
+
+    #[test]
+    fn calibration_bins_and_error() {
+        let probabilities = [0.05, 0.15, 0.12, 0.95, 1.0, 0.55];
+        let labels = [false, true, false, true, true, false];
+        let bins = calibration(&probabilities, &labels, 10);
+        let summary: Vec<(f64, usize, f64)> = bins
+            .iter()
+            .map(|b| (b.lower, b.count, b.fraction_positive))
+            .collect();
+        // 1.0 falls in the last bin, not past it; empty bins are left out.
+        assert_eq!(
+            summary,
+            vec![(0.0, 1, 0.0), (0.1, 2, 0.5), (0.5, 1, 0.0), (0.9, 2, 1.0)]
+        );
+        assert!((bins[1].mean_predicted - 0.135).abs() < 1e-12);
+        // ECE = (1*0.05 + 2*|0.5-0.135| + 1*0.55 + 2*|1-0.975|) / 6.
+        let expected = (0.05 + 2.0 * 0.365 + 0.55 + 2.0 * 0.025) / 6.0;
+        assert!((expected_calibration_error(&bins) - expected).abs() < 1e-12);
     }
 }

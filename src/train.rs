@@ -165,6 +165,9 @@ pub struct BatchProgress {
 
 /// Receives training progress (the CLI draws a progress bar from it).
 pub trait Observer {
+    /// An epoch's first batch is about to run; `resumed` when it continues an epoch that an
+    /// earlier, interrupted process began (its totals then include that process's batches).
+    fn epoch_start(&mut self, _epoch: usize, _resumed: bool) {}
     fn batch(&mut self, _progress: &BatchProgress) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
 }
@@ -433,6 +436,7 @@ pub fn fit(
         } else {
             (0.0f64, 0usize, 0usize, 0usize)
         };
+        observer.epoch_start(epoch, resuming && skip > 0);
         let steps_start = std::time::Instant::now();
         for (b, rows) in epoch_batches.iter().enumerate().skip(skip) {
             optimizer

@@ -13,4 +13,5 @@ mod model_file;
 mod padding;
 mod properties;
 mod reference;
+mod report;
 mod resume;

@@ -1,0 +1,370 @@
+//! The evaluation report: how well a model separates the classes on labelled data, how far its
+//! probabilities can be trusted, and which texts it gets most confidently wrong.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::charts::{self, Axes, Series, SeriesLabelPosition};
+use super::{csv_field, escape, figure, fixed, key_values, Page, Report};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::float::sigmoid;
+use crate::metrics::{self, Metrics};
+
+/// Bins of the calibration plot and the score distribution.
+const BINS: usize = 10;
+
+/// Everything the evaluation report shows.
+pub struct EvaluationRun<'a> {
+    pub model_path: &'a Path,
+    pub data_path: &'a Path,
+    pub examples: &'a [Example],
+    /// The model's logits for `examples`, in order.
+    pub logits: &'a [f64],
+    /// Metrics at the threshold in use.
+    pub metrics: &'a Metrics,
+    /// How many confident mistakes to list.
+    pub mistakes: usize,
+}
+
+/// A misclassified row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mistake<'a> {
+    pub line: u64,
+    pub text: &'a str,
+    pub label: bool,
+    pub probability: f64,
+}
+
+/// The misclassified rows, most confident first: ordered by how far the probability is from
+/// the threshold on the wrong side, ties by line.
+pub fn confident_mistakes<'a>(
+    examples: &'a [Example],
+    probabilities: &[f64],
+    threshold: f64,
+) -> Vec<Mistake<'a>> {
+    let mut out: Vec<Mistake<'a>> = examples
+        .iter()
+        .zip(probabilities)
+        .filter(|(e, &p)| (p >= threshold) != e.label)
+        .map(|(e, &p)| Mistake {
+            line: e.line,
+            text: &e.text,
+            label: e.label,
+            probability: p,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let margin = |m: &Mistake<'_>| (m.probability - threshold).abs();
+        margin(b).total_cmp(&margin(a)).then(a.line.cmp(&b.line))
+    });
+    out
+}
+
+fn label_name(label: bool) -> &'static str {
+    if label {
+        "positive"
+    } else {
+        "negative"
+    }
+}
+
+fn unit_axes(title: String, x_label: &str, y_label: &str, diagonal: bool) -> Axes {
+    Axes {
+        title,
+        x_label: x_label.to_string(),
+        y_label: y_label.to_string(),
+        x_range: (0.0, 1.0),
+        y_range: (0.0, 1.0),
+        diagonal,
+        integer_x: false,
+        legend: SeriesLabelPosition::LowerRight,
+    }
+}
+
+fn points(curve: &[metrics::CurvePoint]) -> Vec<(f64, f64)> {
+    curve.iter().map(|p| (p.x, p.y)).collect()
+}
+
+/// Renders `report.html` and `mistakes.csv`.
+pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
+    let m = run.metrics;
+    let labels: Vec<bool> = run.examples.iter().map(|e| e.label).collect();
+    let probabilities: Vec<f64> = run.logits.iter().map(|&z| sigmoid(z)).collect();
+    let roc = metrics::roc_curve(&probabilities, &labels);
+    let pr = metrics::pr_curve(&probabilities, &labels);
+    let average_precision = pr.as_deref().map(metrics::average_precision);
+    let bins = metrics::calibration(&probabilities, &labels, BINS);
+    let ece = metrics::expected_calibration_error(&bins);
+
+    let mut page = Page::new(
+        &format!("Evaluation report: {}", run.data_path.display()),
+        &format!(
+            "model {} · {} rows · threshold {} · rnn-sentiment {}",
+            run.model_path.display(),
+            m.count,
+            m.threshold,
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    page.section(
+        "summary",
+        "Summary",
+        &key_values(&[
+            ("model", run.model_path.display().to_string()),
+            (
+                "data",
+                format!(
+                    "{} ({} rows, {:.1}% positive)",
+                    run.data_path.display(),
+                    m.count,
+                    100.0 * m.positive_rate
+                ),
+            ),
+            ("threshold", m.threshold.to_string()),
+            ("accuracy", format!("{:.4}", m.accuracy)),
+            ("precision", format!("{:.4}", m.precision)),
+            ("recall", format!("{:.4}", m.recall)),
+            ("F1", format!("{:.4}", m.f1)),
+            ("ROC AUC", fixed(m.roc_auc)),
+            ("average precision", fixed(average_precision)),
+            ("log loss", format!("{:.4}", m.log_loss)),
+            (
+                "expected calibration error",
+                format!("{ece:.4} ({BINS} bins)"),
+            ),
+        ]),
+    );
+
+    let mut figures = String::new();
+    match &roc {
+        Some(curve) => {
+            let axes = unit_axes(
+                format!("ROC curve (AUC {})", fixed(m.roc_auc)),
+                "false-positive rate",
+                "true-positive rate",
+                true,
+            );
+            let series = [Series {
+                label: String::new(),
+                points: points(curve),
+                colour: charts::BLUE,
+                markers: false,
+            }];
+            figures.push_str(&figure(
+                &charts::line_chart(&axes, &series).map_err(Error::Report)?,
+                "Each point is one threshold; the dashed diagonal is a random ranking.",
+            ));
+        }
+        None => {
+            figures.push_str("<p class=\"note\">No ROC curve: the data has one class only.</p>")
+        }
+    }
+    if let Some(curve) = &pr {
+        let axes = unit_axes(
+            format!("Precision-recall (AP {})", fixed(average_precision)),
+            "recall",
+            "precision",
+            false,
+        );
+        let series = [
+            Series {
+                label: "model".to_string(),
+                points: points(curve),
+                colour: charts::BLUE,
+                markers: false,
+            },
+            Series {
+                label: "positive rate (chance)".to_string(),
+                points: vec![(0.0, m.positive_rate), (1.0, m.positive_rate)],
+                colour: charts::RED,
+                markers: false,
+            },
+        ];
+        figures.push_str(&figure(
+            &charts::line_chart(&axes, &series).map_err(Error::Report)?,
+            "Precision against recall as the threshold falls.",
+        ));
+    }
+    let calibration = [Series {
+        label: String::new(),
+        points: bins
+            .iter()
+            .map(|b| (b.mean_predicted, b.fraction_positive))
+            .collect(),
+        colour: charts::GREEN,
+        markers: true,
+    }];
+    figures.push_str(&figure(
+        &charts::line_chart(
+            &unit_axes(
+                format!("Calibration (ECE {ece:.3})"),
+                "mean predicted probability",
+                "fraction positive",
+                true,
+            ),
+            &calibration,
+        )
+        .map_err(Error::Report)?,
+        "Rows binned by predicted probability; a calibrated model lies on the diagonal.",
+    ));
+    // Score distribution per class: counts per probability bin.
+    let per_class = |class: bool| -> Vec<(f64, f64)> {
+        let mut counts = [0usize; BINS];
+        for (&p, &y) in probabilities.iter().zip(&labels) {
+            if y == class {
+                counts[((p * BINS as f64) as usize).min(BINS - 1)] += 1;
+            }
+        }
+        counts
+            .iter()
+            .enumerate()
+            .map(|(k, &c)| ((k as f64 + 0.5) / BINS as f64, c as f64))
+            .collect()
+    };
+    let distribution = [
+        Series {
+            label: "actual negative".to_string(),
+            points: per_class(false),
+            colour: charts::RED,
+            markers: true,
+        },
+        Series {
+            label: "actual positive".to_string(),
+            points: per_class(true),
+            colour: charts::BLUE,
+            markers: true,
+        },
+    ];
+    let top = distribution
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    figures.push_str(&figure(
+        &charts::line_chart(
+            &Axes {
+                y_label: "rows".to_string(),
+                y_range: (0.0, top * 1.35),
+                legend: SeriesLabelPosition::UpperMiddle,
+                ..unit_axes(
+                    "Predicted probability by class".to_string(),
+                    "predicted probability (bin centre)",
+                    "",
+                    false,
+                )
+            },
+            &distribution,
+        )
+        .map_err(Error::Report)?,
+        "Well-separated classes pile up at opposite ends.",
+    ));
+    page.section(
+        "curves",
+        "Curves",
+        &format!("<div class=\"charts\">{figures}</div>"),
+    );
+
+    let c = &m.confusion;
+    let share = |n: usize, row: usize| {
+        if row == 0 {
+            "n/a".to_string()
+        } else {
+            format!("{:.1}%", 100.0 * n as f64 / row as f64)
+        }
+    };
+    let negatives = c.true_negative + c.false_positive;
+    let positives = c.true_positive + c.false_negative;
+    page.section(
+        "confusion",
+        "Confusion matrix",
+        &format!(
+            "<table class=\"cm\"><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>\
+             <tr><th>actual negative</th><td>{} ({})</td><td>{} ({})</td></tr>\
+             <tr><th>actual positive</th><td>{} ({})</td><td>{} ({})</td></tr></table>\
+             <p class=\"note\">Counts at threshold {}, with the share of each actual class.</p>",
+            c.true_negative,
+            share(c.true_negative, negatives),
+            c.false_positive,
+            share(c.false_positive, negatives),
+            c.false_negative,
+            share(c.false_negative, positives),
+            c.true_positive,
+            share(c.true_positive, positives),
+            m.threshold
+        ),
+    );
+
+    let mistakes = confident_mistakes(run.examples, &probabilities, m.threshold);
+    let mut table = String::from(
+        "<table><tr><th>line</th><th>label</th><th>probability</th><th>text</th></tr>",
+    );
+    for x in mistakes.iter().take(run.mistakes) {
+        let _ = write!(
+            table,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.4}</td><td class=\"text\">{}</td></tr>",
+            x.line,
+            label_name(x.label),
+            x.probability,
+            escape(x.text)
+        );
+    }
+    let _ = write!(
+        table,
+        "</table><p class=\"note\">{} of {} rows are misclassified; the {} most confident are shown \
+         (all of them, in the same order, are in mistakes.csv). Probability is of the positive class.</p>",
+        mistakes.len(),
+        m.count,
+        mistakes.len().min(run.mistakes)
+    );
+    page.section("mistakes", "Most confident mistakes", &table);
+
+    let mut csv = String::from("line,label,probability,text\n");
+    for x in &mistakes {
+        let _ = writeln!(
+            csv,
+            "{},{},{},{}",
+            x.line,
+            u8::from(x.label),
+            x.probability,
+            csv_field(x.text)
+        );
+    }
+    Ok(Report {
+        files: vec![("report.html", page.finish()), ("mistakes.csv", csv)],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(line: u64, label: bool) -> Example {
+        Example {
+            text: format!("text {line}"),
+            label,
+            line,
+        }
+    }
+
+    #[test]
+    fn mistakes_are_the_wrong_rows_most_confident_first() {
+        let examples = [
+            example(2, true),
+            example(3, false),
+            example(4, true),
+            example(5, false),
+            example(6, false),
+        ];
+        let probabilities = [0.9, 0.7, 0.1, 0.95, 0.7];
+        let mistakes = confident_mistakes(&examples, &probabilities, 0.5);
+        let lines: Vec<u64> = mistakes.iter().map(|m| m.line).collect();
+        // 5 (0.95 for a negative), then 4 (0.1 for a positive), then the 0.7 tie by line.
+        assert_eq!(lines, vec![5, 4, 3, 6]);
+        // A higher threshold makes 0.7 right for negatives.
+        let lines: Vec<u64> = confident_mistakes(&examples, &probabilities, 0.8)
+            .iter()
+            .map(|m| m.line)
+            .collect();
+        assert_eq!(lines, vec![4, 5]);
+    }
+}

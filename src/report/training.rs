@@ -1,0 +1,509 @@
+//! The training report: how the run went, epoch by epoch, and what data it saw.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::charts::{self, Axes, Bar, Series, SeriesLabelPosition};
+use super::{figure, fixed, key_values, Page, Report};
+use crate::data::Example;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::sentiment::SentimentModel;
+use crate::text::UNK_ID;
+use crate::train::EpochRecord;
+
+/// Wall-clock figures of one epoch, measured by the caller (they are not in the model file,
+/// which must not depend on timing).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochTiming {
+    pub epoch: usize,
+    /// Real tokens through the training steps of the epoch.
+    pub tokens: usize,
+    /// Seconds for the epoch, validation included.
+    pub seconds: f64,
+}
+
+/// Everything the training report shows.
+pub struct TrainingRun<'a> {
+    pub model: &'a SentimentModel,
+    pub model_path: &'a Path,
+    pub data_path: &'a Path,
+    /// Where the validation rows came from, in words.
+    pub validation: String,
+    pub train: &'a [Example],
+    pub valid: &'a [Example],
+    /// Epochs timed in this process (a resumed run lacks the ones before the interruption).
+    pub timings: &'a [EpochTiming],
+    pub train_seconds: f64,
+    pub threads: usize,
+}
+
+/// Token counts of texts as the tokenizer splits them, before truncation.
+fn lengths(model: &SentimentModel, rows: &[Example]) -> Vec<usize> {
+    rows.iter()
+        .map(|e| model.tokenizer.tokens(&e.text).len())
+        .collect()
+}
+
+/// Fraction of the tokens the model sees (after truncation) that are in its vocabulary.
+fn coverage(model: &SentimentModel, rows: &[Example]) -> Option<f64> {
+    let (mut known, mut total) = (0usize, 0usize);
+    for e in rows {
+        let ids = model.encode(&e.text);
+        total += ids.len();
+        known += ids.iter().filter(|&&id| id != UNK_ID).count();
+    }
+    (total > 0).then(|| known as f64 / total as f64)
+}
+
+fn positive_rate(rows: &[Example]) -> f64 {
+    rows.iter().filter(|e| e.label).count() as f64 / rows.len().max(1) as f64
+}
+
+/// The value at quantile `q` of sorted values (nearest rank).
+fn quantile(sorted: &[usize], q: f64) -> usize {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `history.csv`: one row per epoch; timing columns are empty for epochs not timed here.
+pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> String {
+    let mut csv = String::from(
+        "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,lr,tokens,seconds,tokens_per_s\n",
+    );
+    let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    for r in history {
+        let t = timings.iter().find(|t| t.epoch == r.epoch);
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{},{}",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            opt(r.valid_loss),
+            opt(r.valid_accuracy),
+            r.lr,
+            t.map_or(String::new(), |t| t.tokens.to_string()),
+            opt(t.map(|t| t.seconds)),
+            opt(t.map(|t| t.tokens as f64 / t.seconds.max(1e-9))),
+        );
+    }
+    csv
+}
+
+/// Smallest and largest of the values, for an axis.
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
+fn epoch_series(
+    label: &str,
+    history: &[EpochRecord],
+    value: impl Fn(&EpochRecord) -> Option<f64>,
+    colour: charts::RGBColor,
+) -> Option<Series> {
+    let points: Vec<(f64, f64)> = history
+        .iter()
+        .filter_map(|r| value(r).map(|v| (r.epoch as f64, v)))
+        .collect();
+    (!points.is_empty()).then(|| Series {
+        label: label.to_string(),
+        points,
+        colour,
+        markers: true,
+    })
+}
+
+fn epoch_chart(
+    title: &str,
+    y_label: &str,
+    series: Vec<Series>,
+    unit_range: bool,
+) -> Result<String> {
+    let epochs = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.0)));
+    let (lo, hi) = span(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)));
+    let y_range = if unit_range {
+        ((lo - 0.05).max(0.0), (hi + 0.05).min(1.0))
+    } else {
+        (lo.min(0.0), hi * 1.1)
+    };
+    charts::line_chart(
+        &Axes {
+            title: title.to_string(),
+            x_label: "epoch".to_string(),
+            y_label: y_label.to_string(),
+            x_range: (epochs.0.min(1.0), epochs.1.max(1.0)),
+            y_range,
+            diagonal: false,
+            integer_x: true,
+            // Loss falls and accuracy rises: the upper right is usually clear for both.
+            legend: if unit_range {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            },
+        },
+        &series,
+    )
+    .map_err(Error::Report)
+}
+
+/// Renders `report.html` and `history.csv`.
+pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
+    let model = run.model;
+    let info = &model.training;
+    let config = &model.classifier.config;
+    let history = &info.history;
+    let best = history.iter().find(|r| r.epoch == info.best_epoch);
+
+    let architecture = format!(
+        "{}{}{}, E={}, H={}, pooling {}",
+        config.cell.name(),
+        if config.bidirectional {
+            ", bidirectional"
+        } else {
+            ""
+        },
+        if config.layers > 1 {
+            format!(", {} layers", config.layers)
+        } else {
+            String::new()
+        },
+        config.embed_dim,
+        config.hidden_dim,
+        serde_json::to_value(config.pooling)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+    );
+    let mut page = Page::new(
+        &format!("Training report: {}", run.model_path.display()),
+        &format!(
+            "{architecture} · trained on {} · rnn-sentiment {}",
+            run.data_path.display(),
+            info.tool_version
+        ),
+    );
+
+    // Summary: the numbers a reader wants first.
+    let valid_texts: Vec<&str> = run.valid.iter().map(|e| e.text.as_str()).collect();
+    let valid_labels: Vec<bool> = run.valid.iter().map(|e| e.label).collect();
+    let valid_metrics = (!run.valid.is_empty()).then(|| {
+        metrics::evaluate(
+            &model.logits(&valid_texts),
+            &valid_labels,
+            model.threshold(),
+        )
+    });
+    let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();
+    let timed: f64 = run.timings.iter().map(|t| t.seconds).sum();
+    let mut summary = vec![
+        ("model", run.model_path.display().to_string()),
+        ("architecture", architecture.clone()),
+        ("parameters", config.parameter_count().to_string()),
+        (
+            "epochs",
+            format!(
+                "{} run, best {} kept{}",
+                info.epochs_run,
+                info.best_epoch,
+                if info.stopped_early {
+                    " (stopped early: validation loss stopped falling)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        (
+            "validation loss (best epoch)",
+            fixed(best.and_then(|r| r.valid_loss)),
+        ),
+    ];
+    if let Some(m) = &valid_metrics {
+        summary.extend([
+            ("validation accuracy", format!("{:.4}", m.accuracy)),
+            ("validation F1", format!("{:.4}", m.f1)),
+            ("validation ROC AUC", fixed(m.roc_auc)),
+        ]);
+    }
+    summary.extend([
+        ("training time", format!("{:.1} s", run.train_seconds)),
+        (
+            "throughput",
+            if timed > 0.0 {
+                format!(
+                    "{:.0} tokens/s over the epochs timed here ({} threads)",
+                    tokens as f64 / timed,
+                    run.threads
+                )
+            } else {
+                "n/a".to_string()
+            },
+        ),
+    ]);
+    page.section("summary", "Summary", &key_values(&summary));
+
+    // Curves per epoch.
+    let mut figures = String::new();
+    let loss = [
+        epoch_series("train", history, |r| Some(r.train_loss), charts::BLUE),
+        epoch_series("validation", history, |r| r.valid_loss, charts::ORANGE),
+    ];
+    let accuracy = [
+        epoch_series("train", history, |r| Some(r.train_accuracy), charts::BLUE),
+        epoch_series("validation", history, |r| r.valid_accuracy, charts::ORANGE),
+    ];
+    let best_note = format!(
+        "The model file holds the weights of epoch {} (lowest validation loss).",
+        info.best_epoch
+    );
+    figures.push_str(&figure(
+        &epoch_chart(
+            "Loss",
+            "binary cross-entropy",
+            loss.into_iter().flatten().collect(),
+            false,
+        )?,
+        &format!("Mean loss per epoch. {best_note}"),
+    ));
+    figures.push_str(&figure(
+        &epoch_chart(
+            "Accuracy",
+            "accuracy",
+            accuracy.into_iter().flatten().collect(),
+            true,
+        )?,
+        "Training accuracy is measured with dropout on, during the epoch; validation after it.",
+    ));
+    let lr: Vec<Series> = epoch_series("", history, |r| Some(r.lr), charts::GREEN)
+        .into_iter()
+        .collect();
+    figures.push_str(&figure(
+        &epoch_chart("Learning rate", "learning rate", lr, false)?,
+        "The learning rate at the end of each epoch (warm-up and decay follow the step).",
+    ));
+    let speed: Vec<(f64, f64)> = run
+        .timings
+        .iter()
+        .map(|t| (t.epoch as f64, t.tokens as f64 / t.seconds.max(1e-9)))
+        .collect();
+    if !speed.is_empty() {
+        let series = vec![Series {
+            label: String::new(),
+            points: speed,
+            colour: charts::RED,
+            markers: true,
+        }];
+        figures.push_str(&figure(
+            &epoch_chart("Throughput", "tokens / s", series, false)?,
+            "Training tokens per second of each epoch's wall time (validation included).",
+        ));
+    }
+    page.section(
+        "curves",
+        "Training curves",
+        &format!("<div class=\"charts\">{figures}</div>"),
+    );
+
+    // Data statistics.
+    let train_lengths = lengths(model, run.train);
+    let mut sorted = train_lengths.clone();
+    sorted.sort_unstable();
+    let max_len = model.tokenizer.config().max_len;
+    let truncated = sorted.iter().filter(|&&n| n > max_len).count();
+    let mean = sorted.iter().sum::<usize>() as f64 / sorted.len().max(1) as f64;
+    let mut data_rows = vec![
+        (
+            "training rows",
+            format!(
+                "{} ({:.1}% positive) from {}",
+                run.train.len(),
+                100.0 * positive_rate(run.train),
+                run.data_path.display()
+            ),
+        ),
+        (
+            "validation rows",
+            format!(
+                "{} ({:.1}% positive), {}",
+                run.valid.len(),
+                100.0 * positive_rate(run.valid),
+                run.validation
+            ),
+        ),
+        (
+            "tokens per text",
+            format!(
+                "mean {mean:.1}, median {}, 95th percentile {}, max {}",
+                quantile(&sorted, 0.5),
+                quantile(&sorted, 0.95),
+                sorted.last().copied().unwrap_or(0)
+            ),
+        ),
+        (
+            "truncated",
+            format!(
+                "{truncated} texts ({:.1}%) longer than max_len {max_len}",
+                100.0 * truncated as f64 / sorted.len().max(1) as f64
+            ),
+        ),
+        (
+            "vocabulary",
+            format!("{} entries (with <pad> and <unk>)", model.vocab.len()),
+        ),
+        (
+            "vocabulary coverage",
+            format!(
+                "{:.1}% of training tokens, {} of validation tokens",
+                100.0 * info.vocab_coverage,
+                coverage(model, run.valid)
+                    .map_or("n/a".to_string(), |c| format!("{:.1}%", 100.0 * c))
+            ),
+        ),
+    ];
+    if let Some(p) = &info.pretrained {
+        data_rows.push((
+            "pretrained vectors",
+            format!(
+                "{}: {} of {} words ({:.1}%), {:.1}% of training tokens",
+                p.path.display(),
+                p.matched,
+                model.vocab.len() - 2,
+                100.0 * p.type_coverage,
+                100.0 * p.token_coverage
+            ),
+        ));
+    }
+    let bars: Vec<Bar> = charts::integer_bins(&train_lengths, 40);
+    let marker = format!("max_len {max_len}");
+    let show_marker = sorted.last().is_some_and(|&m| m >= max_len / 2);
+    let histogram = charts::histogram(
+        "Training text lengths",
+        "tokens per text (before truncation)",
+        &bars,
+        show_marker.then_some((max_len as f64, marker.as_str())),
+    )
+    .map_err(Error::Report)?;
+    page.section(
+        "data",
+        "Data",
+        &format!(
+            "{}<div class=\"charts\">{}</div>",
+            key_values(&data_rows),
+            figure(&histogram, "Texts longer than max_len are cut to it.")
+        ),
+    );
+
+    // Configuration: every option, as the model file records it.
+    let mut options = Vec::new();
+    if let Some(serde_json::Value::Object(map)) = info
+        .options
+        .as_ref()
+        .and_then(|o| serde_json::to_value(o).ok())
+    {
+        for (key, value) in map {
+            match value {
+                serde_json::Value::Object(inner) => {
+                    for (k, v) in inner {
+                        options.push((format!("{key}.{k}"), show(&v)));
+                    }
+                }
+                v => options.push((key, show(&v))),
+            }
+        }
+    }
+    let option_rows: Vec<(&str, String)> = options
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    page.section("config", "Configuration", &key_values(&option_rows));
+
+    // The per-epoch table.
+    let mut table = String::from(
+        "<table><tr><th>epoch</th><th>train loss</th><th>train acc.</th><th>valid loss</th>\
+         <th>valid acc.</th><th>lr</th><th>tokens/s</th></tr>",
+    );
+    for r in history {
+        let t = run.timings.iter().find(|t| t.epoch == r.epoch);
+        let mark = if r.epoch == info.best_epoch {
+            " (best)"
+        } else {
+            ""
+        };
+        let _ = write!(
+            table,
+            "<tr><td>{}{mark}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.3e}</td>\
+             <td class=\"num\">{}</td></tr>",
+            r.epoch,
+            r.train_loss,
+            r.train_accuracy,
+            fixed(r.valid_loss),
+            fixed(r.valid_accuracy),
+            r.lr,
+            t.map_or("n/a".to_string(), |t| format!(
+                "{:.0}",
+                t.tokens as f64 / t.seconds.max(1e-9)
+            )),
+        );
+    }
+    table.push_str("</table><p class=\"note\">Also in history.csv beside this page.</p>");
+    page.section("history", "History", &table);
+
+    Ok(Report {
+        files: vec![
+            ("report.html", page.finish()),
+            ("history.csv", history_csv(history, run.timings)),
+        ],
+    })
+}
+
+/// A JSON option value as text: strings unquoted, null as "none".
+fn show(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "none".to_string(),
+        v => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_by_nearest_rank() {
+        let v = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+        assert_eq!(quantile(&v, 0.5), 5);
+        assert_eq!(quantile(&v, 0.95), 10);
+        assert_eq!(quantile(&v, 0.0), 1);
+        assert_eq!(quantile(&[], 0.5), 0);
+    }
+
+    #[test]
+    fn history_csv_has_a_row_per_epoch_and_blank_untimed_cells() {
+        let record = |epoch| EpochRecord {
+            epoch,
+            train_loss: 0.5,
+            train_accuracy: 0.75,
+            valid_loss: Some(0.25),
+            valid_accuracy: None,
+            lr: 0.002,
+        };
+        let timings = [EpochTiming {
+            epoch: 2,
+            tokens: 1000,
+            seconds: 0.5,
+        }];
+        let csv = history_csv(&[record(1), record(2)], &timings);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[1], "1,0.5,0.75,0.25,,0.002,,,");
+        assert_eq!(lines[2], "2,0.5,0.75,0.25,,0.002,1000,0.5,2000");
+    }
+}

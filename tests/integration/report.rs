@@ -1,0 +1,261 @@
+//! `train --report` and `eval --report` through the real binary: the page is well-formed (it
+//! parses as XML), self-contained (no scripts, nothing to fetch), holds its charts, and its
+//! numbers agree with what the same commands print as JSON.
+
+use std::path::Path;
+
+use roxmltree::{Document, Node, ParsingOptions};
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Parses a report page; panics with the parser's position if it is not well-formed.
+fn parse(html: &str) -> Document<'_> {
+    let options = ParsingOptions {
+        allow_dtd: true,
+        ..ParsingOptions::default()
+    };
+    Document::parse_with_options(html, options).unwrap_or_else(|e| panic!("malformed page: {e}"))
+}
+
+fn elements<'a, 'i>(doc: &'a Document<'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> {
+    doc.descendants()
+        .filter(move |n| n.is_element() && n.tag_name().name() == name)
+}
+
+/// The page loads nothing and runs nothing: no scripts, frames or external references.
+fn assert_self_contained(doc: &Document<'_>) {
+    for node in doc.descendants().filter(Node::is_element) {
+        let tag = node.tag_name().name();
+        assert!(
+            !matches!(
+                tag,
+                "script" | "iframe" | "link" | "img" | "object" | "embed"
+            ),
+            "<{tag}> in a self-contained report"
+        );
+        for attribute in node.attributes() {
+            let name = attribute.name();
+            assert!(!name.starts_with("on"), "event handler {name} on <{tag}>");
+            if matches!(name, "src" | "href") {
+                assert!(
+                    attribute.value().starts_with('#'),
+                    "<{tag} {name}={}> fetches something",
+                    attribute.value()
+                );
+            }
+        }
+    }
+}
+
+/// The text of every SVG `<text>` element (chart titles, axis labels, legends), trimmed.
+fn chart_texts(doc: &Document<'_>) -> Vec<String> {
+    elements(doc, "text")
+        .map(|n| n.text().unwrap_or_default().trim().to_string())
+        .collect()
+}
+
+fn section_ids(doc: &Document<'_>) -> Vec<String> {
+    elements(doc, "section")
+        .filter_map(|n| n.attribute("id").map(str::to_string))
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn train_report_holds_the_run_and_agrees_with_the_json() {
+    let dir = temp_dir();
+    let (code, stdout, stderr) = run(bin(dir.path())
+        .args([
+            "train",
+            "--json",
+            "--cell",
+            "gru",
+            "--epochs",
+            "3",
+            "--patience",
+            "0",
+        ])
+        .args(["--embed-dim", "16", "--hidden-dim", "16", "-o", "m.json"])
+        .args(["--report", "out/run"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("report written to out/run/report.html"),
+        "{stderr}"
+    );
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(json["report"], "out/run/report.html");
+
+    let html = read(&dir.path().join("out/run/report.html"));
+    let doc = parse(&html);
+    assert_self_contained(&doc);
+    assert_eq!(
+        section_ids(&doc),
+        ["summary", "curves", "data", "config", "history"]
+    );
+    // Loss, accuracy, learning rate, throughput and the length histogram.
+    assert_eq!(elements(&doc, "svg").count(), 5);
+    let texts = chart_texts(&doc);
+    for title in [
+        "Loss",
+        "Accuracy",
+        "Learning rate",
+        "Throughput",
+        "Training text lengths",
+    ] {
+        assert!(texts.iter().any(|t| t == title), "no chart {title:?}");
+    }
+    // Three epochs: three markers on each of the 2 + 2 + 1 + 1 epoch series.
+    assert_eq!(elements(&doc, "circle").count(), 3 * 6);
+
+    // history.csv: a header and one row per epoch, with the numbers the JSON reports.
+    let csv = read(&dir.path().join("out/run/history.csv"));
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0][..3], ["epoch", "train_loss", "train_accuracy"]);
+    let history = json["history"].as_array().unwrap();
+    assert_eq!(rows.len(), history.len() + 1);
+    assert_eq!(history.len(), 3);
+    for (row, record) in rows[1..].iter().zip(history) {
+        assert_eq!(row[0], record["epoch"].to_string());
+        let loss: f64 = row[1].parse().unwrap();
+        assert_eq!(loss, record["train_loss"].as_f64().unwrap());
+        let valid_accuracy: f64 = row[4].parse().unwrap();
+        assert_eq!(valid_accuracy, record["valid_accuracy"].as_f64().unwrap());
+        let tokens_per_s: f64 = row[8].parse().unwrap();
+        assert!(tokens_per_s > 0.0, "{row:?}");
+    }
+    // The page shows the data the run saw: 480 rows, 10% held out.
+    assert!(html.contains("432 (50.0% positive)"), "training rows");
+    assert!(html.contains("48 (50.0% positive)"), "validation rows");
+    assert!(html.contains(&format!(
+        "{} run, best {} kept",
+        json["epochs_run"], json["best_epoch"]
+    )));
+}
+
+#[test]
+fn the_config_file_can_ask_for_the_report() {
+    let dir = temp_dir();
+    let config = write(
+        dir.path(),
+        "run.toml",
+        "epochs = 1\nreport = \"from-config\"\n",
+    );
+    bin(dir.path())
+        .args(["train", "--quiet", "--embed-dim", "8", "--hidden-dim", "8"])
+        .args(["-o", "m.json", "--config"])
+        .arg(&config)
+        .arg(sample("train.csv"))
+        .assert()
+        .success();
+    let doc_text = read(&dir.path().join("from-config/report.html"));
+    parse(&doc_text);
+    // --report on the command line wins over the file.
+    bin(dir.path())
+        .args(["train", "--quiet", "--embed-dim", "8", "--hidden-dim", "8"])
+        .args(["-o", "m.json", "--report", "from-cli", "--config"])
+        .arg(&config)
+        .arg(sample("train.csv"))
+        .assert()
+        .success();
+    assert!(dir.path().join("from-cli/history.csv").is_file());
+}
+
+#[test]
+fn a_report_path_that_is_a_file_fails_before_training() {
+    let dir = temp_dir();
+    write(dir.path(), "taken", "not a directory");
+    fails_with(
+        bin(dir.path())
+            .args(["train", "-o", "m.json", "--report", "taken"])
+            .arg(sample("train.csv")),
+        &["taken", "is a file, not a directory"],
+    );
+    assert!(!dir.path().join("m.json").exists(), "trained anyway");
+}
+
+#[test]
+fn eval_report_holds_curves_confusion_and_mistakes() {
+    let dir = temp_dir();
+    let model = train_small(dir.path(), "lstm", "m.json", &[]);
+    // Hostile text must come out escaped, and the page must still parse.
+    let mut data = read(&sample("test.csv"));
+    data.push_str("\"<script>alert('x')</script> & <b>bold</b> \"\"quoted\"\"\",1\n");
+    data.push_str("\"<script>alert('y')</script> & more\",0\n");
+    let data = write(dir.path(), "hostile.csv", data);
+
+    let (code, stdout, stderr) = run(bin(dir.path())
+        .args(["eval", "--json", "--report", "ev", "--mistakes", "5", "-m"])
+        .arg(&model)
+        .arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    let metrics: Value = serde_json::from_str(&stdout).unwrap();
+    let html = read(&dir.path().join("ev/report.html"));
+    let doc = parse(&html);
+    assert_self_contained(&doc);
+    assert!(!html.contains("<script>alert"), "unescaped text");
+    assert_eq!(
+        section_ids(&doc),
+        ["summary", "curves", "confusion", "mistakes"]
+    );
+    // ROC, precision-recall, calibration and the score distribution.
+    assert_eq!(elements(&doc, "svg").count(), 4);
+    let texts = chart_texts(&doc);
+    let auc = metrics["roc_auc"].as_f64().unwrap();
+    assert!(
+        texts.contains(&format!("ROC curve (AUC {auc:.4})")),
+        "{texts:?}"
+    );
+    for prefix in ["Precision-recall (AP ", "Calibration (ECE "] {
+        assert!(texts.iter().any(|t| t.starts_with(prefix)), "no {prefix}");
+    }
+
+    // The confusion matrix shows the counts the JSON reports.
+    let c = &metrics["confusion"];
+    let count = |k: &str| c[k].as_u64().unwrap();
+    let cells: Vec<String> = elements(&doc, "table")
+        .find(|t| t.attribute("class") == Some("cm"))
+        .expect("confusion table")
+        .descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == "td")
+        .map(|n| n.text().unwrap_or_default().to_string())
+        .collect();
+    let leading: Vec<u64> = cells
+        .iter()
+        .map(|t| t.split(' ').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        leading,
+        [
+            count("true_negative"),
+            count("false_positive"),
+            count("false_negative"),
+            count("true_positive")
+        ]
+    );
+
+    // mistakes.csv lists every error, most confident first; the page shows the first 5.
+    let errors = count("false_positive") + count("false_negative");
+    let mut reader = csv::Reader::from_path(dir.path().join("ev/mistakes.csv")).unwrap();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as u64, errors);
+    let margin = |r: &csv::StringRecord| (r[2].parse::<f64>().unwrap() - 0.5).abs();
+    assert!(rows.windows(2).all(|w| margin(&w[0]) >= margin(&w[1])));
+    for r in &rows {
+        let p: f64 = r[2].parse().unwrap();
+        assert_eq!(r[1] == *"1", p < 0.5, "row {:?} is not a mistake", r);
+    }
+    let table = elements(&doc, "section")
+        .find(|s| s.attribute("id") == Some("mistakes"))
+        .unwrap();
+    let shown = table
+        .descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == "tr")
+        .count()
+        - 1;
+    assert_eq!(shown as u64, errors.min(5));
+}
