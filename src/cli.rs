@@ -101,6 +101,7 @@ JSON output (--json): one object on stdout:
   wall_seconds        seconds for the whole command
   tokens_per_s        training throughput
   threads             training threads used
+  report              path of report.html with --report, else null
   history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
                       valid_accuracy, lr}";
 
@@ -114,7 +115,8 @@ JSON output (--json): one object on stdout:
   log_loss            mean binary cross-entropy
   positive_rate       fraction of rows labelled positive
   confusion           {true_positive, false_positive, true_negative, false_negative}
-  min_accuracy, passed  only with --min-accuracy";
+  min_accuracy, passed  only with --min-accuracy
+  report              path of report.html, only with --report";
 
 const PREDICT_JSON: &str = "\
 JSON output (--json): one object per input line, in input order:
