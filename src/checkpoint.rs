@@ -140,10 +140,9 @@ fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// Parses a JSON array of numbers (already validated as JSON by serde_json) into f32,
-/// rounding each decimal directly to the nearest f32 (what the writer's shortest form
-/// round-trips to). `expected` sizes the allocation; errors name the value's index. Arrays of
-/// more than [`PARALLEL_BYTES`] are cut at commas into pieces parsed on all cores.
+/// Parses a JSON array of numbers into f32, rounding each decimal directly to the nearest f32
+/// (what the writer's shortest form round-trips to). `expected` sizes the allocation; errors
+/// name the value's index.
 fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, String> {
     let bytes = raw.as_bytes();
     let start = skip_whitespace(bytes, 0);
@@ -151,7 +150,13 @@ fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, 
     let (Some(b'['), Some(end)) = (bytes.get(start), end) else {
         return Err("\"data\" is not an array of numbers".into());
     };
-    let body = &bytes[start + 1..end];
+    parse_f32_body(&bytes[start + 1..end], expected)
+}
+
+/// Parses the inside of a JSON array of numbers (between `[` and `]`) and checks it is one:
+/// numbers in JSON's grammar, separated by commas. Bodies of more than [`PARALLEL_BYTES`] are
+/// cut at commas into pieces parsed on all cores.
+fn parse_f32_body(body: &[u8], expected: usize) -> std::result::Result<Vec<f32>, String> {
     if skip_whitespace(body, 0) == body.len() {
         return Ok(Vec::new());
     }
@@ -205,8 +210,13 @@ fn parse_numbers(piece: &[u8], capacity: usize) -> std::result::Result<Vec<f32>,
     let mut out = Vec::with_capacity(capacity);
     let mut i = skip_whitespace(piece, 0);
     loop {
-        let (value, used) = fast_float2::parse_partial::<f32, _>(&piece[i..])
-            .map_err(|_| (out.len(), " is not a number".to_string()))?;
+        let (value, used) = match fast_f32(&piece[i..]) {
+            Some(parsed) => parsed,
+            None => fast_float2::parse_partial::<f32, _>(&piece[i..])
+                .ok()
+                .filter(|&(_, used)| is_json_number(&piece[i..i + used]))
+                .ok_or_else(|| (out.len(), " is not a number".to_string()))?,
+        };
         if !value.is_finite() {
             return Err((
                 out.len(),
@@ -224,6 +234,209 @@ fn parse_numbers(piece: &[u8], capacity: usize) -> std::result::Result<Vec<f32>,
             Some(_) => return Err((out.len() - 1, " is not followed by , or ]".to_string())),
         }
     }
+}
+
+/// Powers of ten that f64 holds exactly.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// The common case of [`parse_numbers`] in one pass over the text: a number in JSON's grammar
+/// with at most 15 digits and a decimal exponent within ±22, which is every float the writer
+/// produces. Then `m` and `10^|e|` are exact in f64, so `x = m * 10^e` (or `m / 10^-e`) is the
+/// correctly rounded f64 of the decimal, and `x as f32` is its correctly rounded f32 unless
+/// `x` sits exactly halfway between two f32s (rounding twice could then go the wrong way; any
+/// other f32 halfway point between the decimal and `x` would be a nearer f64 than `x`). The
+/// result lies in 1e-22..1e37 or is zero, inside f32's normal range. Returns `(value, bytes
+/// used)`, or `None` for anything else, valid or not, which goes to the general parser.
+fn fast_f32(text: &[u8]) -> Option<(f32, usize)> {
+    /// Appends the decimal digits from `*i` on to `m`; returns how many there were. Eight
+    /// at a time while it can (SWAR, as Rust's own float parser does), then one by one.
+    #[inline(always)]
+    fn take_digits(text: &[u8], i: &mut usize, m: &mut u64) -> usize {
+        let start = *i;
+        while let Some(chunk) = text.get(*i..*i + 8) {
+            let v = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            // All eight bytes in b'0'..=b'9'?
+            let a = v.wrapping_add(0x4646_4646_4646_4646);
+            let b = v.wrapping_sub(0x3030_3030_3030_3030);
+            if (a | b) & 0x8080_8080_8080_8080 != 0 {
+                break;
+            }
+            // Their value: pairs, then quads, then all eight, by multiply-and-shift.
+            let v = b.wrapping_mul(10).wrapping_add(b >> 8);
+            let v1 = (v & 0x0000_00ff_0000_00ff).wrapping_mul(0x000f_4240_0000_0064);
+            let v2 = ((v >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(0x0000_2710_0000_0001);
+            let eight = u64::from((v1.wrapping_add(v2) >> 32) as u32);
+            *m = m.wrapping_mul(100_000_000).wrapping_add(eight);
+            *i += 8;
+        }
+        while *i < text.len() {
+            let d = text[*i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            *m = m.wrapping_mul(10).wrapping_add(u64::from(d));
+            *i += 1;
+        }
+        *i - start
+    }
+    let negative = text.first() == Some(&b'-');
+    let mut i = usize::from(negative);
+    let mut m: u64 = 0;
+    let mut digits = match text.get(i) {
+        Some(b'0') => {
+            i += 1;
+            1
+        }
+        Some(b'1'..=b'9') => take_digits(text, &mut i, &mut m),
+        _ => return None,
+    };
+    let mut exponent: i32 = 0;
+    if text.get(i) == Some(&b'.') {
+        i += 1;
+        let n = take_digits(text, &mut i, &mut m);
+        if n == 0 {
+            return None;
+        }
+        digits += n;
+        exponent -= n as i32;
+    }
+    if let Some(b'e' | b'E') = text.get(i) {
+        i += 1;
+        let sign = match text.get(i) {
+            Some(b'-') => {
+                i += 1;
+                -1
+            }
+            Some(b'+') => {
+                i += 1;
+                1
+            }
+            _ => 1,
+        };
+        let mut e = 0u64;
+        let n = take_digits(text, &mut i, &mut e);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        exponent += sign * e as i32;
+    }
+    if digits > 15 || exponent.unsigned_abs() > 22 {
+        return None;
+    }
+    let power = POW10[exponent.unsigned_abs() as usize];
+    let x = if exponent >= 0 {
+        m as f64 * power
+    } else {
+        m as f64 / power
+    };
+    // f64 has 29 more mantissa bits than f32: halfway between two f32s is 1 then 28 zeros.
+    if x.to_bits() & 0x1fff_ffff == 0x1000_0000 {
+        return None;
+    }
+    let value = x as f32;
+    Some((if negative { -value } else { value }, i))
+}
+
+/// Whether `text` is a number in JSON's grammar, `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
+/// (the float parser alone would also take `.5`, `+1`, `01`, `1.` and `inf`).
+fn is_json_number(text: &[u8]) -> bool {
+    let digits = |i: usize| i + text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let mut i = usize::from(text.first() == Some(&b'-'));
+    match text.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i),
+        _ => return false,
+    }
+    if text.get(i) == Some(&b'.') {
+        let end = digits(i + 1);
+        if end == i + 1 {
+            return false;
+        }
+        i = end;
+    }
+    if matches!(text.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(text.get(i), Some(b'+' | b'-')) {
+            i += 1;
+        }
+        let end = digits(i);
+        if end == i {
+            return false;
+        }
+        i = end;
+    }
+    i == text.len()
+}
+
+/// The fast path of loading. serde must scan every byte of a raw value to find its end, and
+/// the weights are nearly all of a model file; so this copies the document with the inside of
+/// each tensor's `"data"` array replaced by an index (`[0]`, `[1]`, ...) and returns where
+/// each inside was. serde then scans only the small rest, and [`parse_f32_body`] reads each
+/// array once, on all cores, checking the JSON grammar of its numbers itself. Returns `None`
+/// when the layout is not the expected one (a truncated file, say); [`from_json`] then takes
+/// the plain path, whose error messages point into the whole file.
+fn cut_weight_arrays(bytes: &[u8]) -> Option<(Vec<u8>, Vec<std::ops::Range<usize>>)> {
+    let mut reduced = Vec::with_capacity(bytes.len().min(1 << 20));
+    let mut bodies = Vec::new();
+    let mut copied = 0;
+    // Nesting of objects and arrays: the root is 1, "weights" 2, each tensor 3.
+    let mut depth = 0usize;
+    let mut i = 0;
+    // Byte by byte outside strings (only the small sections are walked so: strings are
+    // skipped with memchr, weight arrays jumped over).
+    while i < bytes.len() {
+        let at = i;
+        match bytes[at] {
+            b'"' => {
+                // The string's end: the next quote not escaped by a backslash.
+                let mut j = at + 1;
+                loop {
+                    j += memchr::memchr2(b'"', b'\\', &bytes[j..])?;
+                    if bytes[j] == b'\\' {
+                        // Skip the escaped character; a backslash at the end is a cut file.
+                        j += 2;
+                        if j > bytes.len() {
+                            return None;
+                        }
+                    } else {
+                        break;
+                    }
+                }
+                i = j + 1;
+                if depth != 3 || &bytes[at..i] != b"\"data\"" {
+                    continue;
+                }
+                let colon = skip_whitespace(bytes, i);
+                if bytes.get(colon) != Some(&b':') {
+                    continue;
+                }
+                let open = skip_whitespace(bytes, colon + 1);
+                if bytes.get(open) != Some(&b'[') {
+                    continue;
+                }
+                let close = open + 1 + memchr::memchr(b']', &bytes[open + 1..])?;
+                reduced.extend_from_slice(&bytes[copied..=open]);
+                reduced.extend_from_slice(bodies.len().to_string().as_bytes());
+                bodies.push(open + 1..close);
+                copied = close;
+                i = close + 1;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                i = at + 1;
+            }
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                i = at + 1;
+            }
+            _ => i = at + 1,
+        }
+    }
+    reduced.extend_from_slice(&bytes[copied..]);
+    Some((reduced, bodies))
 }
 
 /// Serializes a model to its JSON text.
@@ -319,6 +532,29 @@ pub fn load(path: &Path) -> Result<SentimentModel> {
 
 /// Parses and validates model JSON; the error says which part is wrong.
 pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
+    if let Some((reduced, bodies)) = cut_weight_arrays(bytes) {
+        if let Ok(model) = parse_model(&reduced, Some((bytes, &bodies))) {
+            return Ok(model);
+        }
+        // Whatever is wrong, the plain path says it with positions in the whole file.
+    }
+    parse_model(bytes, None)
+}
+
+/// [`from_json`] without the fast path: the reference it must agree with (tests and the
+/// fuzzer compare them).
+#[doc(hidden)]
+pub fn from_json_plain(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
+    parse_model(bytes, None)
+}
+
+/// The file's bytes and the ranges of the weight arrays cut out of it by [`cut_weight_arrays`].
+type CutArrays<'a> = (&'a [u8], &'a [std::ops::Range<usize>]);
+
+fn parse_model(
+    bytes: &[u8],
+    cut: Option<CutArrays<'_>>,
+) -> std::result::Result<SentimentModel, String> {
     let file: FileIn = match serde_json::from_slice(bytes) {
         Ok(file) => file,
         Err(e) => {
@@ -373,6 +609,7 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
 
     let shapes = expected_shapes(&config);
     let mut tensors = Vec::with_capacity(shapes.len());
+    let mut used = vec![false; cut.map_or(0, |(_, bodies)| bodies.len())];
     for (name, shape) in &shapes {
         let t = weights
             .remove(name)
@@ -393,7 +630,21 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
             ));
         }
         let n: usize = shape.iter().product();
-        let data = parse_f32_array(t.data.get(), n).map_err(|m| format!("weight {name:?}: {m}"))?;
+        let data = match cut {
+            // The array holds the index of the cut-out inside, each used once.
+            Some((original, bodies)) => {
+                let index: usize = serde_json::from_str::<[usize; 1]>(t.data.get())
+                    .map_err(|_| format!("weight {name:?}: not a cut array"))?[0];
+                let body = bodies
+                    .get(index)
+                    .filter(|_| !used[index])
+                    .ok_or_else(|| format!("weight {name:?}: not a cut array"))?;
+                used[index] = true;
+                parse_f32_body(&original[body.clone()], n)
+            }
+            None => parse_f32_array(t.data.get(), n),
+        }
+        .map_err(|m| format!("weight {name:?}: {m}"))?;
         if data.len() != n {
             return Err(format!(
                 "weight {name:?} has {} values but its shape {:?} needs {n}",
@@ -423,6 +674,11 @@ pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
                 .join(", ")
         ));
     }
+    // A "data" array cut from somewhere other than a weight was never checked: let the plain
+    // path judge such a file.
+    if used.contains(&false) {
+        return Err("a \"data\" array outside the weights".into());
+    }
     Ok(SentimentModel {
         tokenizer: Tokenizer::new(tokenizer),
         vocab,
@@ -451,6 +707,136 @@ mod tests {
             .unwrap_err()
             .contains("value 1"));
         assert!(parse_f32_array("{}", 0).is_err());
+    }
+
+    #[test]
+    fn the_fast_float_path_agrees_with_the_general_parser() {
+        // Every form a writer may use for an f32: serde_json's (ryu's shortest, exponent for
+        // small and large values), Display's plain decimals, and LowerExp.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut checked = 0;
+        for k in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = match k % 3 {
+                0 => f32::from_bits(state as u32),
+                1 => (state as u32 as f32 / u32::MAX as f32 - 0.5) * 0.2,
+                _ => ((state >> 40) as f32 - 8e6) * 1e-3,
+            };
+            if !x.is_finite() {
+                continue;
+            }
+            for text in [
+                serde_json::to_string(&x).unwrap(),
+                format!("{x}"),
+                format!("{x:e}"),
+            ] {
+                let expected: f32 = fast_float2::parse(&text).unwrap();
+                if let Some((value, used)) = fast_f32(text.as_bytes()) {
+                    assert_eq!(used, text.len(), "{text}");
+                    assert_eq!(value.to_bits(), expected.to_bits(), "{text}");
+                    checked += 1;
+                }
+                assert_eq!(
+                    parse_f32_array(&format!("[{text}]"), 1).unwrap(),
+                    [expected]
+                );
+            }
+        }
+        assert!(checked > 300_000, "the fast path took only {checked}");
+        // Decimals exactly halfway between two f32s, and just off it, round to even as the
+        // general parser does: 1 + 2^-24 lies halfway between 1 and 1 + 2^-23.
+        for text in [
+            "1.000000059604644775390625",
+            "1.0000000596046448",
+            "16777217",
+            "16777219",
+        ] {
+            let expected: f32 = fast_float2::parse(text).unwrap();
+            assert_eq!(
+                parse_f32_array(&format!("[{text}]"), 1).unwrap(),
+                [expected],
+                "{text}"
+            );
+        }
+        assert_eq!(
+            fast_f32(b"16777217"),
+            None,
+            "halfway: left to the general parser"
+        );
+        // Not JSON: neither path takes these.
+        for text in [
+            ".5", "+1", "01", "1.", "1e", "-", "1.e5", "inf", "NaN", "0x10", "--1",
+        ] {
+            assert!(parse_f32_array(&format!("[{text}]"), 1).is_err(), "{text}");
+        }
+        assert_eq!(
+            fast_f32(b"-0").map(|(v, _)| v.to_bits()),
+            Some((-0.0f32).to_bits())
+        );
+        assert_eq!(fast_f32(b"1E+2,"), Some((100.0, 4)));
+    }
+
+    #[test]
+    fn the_fast_loading_path_agrees_with_the_plain_one() {
+        let config = ModelConfig {
+            cell: crate::config::CellKind::Gru,
+            vocab_size: 6,
+            embed_dim: 3,
+            hidden_dim: 2,
+            layers: 1,
+            bidirectional: true,
+            pooling: crate::config::Pooling::Max,
+            forget_bias: None,
+            threshold: 0.5,
+        };
+        let mut rng = crate::rng::Rng::new(3);
+        // Vocabulary entries that look like the structure the fast path looks for.
+        let tokens = [
+            "<pad>",
+            "<unk>",
+            "\"data\":[",
+            "]}\\",
+            "{\"data\": [1]}",
+            "data",
+        ];
+        let model = SentimentModel {
+            tokenizer: Tokenizer::new(TokenizerConfig::default()),
+            vocab: Vocab::from_tokens(tokens.iter().map(|t| t.to_string()).collect()).unwrap(),
+            classifier: Classifier::new(config, &mut rng),
+            training: TrainingInfo::default(),
+        };
+        let bytes = to_json(&model).unwrap();
+        let (reduced, bodies) = cut_weight_arrays(&bytes).expect("the writer's layout");
+        assert_eq!(
+            bodies.len(),
+            expected_shapes(&model.classifier.config).len()
+        );
+        assert!(reduced.len() < bytes.len());
+        let fast = from_json(&bytes).unwrap();
+        assert_eq!(to_json(&fast).unwrap(), bytes);
+        assert_eq!(to_json(&from_json_plain(&bytes).unwrap()).unwrap(), bytes);
+        // Pretty-printed (other whitespace) loads the same.
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let pretty = serde_json::to_vec_pretty(&value).unwrap();
+        assert!(cut_weight_arrays(&pretty).is_some());
+        assert_eq!(to_json(&from_json(&pretty).unwrap()).unwrap(), bytes);
+        // Damage: both paths refuse, with the plain path's message.
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        for bad in [
+            text.replacen("\"data\":[", "\"data\":[.5,", 1),
+            text.replacen("\"data\":[", "\"data\":[[", 1),
+            text[..text.len() / 2].to_string(),
+            text.replacen(
+                "\"training\":{",
+                "\"training\":{\"x\":{\"y\":{\"data\":[1,\"",
+                1,
+            ),
+        ] {
+            let fast = from_json(bad.as_bytes()).unwrap_err();
+            assert_eq!(fast, from_json_plain(bad.as_bytes()).unwrap_err());
+        }
     }
 
     #[test]

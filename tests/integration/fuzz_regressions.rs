@@ -1,21 +1,22 @@
 //! Crashing inputs found by the cargo-fuzz targets (`fuzz/`), kept as regression tests.
 //!
-//! Every file in `fuzz/regressions/<target>/` goes through the same code as that fuzz target
-//! and must return (Ok or Err) without panicking. Files whose names start with `.` and
+//! Every file in `fuzz/regressions/<target>/` and `fuzz/seeds/<target>/` goes through the same
+//! code as that fuzz target and must return (Ok or Err) without panicking. Files whose names start with `.` and
 //! `README.md` are skipped. Fuzzing itself is not part of CI; these tests are.
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use rnn_sentiment::checkpoint::{from_json, to_json};
+use rnn_sentiment::checkpoint::{from_json, from_json_plain, to_json};
 use rnn_sentiment::config::ConfigFile;
 use rnn_sentiment::data::{read_labeled_from, CsvOptions};
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Truncation};
 
-fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions")
+        .join("fuzz")
+        .join(kind)
         .join(target);
     let Ok(entries) = fs::read_dir(&dir) else {
         return Vec::new();
@@ -39,7 +40,10 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 /// Runs `check` on every input of `target`; fails naming every input that panicked.
 fn run_all(target: &str, check: impl Fn(&[u8])) {
     let mut failures = Vec::new();
-    for (path, bytes) in inputs(target) {
+    for (path, bytes) in inputs("regressions", target)
+        .into_iter()
+        .chain(inputs("seeds", target))
+    {
         if catch_unwind(AssertUnwindSafe(|| check(&bytes))).is_err() {
             failures.push(path.display().to_string());
         }
@@ -99,9 +103,23 @@ fn config_parser_inputs_do_not_panic() {
 #[test]
 fn model_loader_inputs_do_not_panic() {
     run_all("model_loader", |data| {
-        if let Ok(model) = from_json(data) {
-            let bytes = to_json(&model).expect("a loaded model serializes");
-            from_json(&bytes).expect("a loaded model reloads after to_json");
+        // The fast loading path and the plain one agree on every input.
+        match (from_json(data), from_json_plain(data)) {
+            (Ok(fast), Ok(plain)) => {
+                let bytes = to_json(&fast).expect("a loaded model serializes");
+                assert_eq!(
+                    bytes,
+                    to_json(&plain).unwrap(),
+                    "the paths read different models"
+                );
+                from_json(&bytes).expect("a loaded model reloads after to_json");
+            }
+            (Err(fast), Err(plain)) => assert_eq!(fast, plain),
+            (fast, plain) => panic!(
+                "one path accepts what the other refuses: {:?} / {:?}",
+                fast.err(),
+                plain.err()
+            ),
         }
     });
 }
