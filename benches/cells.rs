@@ -4,6 +4,8 @@
 //! Shapes are those of the speed issue's synthetic step and of `torch_rnn.py --synthetic`:
 //! B = 64 rows of T = 32 tokens (no padding), E = H = 128, V = 20,000, one layer, one
 //! direction, last-state pooling, f32. Throughput is reported in tokens (B * T per batch).
+//! Training runs each batch as shards of `train::SHARD_ROWS` (16) rows, one per core, so the
+//! `shard_*` group times forward + backward at that size: the unit the training loop runs.
 //!
 //! ```sh
 //! cargo bench --bench cells                 # all benchmarks, about a minute
@@ -31,7 +33,7 @@ use rnn_sentiment::model::{Classifier, Mode};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Vocab, PAD, UNK};
-use rnn_sentiment::train::TrainingInfo;
+use rnn_sentiment::train::{TrainingInfo, SHARD_ROWS};
 
 /// B: rows per batch.
 const BATCH: usize = 64;
@@ -58,9 +60,9 @@ fn model_config(cell: CellKind) -> ModelConfig {
     }
 }
 
-/// B random rows of T ids drawn from the real tokens (ids 2..V: no `<pad>`, no `<unk>`).
-fn random_batch(rng: &mut Rng) -> Batch {
-    let rows: Vec<Vec<u32>> = (0..BATCH)
+/// `rows` random rows of T ids drawn from the real tokens (ids 2..V: no `<pad>`, no `<unk>`).
+fn random_batch(rows: usize, rng: &mut Rng) -> Batch {
+    let rows: Vec<Vec<u32>> = (0..rows)
         .map(|_| {
             (0..SEQ_LEN)
                 .map(|_| 2 + rng.below(VOCAB - 2) as u32)
@@ -80,26 +82,58 @@ fn short<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     group
 }
 
+/// dL/dz of a mean BCE loss at p = 0.5 with alternating labels: realistic magnitudes.
+fn d_logits(rows: usize) -> Vec<f32> {
+    (0..rows)
+        .map(|b| (if b % 2 == 0 { 0.5 } else { -0.5 }) / rows as f32)
+        .collect()
+}
+
 fn bench_cells(c: &mut Criterion) {
     let mut group = short(c, "classifier_b64_t32_e128_h128");
     group.throughput(Throughput::Elements((BATCH * SEQ_LEN) as u64));
     for cell in CELLS {
         let config = model_config(cell);
         let model = Classifier::<f32>::new(config.clone(), &mut Rng::new(1));
-        let batch = random_batch(&mut Rng::new(2));
-        // dL/dz of a mean BCE loss at p = 0.5 with alternating labels: realistic magnitudes.
-        let d_logits: Vec<f32> = (0..BATCH)
-            .map(|b| (if b % 2 == 0 { 0.5 } else { -0.5 }) / BATCH as f32)
-            .collect();
+        let batch = random_batch(BATCH, &mut Rng::new(2));
+        let d_logits = d_logits(BATCH);
 
         group.bench_with_input(
             BenchmarkId::new("forward", cell.name()),
             &batch,
             |b, batch| b.iter(|| black_box(model.forward(black_box(batch), Mode::Eval).0)),
         );
+        // What `predict` and `eval` run: forward without the backward cache.
+        group.bench_with_input(
+            BenchmarkId::new("logits", cell.name()),
+            &batch,
+            |b, batch| b.iter(|| black_box(model.logits(black_box(batch)))),
+        );
 
         // Gradients accumulate across iterations (backward adds, never zeroes): zeroing all
         // V*E embedding rows each time would time a 10 MB memset the training loop never does.
+        let mut grads = Params::<f32>::zeros(&config);
+        group.bench_with_input(
+            BenchmarkId::new("forward_backward", cell.name()),
+            &batch,
+            |b, batch| {
+                b.iter(|| {
+                    let (_, cache) = model.forward(black_box(batch), Mode::Eval);
+                    model.backward(cache, black_box(&d_logits), &mut grads);
+                })
+            },
+        );
+        black_box(&grads);
+    }
+    group.finish();
+
+    let mut group = short(c, "shard_b16_t32_e128_h128");
+    group.throughput(Throughput::Elements((SHARD_ROWS * SEQ_LEN) as u64));
+    for cell in CELLS {
+        let config = model_config(cell);
+        let model = Classifier::<f32>::new(config.clone(), &mut Rng::new(1));
+        let batch = random_batch(SHARD_ROWS, &mut Rng::new(2));
+        let d_logits = d_logits(SHARD_ROWS);
         let mut grads = Params::<f32>::zeros(&config);
         group.bench_with_input(
             BenchmarkId::new("forward_backward", cell.name()),

@@ -105,6 +105,50 @@ pub fn fast_exp(x: f32) -> f32 {
     e_r * scale
 }
 
+/// Runs `body` compiled for the widest vector instructions the CPU has (AVX-512, else
+/// AVX2 + FMA, else the x86-64 baseline, SSE2).
+///
+/// The crate is built for the baseline, so without this the gate loops use 4-wide SSE2 even
+/// on an AVX-512 machine; setting `target-cpu` instead would make a binary that crashes on
+/// older CPUs. `body` must be an `#[inline(always)]` closure whose callees are inlined too
+/// (the cells' step functions are), so that all of it is compiled inside the wrapper that
+/// enables the features. Results are unchanged: Rust never fuses a multiply and an add on its
+/// own, so wider vectors compute the same IEEE operations on more lanes at once.
+#[inline(always)]
+pub fn widest_simd<R>(body: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has every feature the wrapper enables (checked just above).
+            return unsafe { x86::with_avx512(body) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above, for AVX2 and FMA.
+            return unsafe { x86::with_avx2(body) };
+        }
+    }
+    body()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2,lzcnt")]
+    pub unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
+        body()
+    }
+
+    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt")]
+    pub unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
+        body()
+    }
+}
+
 /// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows.
 #[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {

@@ -19,6 +19,7 @@ pub mod data;
 pub mod embeddings;
 pub mod error;
 pub mod float;
+pub mod linalg;
 pub mod metrics;
 pub mod model;
 pub mod optim;

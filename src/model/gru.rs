@@ -23,20 +23,21 @@ impl Cell for Gru {
     const HAS_CELL_STATE: bool = false;
     /// `W_hn h + b_hn`, needed for dL/dr.
     const SAVED: usize = 1;
+    const SEPARATE_RECURRENT_GRAD: bool = true;
 
-    #[inline]
+    #[inline(always)]
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
         let hidden = row.h.len();
         let one = F::one();
-        let (xr, xz, xn) = blocks(row.pre_ih, hidden);
-        let (hr, hz, hn) = blocks(row.pre_hh, hidden);
+        // The gate blocks hold W_i* x + b_i* on entry and the activations on return.
         let (gr, gz, gn) = blocks_mut(row.gates, hidden);
+        let (hr, hz, hn) = blocks(row.pre_hh, hidden);
         let (h_prev, saved) = (&row.h_prev[..hidden], &mut row.saved[..hidden]);
         for j in 0..hidden {
-            let r = (xr[j] + hr[j]).gate_sigmoid();
-            let z = (xz[j] + hz[j]).gate_sigmoid();
+            let r = (gr[j] + hr[j]).gate_sigmoid();
+            let z = (gz[j] + hz[j]).gate_sigmoid();
             // n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
-            let n = (xn[j] + r * hn[j]).gate_tanh();
+            let n = (gn[j] + r * hn[j]).gate_tanh();
             // h' = (1 - z) * n + z * h
             row.h[j] = (one - z) * n + z * h_prev[j];
             gr[j] = r;
@@ -46,7 +47,7 @@ impl Cell for Gru {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
         let hidden = row.dh.len();
         let one = F::one();

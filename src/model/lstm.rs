@@ -38,23 +38,24 @@ impl Cell for Lstm {
     const HAS_CELL_STATE: bool = true;
     /// `c_t`, so backward need not recompute it.
     const SAVED: usize = 1;
+    const SEPARATE_RECURRENT_GRAD: bool = false;
 
-    #[inline]
+    #[inline(always)]
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
         let hidden = row.h.len();
-        let (xi, xf, xg, xo) = blocks(row.pre_ih, hidden);
-        let (hi, hf, hg, ho) = blocks(row.pre_hh, hidden);
+        // The gate blocks hold W_i* x + b_i* on entry and the activations on return.
         let (gi, gf, gg, go) = blocks_mut(row.gates, hidden);
+        let (hi, hf, hg, ho) = blocks(row.pre_hh, hidden);
         let (c_prev, saved, c) = (
             &row.c_prev[..hidden],
             &mut row.saved[..hidden],
             &mut row.c[..hidden],
         );
         for j in 0..hidden {
-            let i = (xi[j] + hi[j]).gate_sigmoid();
-            let f = (xf[j] + hf[j]).gate_sigmoid();
-            let g = (xg[j] + hg[j]).gate_tanh();
-            let o = (xo[j] + ho[j]).gate_sigmoid();
+            let i = (gi[j] + hi[j]).gate_sigmoid();
+            let f = (gf[j] + hf[j]).gate_sigmoid();
+            let g = (gg[j] + hg[j]).gate_tanh();
+            let o = (go[j] + ho[j]).gate_sigmoid();
             // c' = f * c + i * g;  h' = o * tanh(c')
             let c_new = f * c_prev[j] + i * g;
             gi[j] = i;
@@ -67,13 +68,13 @@ impl Cell for Lstm {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
         let hidden = row.dh.len();
         let one = F::one();
         let (gi, gf, gg, go) = blocks(row.gates, hidden);
-        let (di_ih, df_ih, dg_ih, do_ih) = blocks_mut(row.d_pre_ih, hidden);
-        let (di_hh, df_hh, dg_hh, do_hh) = blocks_mut(row.d_pre_hh, hidden);
+        // The recurrent side's gradient equals this one (SEPARATE_RECURRENT_GRAD is false).
+        let (di, df, dg, d_o) = blocks_mut(row.d_pre_ih, hidden);
         let (saved, c_prev, dc_in) = (
             &row.saved[..hidden],
             &row.c_prev[..hidden],
@@ -94,15 +95,11 @@ impl Cell for Lstm {
             let d_i = dc * g * i * (one - i);
             let d_f = dc * c_prev[j] * f * (one - f);
             let d_g = dc * i * (one - g * g);
-            let d_o = dh * tanh_c * o * (one - o);
-            di_ih[j] = d_i;
-            df_ih[j] = d_f;
-            dg_ih[j] = d_g;
-            do_ih[j] = d_o;
-            di_hh[j] = d_i;
-            df_hh[j] = d_f;
-            dg_hh[j] = d_g;
-            do_hh[j] = d_o;
+            let d_o_pre = dh * tanh_c * o * (one - o);
+            di[j] = d_i;
+            df[j] = d_f;
+            dg[j] = d_g;
+            d_o[j] = d_o_pre;
             direct[j] = F::zero();
         }
     }

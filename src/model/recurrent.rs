@@ -8,29 +8,30 @@
 //! - backward: one product each for `dW_ih = dA_ih^T X` and `dW_hh = dA_hh^T H_prev` over all
 //!   steps, and one for `dX = dA_ih W_ih`; the time loop only does `dh_{t-1} = dA_hh W_hh`.
 //!
-//! The gate arithmetic of each cell lives in its own file ([`super::rnn`], [`super::lstm`],
-//! [`super::gru`]) behind the [`Cell`] trait, one row at a time.
+//! The products are in [`crate::linalg`]. The gate arithmetic of each cell lives in its own
+//! file ([`super::rnn`], [`super::lstm`], [`super::gru`]) behind the [`Cell`] trait, one row
+//! at a time, compiled for the widest vector instructions the CPU has ([`widest_simd`]).
 //!
 //! Shapes: N real tokens, B rows, H hidden units, G gates, E input size; see [`Packing`] for
 //! the packed layout.
 
-use ndarray::{linalg::general_mat_mul, s, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 use super::packing::Packing;
 use super::params::CellParams;
-use crate::float::Float;
+use crate::float::{widest_simd, Float};
+use crate::linalg::{gemm_add, gemm_add_rows};
 
-/// Inputs and outputs of one row's forward step. Slices are one row: `pre_*` and `gates` have
-/// G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
+/// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
+/// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
 pub struct RowForward<'a, F> {
-    /// `W_ih x_t + b_ih` for this row.
-    pub pre_ih: &'a [F],
+    /// In: `W_ih x_t + b_ih` for this row. Out: the gate activations, kept for backward.
+    /// One buffer for both saves writing (and allocating) a second (N, G*H) array.
+    pub gates: &'a mut [F],
     /// `W_hh h_{t-1} + b_hh` for this row.
     pub pre_hh: &'a [F],
     pub h_prev: &'a [F],
     pub c_prev: &'a [F],
-    /// Out: the gate activations, kept for backward.
-    pub gates: &'a mut [F],
     /// Out: any other per-row value backward needs.
     pub saved: &'a mut [F],
     /// Out: `h_t`.
@@ -51,7 +52,8 @@ pub struct RowBackward<'a, F> {
     pub dc: &'a [F],
     /// Out: dL/d(pre_ih), the gradient of the input-side pre-activations (G*H).
     pub d_pre_ih: &'a mut [F],
-    /// Out: dL/d(pre_hh) (G*H); equal to `d_pre_ih` except for the GRU's n gate.
+    /// Out: dL/d(pre_hh) (G*H) when [`Cell::SEPARATE_RECURRENT_GRAD`]; empty otherwise, as
+    /// `d_pre_ih` is then the recurrent side's gradient too.
     pub d_pre_hh: &'a mut [F],
     /// Out: the part of dL/dh_{t-1} that does not go through `W_hh` (GRU's `z * dh`).
     pub dh_prev_direct: &'a mut [F],
@@ -60,6 +62,9 @@ pub struct RowBackward<'a, F> {
 }
 
 /// The gate arithmetic of one cell type.
+///
+/// The row functions run inside [`widest_simd`], so implementations must be
+/// `#[inline(always)]` for their loops to get the wide vector instructions.
 pub trait Cell {
     /// G: gate blocks stacked in the weights.
     const GATES: usize;
@@ -67,6 +72,10 @@ pub trait Cell {
     const HAS_CELL_STATE: bool;
     /// Extra per-row values saved for backward, in units of H.
     const SAVED: usize;
+    /// Whether dL/d(pre_hh) differs from dL/d(pre_ih) (the GRU's n gate, where the reset
+    /// gate scales the recurrent side). When it does not (RNN, LSTM), backward keeps one
+    /// (N, G*H) gradient array for both products instead of two equal ones.
+    const SEPARATE_RECURRENT_GRAD: bool;
 
     fn forward_row<F: Float>(row: RowForward<'_, F>);
     fn backward_row<F: Float>(row: RowBackward<'_, F>);
@@ -87,19 +96,16 @@ pub struct RecurrentCache<F> {
     c_prev: Array2<F>,
 }
 
+#[inline(always)]
 fn row<F>(a: &Array2<F>, i: usize) -> &[F] {
     let w = a.ncols();
     &a.as_slice().expect("standard layout")[i * w..(i + 1) * w]
 }
 
+#[inline(always)]
 fn row_mut<F>(a: &mut Array2<F>, i: usize) -> &mut [F] {
     let w = a.ncols();
     &mut a.as_slice_mut().expect("standard layout")[i * w..(i + 1) * w]
-}
-
-/// `out = a · b + out`.
-fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    general_mat_mul(F::one(), &a, &b, F::one(), out);
 }
 
 /// Fills every row of `out` with `bias`.
@@ -115,8 +121,8 @@ fn broadcast_rows<F: Float>(out: &mut ArrayViewMut2<F>, bias: &[F]) {
 ///
 /// `x` is `(N, I)` in packed order. Returns the hidden state after every token, `(N, H)` in
 /// packed order, and the cache for [`backward`]. With `keep` false (inference) the per-token
-/// gate values are written to step-sized scratch rows instead of N rows, so the cache is
-/// small and must not be given to [`backward`].
+/// values other than the gates are written to step-sized scratch rows instead of N rows, and
+/// the cache is empty and must not be given to [`backward`].
 pub fn forward<C: Cell, F: Float>(
     p: &CellParams<F>,
     x: Array2<F>,
@@ -130,58 +136,81 @@ pub fn forward<C: Cell, F: Float>(
     let (b, n_total) = (packing.rows(), packing.total);
     let c_width = if C::HAS_CELL_STATE { hidden } else { 0 };
 
-    // XW = X W_ih^T + b_ih: (N, E) x (E, G*H), all steps at once.
-    let mut xw = Array2::<F>::zeros((n_total, gh));
-    broadcast_rows(&mut xw.view_mut(), &p.b_ih.data);
-    gemm_add(x.view(), p.w_ih.matrix().t(), &mut xw.view_mut());
+    // XW = X W_ih^T + b_ih: (N, E) x (E, G*H), all steps at once. The time loop turns each
+    // row into that token's gate activations in place. Forward products use gemm_add_rows
+    // (rows independent of their batch-mates) with weights transposed to row-major once.
+    let w_ih_t = p.w_ih.matrix().t().as_standard_layout().into_owned();
+    let mut gates = Array2::<F>::zeros((n_total, gh));
+    broadcast_rows(&mut gates.view_mut(), &p.b_ih.data);
+    gemm_add_rows(x.view(), w_ih_t.view(), &mut gates.view_mut());
 
-    // Rows of the per-token arrays: every token for training, one step's rows for inference.
+    // Rows of the other per-token arrays: every token for training, one step's rows for
+    // inference.
     let kept = if keep { n_total } else { b };
-    let mut cache = RecurrentCache {
-        x: if keep { x } else { Array2::zeros((0, 0)) },
-        gates: Array2::zeros((kept, gh)),
-        saved: Array2::zeros((kept, C::SAVED * hidden)),
-        h_prev: Array2::zeros((kept, hidden)),
-        c_prev: Array2::zeros((kept, c_width)),
-    };
+    let mut saved = Array2::<F>::zeros((kept, C::SAVED * hidden));
+    let mut h_prev = Array2::<F>::zeros((kept, hidden));
+    let mut c_prev = Array2::<F>::zeros((kept, c_width));
     // Running states in sorted-row order: (B, H).
     let mut h = Array2::<F>::zeros((b, hidden));
     let mut c = Array2::<F>::zeros((b, c_width));
     let mut pre_hh = Array2::<F>::zeros((b, gh));
     let mut h_all = Array2::<F>::zeros((n_total, hidden));
-    let w_hh_t = p.w_hh.matrix().reversed_axes();
+    // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
+    // place, where a product of a transposed view re-packs it at every step (measured at 16
+    // rows: 55 GFLOP/s with gemm re-packing, 115 without).
+    let w_hh_t = p.w_hh.matrix().t().as_standard_layout().into_owned();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
         let base = if keep { off } else { 0 };
-        cache
-            .h_prev
+        h_prev
             .slice_mut(s![base..base + n, ..])
             .assign(&h.slice(s![..n, ..]));
-        cache
-            .c_prev
+        c_prev
             .slice_mut(s![base..base + n, ..])
             .assign(&c.slice(s![..n, ..]));
         // (n, H) x (H, G*H) + b_hh
         let mut hh = pre_hh.slice_mut(s![..n, ..]);
         broadcast_rows(&mut hh, &p.b_hh.data);
-        gemm_add(h.slice(s![..n, ..]), w_hh_t, &mut hh);
+        gemm_add_rows(h.slice(s![..n, ..]), w_hh_t.view(), &mut hh);
 
-        for r in 0..n {
-            C::forward_row(RowForward {
-                pre_ih: row(&xw, off + r),
-                pre_hh: row(&pre_hh, r),
-                h_prev: row(&cache.h_prev, base + r),
-                c_prev: row(&cache.c_prev, base + r),
-                gates: row_mut(&mut cache.gates, base + r),
-                saved: row_mut(&mut cache.saved, base + r),
-                h: row_mut(&mut h, r),
-                c: row_mut(&mut c, r),
-            });
-        }
+        widest_simd(
+            #[inline(always)]
+            || {
+                for r in 0..n {
+                    C::forward_row(RowForward {
+                        gates: row_mut(&mut gates, off + r),
+                        pre_hh: row(&pre_hh, r),
+                        h_prev: row(&h_prev, base + r),
+                        c_prev: row(&c_prev, base + r),
+                        saved: row_mut(&mut saved, base + r),
+                        h: row_mut(&mut h, r),
+                        c: row_mut(&mut c, r),
+                    });
+                }
+            },
+        );
         h_all
             .slice_mut(s![off..off + n, ..])
             .assign(&h.slice(s![..n, ..]));
     }
+    let cache = if keep {
+        RecurrentCache {
+            x,
+            gates,
+            saved,
+            h_prev,
+            c_prev,
+        }
+    } else {
+        let empty = || Array2::zeros((0, 0));
+        RecurrentCache {
+            x: empty(),
+            gates: empty(),
+            saved: empty(),
+            h_prev: empty(),
+            c_prev: empty(),
+        }
+    };
     (h_all, cache)
 }
 
@@ -206,46 +235,59 @@ pub fn backward<C: Cell, F: Float>(
     let mut dc = Array2::<F>::zeros((b, c_width));
     let mut dh_direct = Array2::<F>::zeros((b, hidden));
     let mut dc_prev = Array2::<F>::zeros((b, c_width));
-    // (N, G*H) pre-activation gradients of the input and recurrent sides.
+    // (N, G*H) pre-activation gradients of the input side and, when they differ, of the
+    // recurrent side.
     let mut d_pre_ih = Array2::<F>::zeros((n_total, gh));
-    let mut d_pre_hh = Array2::<F>::zeros((n_total, gh));
+    let separate = C::SEPARATE_RECURRENT_GRAD;
+    let mut d_pre_hh = Array2::<F>::zeros((if separate { n_total } else { 0 }, gh));
     let w_hh = p.w_hh.matrix();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets).rev() {
         let mut arriving = dh.slice_mut(s![..n, ..]);
         arriving += &d_h_all.slice(s![off..off + n, ..]);
-        for r in 0..n {
-            C::backward_row(RowBackward {
-                gates: row(&cache.gates, off + r),
-                saved: row(&cache.saved, off + r),
-                h_prev: row(&cache.h_prev, off + r),
-                c_prev: row(&cache.c_prev, off + r),
-                dh: row(&dh, r),
-                dc: row(&dc, r),
-                d_pre_ih: row_mut(&mut d_pre_ih, off + r),
-                d_pre_hh: row_mut(&mut d_pre_hh, off + r),
-                dh_prev_direct: row_mut(&mut dh_direct, r),
-                dc_prev: row_mut(&mut dc_prev, r),
-            });
-        }
+        widest_simd(
+            #[inline(always)]
+            || {
+                for r in 0..n {
+                    C::backward_row(RowBackward {
+                        gates: row(&cache.gates, off + r),
+                        saved: row(&cache.saved, off + r),
+                        h_prev: row(&cache.h_prev, off + r),
+                        c_prev: row(&cache.c_prev, off + r),
+                        dh: row(&dh, r),
+                        dc: row(&dc, r),
+                        d_pre_ih: row_mut(&mut d_pre_ih, off + r),
+                        d_pre_hh: if separate {
+                            row_mut(&mut d_pre_hh, off + r)
+                        } else {
+                            &mut []
+                        },
+                        dh_prev_direct: row_mut(&mut dh_direct, r),
+                        dc_prev: row_mut(&mut dc_prev, r),
+                    });
+                }
+            },
+        );
         // dh_{t-1} = direct part + dA_hh W_hh: (n, G*H) x (G*H, H). Rows >= n are finished
         // earlier in time and keep their gradient untouched.
+        let d_pre_rec = if separate { &d_pre_hh } else { &d_pre_ih };
         let mut dh_run = dh.slice_mut(s![..n, ..]);
         dh_run.assign(&dh_direct.slice(s![..n, ..]));
-        gemm_add(d_pre_hh.slice(s![off..off + n, ..]), w_hh, &mut dh_run);
+        gemm_add(d_pre_rec.slice(s![off..off + n, ..]), w_hh, &mut dh_run);
         dc.slice_mut(s![..n, ..])
             .assign(&dc_prev.slice(s![..n, ..]));
     }
 
     // Weight gradients: one product each over all steps.
+    let d_pre_rec = if separate { &d_pre_hh } else { &d_pre_ih };
     gemm_add(d_pre_ih.t(), cache.x.view(), &mut grads.w_ih.matrix_mut());
     gemm_add(
-        d_pre_hh.t(),
+        d_pre_rec.t(),
         cache.h_prev.view(),
         &mut grads.w_hh.matrix_mut(),
     );
     add_column_sums(&d_pre_ih, &mut grads.b_ih.data);
-    add_column_sums(&d_pre_hh, &mut grads.b_hh.data);
+    add_column_sums(d_pre_rec, &mut grads.b_hh.data);
 
     // dX = dA_ih W_ih: (N, G*H) x (G*H, E).
     let mut d_x = Array2::<F>::zeros(cache.x.dim());

@@ -12,39 +12,35 @@ impl Cell for Rnn {
     const GATES: usize = 1;
     const HAS_CELL_STATE: bool = false;
     const SAVED: usize = 0;
+    const SEPARATE_RECURRENT_GRAD: bool = false;
 
-    #[inline]
+    #[inline(always)]
     fn forward_row<F: Float>(row: RowForward<'_, F>) {
         let hidden = row.h.len();
         // Equal lengths let the compiler drop bounds checks and vectorise.
-        let (pre_ih, pre_hh, gates) = (
-            &row.pre_ih[..hidden],
-            &row.pre_hh[..hidden],
-            &mut row.gates[..hidden],
-        );
+        // `gates` holds W_ih x + b_ih on entry and h on return.
+        let (pre_hh, gates) = (&row.pre_hh[..hidden], &mut row.gates[..hidden]);
         for j in 0..hidden {
-            let h = (pre_ih[j] + pre_hh[j]).gate_tanh();
+            let h = (gates[j] + pre_hh[j]).gate_tanh();
             gates[j] = h;
             row.h[j] = h;
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn backward_row<F: Float>(row: RowBackward<'_, F>) {
         let hidden = row.dh.len();
         let one = F::one();
-        let (gates, d_ih, d_hh, direct) = (
+        // One gradient for both sides (SEPARATE_RECURRENT_GRAD is false).
+        let (gates, d_pre, direct) = (
             &row.gates[..hidden],
             &mut row.d_pre_ih[..hidden],
-            &mut row.d_pre_hh[..hidden],
             &mut row.dh_prev_direct[..hidden],
         );
         for j in 0..hidden {
             let h = gates[j];
             // d tanh(a) / da = 1 - tanh(a)^2
-            let d_pre = row.dh[j] * (one - h * h);
-            d_ih[j] = d_pre;
-            d_hh[j] = d_pre;
+            d_pre[j] = row.dh[j] * (one - h * h);
             direct[j] = F::zero();
         }
     }
