@@ -20,7 +20,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use super::packing::Packing;
 use super::params::CellParams;
 use crate::float::{widest_simd, Float};
-use crate::linalg::{gemm_add, gemm_add_rows};
+use crate::linalg::{gemm_add, gemm_add_rows, recycle, zeros};
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
@@ -139,17 +139,18 @@ pub fn forward<C: Cell, F: Float>(
     // XW = X W_ih^T + b_ih: (N, E) x (E, G*H), all steps at once. The time loop turns each
     // row into that token's gate activations in place. Forward products use gemm_add_rows
     // (rows independent of their batch-mates) with weights transposed to row-major once.
-    let w_ih_t = p.w_ih.matrix().t().as_standard_layout().into_owned();
-    let mut gates = Array2::<F>::zeros((n_total, gh));
+    let mut w_ih_t = zeros::<F>(p.w_ih.shape[1], gh);
+    w_ih_t.assign(&p.w_ih.matrix().t());
+    let mut gates = zeros::<F>(n_total, gh);
     broadcast_rows(&mut gates.view_mut(), &p.b_ih.data);
     gemm_add_rows(x.view(), w_ih_t.view(), &mut gates.view_mut());
 
     // Rows of the other per-token arrays: every token for training, one step's rows for
     // inference.
     let kept = if keep { n_total } else { b };
-    let mut saved = Array2::<F>::zeros((kept, C::SAVED * hidden));
-    let mut h_prev = Array2::<F>::zeros((kept, hidden));
-    let mut c_prev = Array2::<F>::zeros((kept, c_width));
+    let mut saved = zeros::<F>(kept, C::SAVED * hidden);
+    let mut h_prev = zeros::<F>(kept, hidden);
+    let mut c_prev = zeros::<F>(kept, c_width);
     // Running states in sorted-row order: (B, H).
     let mut h = Array2::<F>::zeros((b, hidden));
     let mut c = Array2::<F>::zeros((b, c_width));
@@ -158,7 +159,8 @@ pub fn forward<C: Cell, F: Float>(
     // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
     // place, where a product of a transposed view re-packs it at every step (measured at 16
     // rows: 55 GFLOP/s with gemm re-packing, 115 without).
-    let w_hh_t = p.w_hh.matrix().t().as_standard_layout().into_owned();
+    let mut w_hh_t = zeros::<F>(hidden, gh);
+    w_hh_t.assign(&p.w_hh.matrix().t());
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
         let base = if keep { off } else { 0 };
@@ -193,6 +195,8 @@ pub fn forward<C: Cell, F: Float>(
             .slice_mut(s![off..off + n, ..])
             .assign(&h.slice(s![..n, ..]));
     }
+    recycle(w_ih_t);
+    recycle(w_hh_t);
     let cache = if keep {
         RecurrentCache {
             x,
@@ -202,6 +206,9 @@ pub fn forward<C: Cell, F: Float>(
             c_prev,
         }
     } else {
+        for scratch in [x, gates, saved, h_prev, c_prev] {
+            recycle(scratch);
+        }
         let empty = || Array2::zeros((0, 0));
         RecurrentCache {
             x: empty(),
@@ -237,9 +244,9 @@ pub fn backward<C: Cell, F: Float>(
     let mut dc_prev = Array2::<F>::zeros((b, c_width));
     // (N, G*H) pre-activation gradients of the input side and, when they differ, of the
     // recurrent side.
-    let mut d_pre_ih = Array2::<F>::zeros((n_total, gh));
+    let mut d_pre_ih = zeros::<F>(n_total, gh);
     let separate = C::SEPARATE_RECURRENT_GRAD;
-    let mut d_pre_hh = Array2::<F>::zeros((if separate { n_total } else { 0 }, gh));
+    let mut d_pre_hh = zeros::<F>(if separate { n_total } else { 0 }, gh);
     let w_hh = p.w_hh.matrix();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets).rev() {
@@ -292,6 +299,8 @@ pub fn backward<C: Cell, F: Float>(
     // dX = dA_ih W_ih: (N, G*H) x (G*H, E).
     let mut d_x = Array2::<F>::zeros(cache.x.dim());
     gemm_add(d_pre_ih.view(), p.w_ih.matrix(), &mut d_x.view_mut());
+    recycle(d_pre_ih);
+    recycle(d_pre_hh);
     d_x
 }
 
