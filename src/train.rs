@@ -113,7 +113,7 @@ pub fn dropout_rng(seed: u64, step: usize) -> Rng {
 }
 
 /// One epoch's batches (indices into the training set). Rows are shuffled; with `bucket`,
-/// each window of [`BUCKET_WINDOW`] batches is sorted by length (ties keep the shuffled
+/// each window of `BUCKET_WINDOW` batches is sorted by length (ties keep the shuffled
 /// order) before it is cut, and the batches are then shuffled, so a batch holds texts of
 /// similar length (less wasted work on ragged steps) while every epoch still sees a new mix.
 pub fn epoch_batches(
