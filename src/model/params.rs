@@ -204,7 +204,7 @@ impl<F: Float> Params<F> {
     /// Builds parameters from tensors in [`expected_shapes`] order (embedding, 4 per
     /// layer-direction, fc weight and bias).
     pub fn from_tensors(tensors: Vec<Tensor<F>>) -> Self {
-        debug_assert!(tensors.len() >= 2 && (tensors.len() - 3) % 4 == 0);
+        debug_assert!(tensors.len() >= 3 && (tensors.len() - 3).is_multiple_of(4));
         let mut it = tensors.into_iter();
         let embedding = it.next().expect("embedding tensor");
         let rest: Vec<Tensor<F>> = it.collect();
