@@ -5,6 +5,7 @@
 //! (plotters without its font features only estimates text sizes for layout).
 
 pub use plotters::chart::SeriesLabelPosition;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 pub use plotters::style::RGBColor;
 
@@ -115,14 +116,7 @@ pub fn line_chart(axes: &Axes, series: &[Series]) -> Result<String, String> {
             }
         }
         if series.iter().any(|s| !s.label.is_empty()) {
-            chart
-                .configure_series_labels()
-                .position(axes.legend.clone())
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font((FONT, 12))
-                .draw()
-                .map_err(message)?;
+            legend(&mut chart, axes.legend.clone())?;
         }
         root.present().map_err(message)?;
     }
@@ -189,18 +183,26 @@ pub fn histogram(
                 .map_err(message)?
                 .label(label)
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], RED.stroke_width(2)));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .label_font((FONT, 12))
-                .draw()
-                .map_err(message)?;
+            legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         }
         root.present().map_err(message)?;
     }
     Ok(svg)
+}
+
+/// Draws the legend of the labelled series, in the same style on every chart.
+fn legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(message)
 }
 
 /// Widens a range that is empty or a single value so plotters can draw it.
