@@ -113,17 +113,7 @@ fn bench_cells(c: &mut Criterion) {
         // Gradients accumulate across iterations (backward adds, never zeroes): zeroing all
         // V*E embedding rows each time would time a 10 MB memset the training loop never does.
         let mut grads = Params::<f32>::zeros(&config);
-        group.bench_with_input(
-            BenchmarkId::new("forward_backward", cell.name()),
-            &batch,
-            |b, batch| {
-                b.iter(|| {
-                    let (_, cache) = model.forward(black_box(batch), Mode::Eval);
-                    model.backward(cache, black_box(&d_logits), &mut grads);
-                })
-            },
-        );
-        black_box(&grads);
+        bench_forward_backward(&mut group, cell, &model, &batch, &d_logits, &mut grads);
     }
     group.finish();
 
@@ -135,19 +125,31 @@ fn bench_cells(c: &mut Criterion) {
         let batch = random_batch(SHARD_ROWS, &mut Rng::new(2));
         let d_logits = d_logits(SHARD_ROWS);
         let mut grads = Params::<f32>::zeros(&config);
-        group.bench_with_input(
-            BenchmarkId::new("forward_backward", cell.name()),
-            &batch,
-            |b, batch| {
-                b.iter(|| {
-                    let (_, cache) = model.forward(black_box(batch), Mode::Eval);
-                    model.backward(cache, black_box(&d_logits), &mut grads);
-                })
-            },
-        );
-        black_box(&grads);
+        bench_forward_backward(&mut group, cell, &model, &batch, &d_logits, &mut grads);
     }
     group.finish();
+}
+
+/// Times forward + backward of `batch` as one benchmark of `group`, named by the cell.
+fn bench_forward_backward(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    cell: CellKind,
+    model: &Classifier<f32>,
+    batch: &Batch,
+    d_logits: &[f32],
+    grads: &mut Params<f32>,
+) {
+    group.bench_with_input(
+        BenchmarkId::new("forward_backward", cell.name()),
+        batch,
+        |b, batch| {
+            b.iter(|| {
+                let (_, cache) = model.forward(black_box(batch), Mode::Eval);
+                model.backward(cache, black_box(d_logits), grads);
+            })
+        },
+    );
+    black_box(&grads);
 }
 
 /// An untrained LSTM model with a 20k-word vocabulary, E = H = 128, as a model file would hold.

@@ -267,6 +267,11 @@ pub struct CalibrationBin {
     pub fraction_positive: f64,
 }
 
+/// The index of the equal-width bin of `[0, 1]` that holds probability `p` (1 goes in the last).
+pub fn probability_bin(p: f64, bins: usize) -> usize {
+    ((p * bins as f64) as usize).min(bins - 1)
+}
+
 /// Reliability diagram: probabilities in `bins` equal-width bins; empty bins are left out. A
 /// calibrated model has `fraction_positive ~ mean_predicted` in every bin.
 pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<CalibrationBin> {
@@ -274,7 +279,7 @@ pub fn calibration(probabilities: &[f64], labels: &[bool], bins: usize) -> Vec<C
     debug_assert!(bins > 0);
     let mut sums = vec![(0usize, 0.0f64, 0usize); bins];
     for (&p, &y) in probabilities.iter().zip(labels) {
-        let k = ((p * bins as f64) as usize).min(bins - 1);
+        let k = probability_bin(p, bins);
         sums[k].0 += 1;
         sums[k].1 += p;
         sums[k].2 += usize::from(y);

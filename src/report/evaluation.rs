@@ -213,7 +213,7 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         let mut counts = [0usize; BINS];
         for (&p, &y) in probabilities.iter().zip(&labels) {
             if y == class {
-                counts[((p * BINS as f64) as usize).min(BINS - 1)] += 1;
+                counts[metrics::probability_bin(p, BINS)] += 1;
             }
         }
         counts

@@ -8,7 +8,7 @@ use super::{figure, fixed, key_values, Page, Report};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::sentiment::SentimentModel;
+use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::UNK_ID;
 use crate::train::EpochRecord;
 
@@ -45,14 +45,10 @@ fn lengths(model: &SentimentModel, rows: &[Example]) -> Vec<usize> {
         .collect()
 }
 
-/// Fraction of the tokens the model sees (after truncation) that are in its vocabulary.
-fn coverage(model: &SentimentModel, rows: &[Example]) -> Option<f64> {
-    let (mut known, mut total) = (0usize, 0usize);
-    for e in rows {
-        let ids = model.encode(&e.text);
-        total += ids.len();
-        known += ids.iter().filter(|&&id| id != UNK_ID).count();
-    }
+/// Fraction of the ids (tokens the model sees, after truncation) that are in the vocabulary.
+fn coverage(ids: &[Vec<u32>]) -> Option<f64> {
+    let total: usize = ids.iter().map(Vec::len).sum();
+    let known = ids.iter().flatten().filter(|&&id| id != UNK_ID).count();
     (total > 0).then(|| known as f64 / total as f64)
 }
 
@@ -191,14 +187,12 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
     );
 
     // Summary: the numbers a reader wants first.
-    let valid_texts: Vec<&str> = run.valid.iter().map(|e| e.text.as_str()).collect();
+    // The validation texts are encoded once, for both the metrics and the coverage.
+    let valid_ids: Vec<Vec<u32>> = run.valid.iter().map(|e| model.encode(&e.text)).collect();
     let valid_labels: Vec<bool> = run.valid.iter().map(|e| e.label).collect();
     let valid_metrics = (!run.valid.is_empty()).then(|| {
-        metrics::evaluate(
-            &model.logits(&valid_texts),
-            &valid_labels,
-            model.threshold(),
-        )
+        let logits = logits_batched(&model.classifier, &valid_ids, INFERENCE_BATCH);
+        metrics::evaluate(&logits, &valid_labels, model.threshold())
     });
     let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();
     let timed: f64 = run.timings.iter().map(|t| t.seconds).sum();
@@ -361,8 +355,7 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             format!(
                 "{:.1}% of training tokens, {} of validation tokens",
                 100.0 * info.vocab_coverage,
-                coverage(model, run.valid)
-                    .map_or("n/a".to_string(), |c| format!("{:.1}%", 100.0 * c))
+                coverage(&valid_ids).map_or("n/a".to_string(), |c| format!("{:.1}%", 100.0 * c))
             ),
         ),
     ];
