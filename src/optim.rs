@@ -12,7 +12,16 @@
 //! would also move every other row by its decaying momentum, at the cost of reading and
 //! writing the whole (V, E) table and its two moment tables every step, which dominates a step
 //! for large vocabularies. With every row in the batch the two are identical (tested).
+//!
+//! Parallel and deterministic: the optimizer step and the sum of shard gradients
+//! ([`reduce_shards`]) run on the current rayon pool over [`Pieces`], element ranges of a fixed
+//! size cut from the covered rows. Every update is element by element, so the result is the
+//! same for any number of threads; the one reduction, the norm, adds per-piece partial sums in
+//! piece order.
 
+use std::ops::Range;
+
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::OptimizerKind;
@@ -44,6 +53,83 @@ impl Rows<'_> {
             _ => std::iter::once(0..len).collect(),
         }
     }
+}
+
+/// Elements per piece of the parallel passes. Fixed, so the pieces (and the norm's order of
+/// summation) never depend on the number of threads; 16K f32 is 64 KB, well inside a core's
+/// L2 cache, and large enough that scheduling a piece costs little next to its work.
+const PIECE: usize = 1 << 14;
+
+/// The parts of the parameters a step covers ([`Rows`]), as `(tensor index, element range)`
+/// pieces of at most [`PIECE`] elements, in tensor order and, within a tensor, in element
+/// order without overlaps: what [`Pieces::carve`] needs to hand out disjoint slices.
+#[derive(Clone, Debug)]
+pub struct Pieces {
+    pieces: Vec<(usize, Range<usize>)>,
+}
+
+impl Pieces {
+    /// The pieces of tensors with these element counts (in [`Params::tensors`] order).
+    fn new(lens: &[usize], rows: Rows<'_>, embed_dim: usize) -> Self {
+        let mut pieces = Vec::new();
+        for (i, &len) in lens.iter().enumerate() {
+            for r in rows.ranges(i, len, embed_dim) {
+                let mut start = r.start;
+                while start < r.end {
+                    let end = (start + PIECE).min(r.end);
+                    pieces.push((i, start..end));
+                    start = end;
+                }
+            }
+        }
+        Self { pieces }
+    }
+
+    /// The pieces of `params`' tensors.
+    pub fn of<F: Float>(params: &Params<F>, rows: Rows<'_>) -> Self {
+        let lens: Vec<usize> = params.tensors().iter().map(|t| t.data.len()).collect();
+        Self::new(&lens, rows, params.embedding.shape[1])
+    }
+
+    /// Cuts `tensors` (one slice per tensor, in order) into one disjoint slice per piece.
+    fn carve<'a, F>(&self, tensors: Vec<&'a mut [F]>) -> Vec<&'a mut [F]> {
+        let mut out = Vec::with_capacity(self.pieces.len());
+        let mut tensors = tensors.into_iter().enumerate();
+        // The tensor being cut, what is left of it, and where that rest starts.
+        let (mut index, mut rest, mut offset): (usize, &'a mut [F], usize) =
+            (usize::MAX, &mut [], 0);
+        for (t, r) in &self.pieces {
+            while index != *t {
+                (index, rest) = tensors.next().expect("a slice for every tensor");
+                offset = 0;
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(r.start - offset);
+            let (piece, tail) = tail.split_at_mut(r.len());
+            out.push(piece);
+            rest = tail;
+            offset = r.end;
+        }
+        out
+    }
+
+    /// The tensor of each piece.
+    fn tensors(&self) -> impl Iterator<Item = usize> + '_ {
+        self.pieces.iter().map(|(t, _)| *t)
+    }
+
+    /// The element range of each piece.
+    fn ranges(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        self.pieces.iter().map(|(_, r)| r.clone())
+    }
+}
+
+/// Every tensor's data of `params`, mutably, in [`Params::tensors`] order.
+fn data_mut<F: Float>(params: &mut Params<F>) -> Vec<&mut [F]> {
+    params
+        .tensors_mut()
+        .into_iter()
+        .map(|t| t.data.as_mut_slice())
+        .collect()
 }
 
 /// Adam's per-element update on matching slices.
@@ -162,52 +248,52 @@ impl<F: Float> Optimizer<F> {
         let step_size = F::of(self.lr / (1.0 - BETA1.powi(t)));
         let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
         let shrink = F::of(1.0 - self.lr * self.weight_decay);
-        let embed_dim = params.embedding.shape[1];
-        let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
-        let state = self.first.iter_mut().zip(self.second.iter_mut());
-        for (i, ((p, g), (m, v))) in tensors.zip(state).enumerate() {
-            if self.frozen[i] {
-                continue;
-            }
-            let shrink = (self.decays[i] && self.weight_decay > 0.0).then_some(shrink);
-            for r in rows.ranges(i, p.data.len(), embed_dim) {
-                adam_update(
-                    &mut p.data[r.clone()],
-                    &g.data[r.clone()],
-                    &mut m[r.clone()],
-                    &mut v[r],
-                    step_size,
-                    bias2_sqrt,
-                    shrink,
-                );
-            }
-        }
+        let pieces = Pieces::of(params, rows);
+        let grads = grads.tensors();
+        let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
+        let first = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
+        let second = pieces.carve(self.second.iter_mut().map(Vec::as_mut_slice).collect());
+        let work: Vec<_> = pieces
+            .carve(data_mut(params))
+            .into_iter()
+            .zip(first)
+            .zip(second)
+            .zip(pieces.tensors().zip(pieces.ranges()))
+            .filter(|(_, (i, _))| !frozen[*i])
+            .collect();
+        work.into_par_iter().for_each(|(((p, m), v), (i, r))| {
+            let shrink = (decays[i] && weight_decay > 0.0).then_some(shrink);
+            adam_update(p, &grads[i].data[r], m, v, step_size, bias2_sqrt, shrink);
+        });
     }
 
     /// `buf = momentum buf + g (+ wd p);  p -= lr buf` (PyTorch's SGD, dampening 0, not
     /// Nesterov).
     fn sgd_step(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
         let (lr, mu) = (F::of(self.lr), F::of(self.momentum));
-        let embed_dim = params.embedding.shape[1];
-        let tensors = params.tensors_mut().into_iter().zip(grads.tensors());
-        for (i, ((p, g), buf)) in tensors.zip(self.first.iter_mut()).enumerate() {
-            if self.frozen[i] {
-                continue;
-            }
-            let wd = if self.decays[i] {
-                F::of(self.weight_decay)
+        let pieces = Pieces::of(params, rows);
+        let grads = grads.tensors();
+        let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
+        let buffers = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
+        let work: Vec<_> = pieces
+            .carve(data_mut(params))
+            .into_iter()
+            .zip(buffers)
+            .zip(pieces.tensors().zip(pieces.ranges()))
+            .filter(|(_, (i, _))| !frozen[*i])
+            .collect();
+        work.into_par_iter().for_each(|((p, buf), (i, r))| {
+            let wd = if decays[i] {
+                F::of(weight_decay)
             } else {
                 F::zero()
             };
-            for r in rows.ranges(i, p.data.len(), embed_dim) {
-                let slices = p.data[r.clone()].iter_mut().zip(&g.data[r.clone()]);
-                for ((p, &g), b) in slices.zip(&mut buf[r]) {
-                    // L2: g += wd p.
-                    *b = mu * *b + g + wd * *p;
-                    *p -= lr * *b;
-                }
+            for ((p, &g), b) in p.iter_mut().zip(&grads[i].data[r]).zip(buf) {
+                // L2: g += wd p.
+                *b = mu * *b + g + wd * *p;
+                *p -= lr * *b;
             }
-        }
+        });
     }
 }
 
@@ -240,6 +326,13 @@ pub fn clip_grad_norm<F: Float>(grads: &mut Params<F>, max_norm: f64) -> f64 {
 /// [`clip_grad_norm`] when only `rows` of the embedding gradient can be non-zero.
 pub fn clip_grad_norm_rows<F: Float>(grads: &mut Params<F>, max_norm: f64, rows: Rows<'_>) -> f64 {
     let norm = global_norm_rows(grads, rows);
+    clip_to_norm(grads, norm, max_norm, rows);
+    norm
+}
+
+/// The scaling of [`clip_grad_norm_rows`], for gradients whose norm `norm` is already known
+/// (from [`reduce_shards`]): `g *= min(1, max_norm / (norm + 1e-6))`.
+pub fn clip_to_norm<F: Float>(grads: &mut Params<F>, norm: f64, max_norm: f64, rows: Rows<'_>) {
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = F::of(coef);
@@ -252,7 +345,6 @@ pub fn clip_grad_norm_rows<F: Float>(grads: &mut Params<F>, max_norm: f64, rows:
             }
         }
     }
-    norm
 }
 
 /// `total += part`, for gradients where only `rows` of the embedding can be non-zero.
@@ -270,6 +362,52 @@ pub fn add_grads_rows<F: Float>(total: &mut Params<F>, part: &Params<F>, rows: R
             }
         }
     }
+}
+
+/// Sums the gradients of `shards` into the first, in shard order (`((g0 + g1) + g2) + ...`,
+/// element by element), zeroes the others, and returns the global L2 norm of the sum: what
+/// [`add_grads_rows`], [`zero_grad_rows`] and [`global_norm_rows`] do one after the other, in
+/// one parallel pass over [`Pieces`]. Only `rows` of the embedding gradients can be non-zero.
+/// The norm adds per-piece sums (f64) in piece order, so it does not depend on the threads.
+pub fn reduce_shards<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>) -> f64 {
+    let Some(first) = shards.first() else {
+        return 0.0;
+    };
+    let pieces = Pieces::of(first, rows);
+    let mut carved: Vec<std::vec::IntoIter<&mut [F]>> = shards
+        .iter_mut()
+        .map(|p| pieces.carve(data_mut(p)).into_iter())
+        .collect();
+    // Per piece, its slice of every shard.
+    let work: Vec<Vec<&mut [F]>> = pieces
+        .ranges()
+        .map(|_| {
+            carved
+                .iter_mut()
+                .map(|c| c.next().expect("a slice per piece"))
+                .collect()
+        })
+        .collect();
+    let sums: Vec<f64> = work
+        .into_par_iter()
+        .map(|mut slices| {
+            let (total, others) = slices.split_first_mut().expect("at least one shard");
+            for other in others {
+                for (a, b) in total.iter_mut().zip(other.iter_mut()) {
+                    *a += *b;
+                    *b = F::zero();
+                }
+            }
+            total
+                .iter()
+                .map(|g| {
+                    let g = g.to_f64_exact();
+                    g * g
+                })
+                .sum::<f64>()
+        })
+        .collect();
+    sums.iter().sum::<f64>().sqrt()
 }
 
 /// Zeroes gradients when only `rows` of the embedding gradient can be non-zero.
@@ -389,6 +527,60 @@ mod tests {
         let mut g = grads.clone();
         zero_grad_rows(&mut g, Rows::Only(&[1]));
         assert!(g.tensors().iter().all(|t| t.data.iter().all(|&x| x == 0.0)));
+    }
+
+    #[test]
+    fn reduce_shards_equals_adding_zeroing_and_the_norm() {
+        // Three shards with different gradients, dense rows and then only embedding row 1.
+        let shards: Vec<Params<f64>> = (0..3)
+            .map(|k| {
+                let (_, mut g) = tiny();
+                for t in g.tensors_mut() {
+                    t.data
+                        .iter_mut()
+                        .for_each(|x| *x = *x * (k as f64 + 1.5) - 0.01);
+                }
+                g
+            })
+            .collect();
+        for rows in [Rows::All, Rows::Only(&[1])] {
+            let mut want = shards.clone();
+            let (first, rest) = want.split_at_mut(1);
+            for other in rest.iter_mut() {
+                add_grads_rows(&mut first[0], other, rows);
+                zero_grad_rows(other, rows);
+            }
+            let want_norm = global_norm_rows(&first[0], rows);
+            let mut got = shards.clone();
+            let norm = reduce_shards(&mut got, rows);
+            assert_eq!(got, want);
+            assert!(
+                (norm - want_norm).abs() <= 1e-12 * want_norm,
+                "{norm} vs {want_norm}"
+            );
+        }
+        assert_eq!(reduce_shards::<f64>(&mut [], Rows::All), 0.0);
+    }
+
+    #[test]
+    fn pieces_cover_the_rows_once_in_order_and_split_long_tensors() {
+        let lens = [10 * 4, 3 * PIECE + 5, 7];
+        let pieces = Pieces::new(&lens, Rows::Only(&[2, 3, 9]), 4);
+        let got: Vec<(usize, Range<usize>)> = pieces.pieces.clone();
+        let mut want = vec![(0, 8..12), (0, 12..16), (0, 36..40)];
+        want.extend((0..4).map(|k| (1, k * PIECE..((k + 1) * PIECE).min(lens[1]))));
+        want.push((2, 0..7));
+        assert_eq!(got, want);
+        // Carving hands out exactly those elements.
+        let mut data: Vec<Vec<u32>> = lens.iter().map(|&n| (0..n as u32).collect()).collect();
+        let slices = pieces.carve(data.iter_mut().map(Vec::as_mut_slice).collect());
+        let firsts: Vec<u32> = slices.iter().map(|s| s[0]).collect();
+        let starts: Vec<u32> = want.iter().map(|(_, r)| r.start as u32).collect();
+        assert_eq!(firsts, starts);
+        assert!(slices
+            .iter()
+            .zip(&want)
+            .all(|(s, (_, r))| s.len() == r.len()));
     }
 
     #[test]

@@ -17,9 +17,7 @@ use crate::model::loss::bce_with_logits_scaled;
 use crate::model::params::Params;
 use crate::model::params::Tensor;
 use crate::model::{Classifier, Mode};
-use crate::optim::{
-    add_grads_rows, clip_grad_norm_rows, global_norm_rows, zero_grad_rows, Optimizer, Rows,
-};
+use crate::optim::{clip_to_norm, reduce_shards, zero_grad_rows, Optimizer, Rows};
 use crate::rng::{Rng, RngState};
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{Tokenizer, Vocab};
@@ -490,23 +488,19 @@ pub fn fit(
             if !loss.is_finite() {
                 return Err(diverged("loss", loss));
             }
-            // Sum the shard gradients into the first, in shard order: the result does not
-            // depend on how many threads computed them.
-            let (first, rest) = shard_grads.split_at_mut(1);
-            let grads = &mut first[0];
-            for other in rest[..shard_rows.len() - 1].iter_mut() {
-                add_grads_rows(grads, other, embedding_rows);
-                zero_grad_rows(other, embedding_rows);
-            }
-            let norm = if config.clip_norm > 0.0 {
-                clip_grad_norm_rows(grads, config.clip_norm, embedding_rows)
-            } else {
-                global_norm_rows(grads, embedding_rows)
-            };
+            // Sum the shard gradients into the first, in shard order, and take the norm of
+            // the sum; then the update. Both run on the pool over pieces of fixed size, so the
+            // result does not depend on how many threads computed them.
+            let used = &mut shard_grads[..shard_rows.len()];
+            let norm = pool.install(|| reduce_shards(used, embedding_rows));
+            let grads = &mut used[0];
             if !norm.is_finite() {
                 return Err(diverged("gradient norm", norm));
             }
-            optimizer.step_rows(&mut model.params, grads, embedding_rows);
+            if config.clip_norm > 0.0 {
+                clip_to_norm(grads, norm, config.clip_norm, embedding_rows);
+            }
+            pool.install(|| optimizer.step_rows(&mut model.params, grads, embedding_rows));
             // Only what this step wrote needs clearing.
             zero_grad_rows(grads, embedding_rows);
             step += 1;
