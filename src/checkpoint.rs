@@ -141,42 +141,59 @@ fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// Parses a JSON array of numbers into f32, rounding each decimal directly to the nearest f32
-/// (what the writer's shortest form round-trips to). `expected` sizes the allocation; errors
-/// name the value's index.
-fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, String> {
+/// (what the writer's shortest form round-trips to). Errors name the value's index.
+fn parse_f32_array(raw: &str) -> std::result::Result<Vec<f32>, String> {
     let bytes = raw.as_bytes();
     let start = skip_whitespace(bytes, 0);
     let end = bytes.iter().rposition(|&b| b == b']');
     let (Some(b'['), Some(end)) = (bytes.get(start), end) else {
         return Err("\"data\" is not an array of numbers".into());
     };
-    parse_f32_body(&bytes[start + 1..end], expected)
+    parse_f32_body(&bytes[start + 1..end])
 }
 
 /// Parses the inside of a JSON array of numbers (between `[` and `]`) and checks it is one:
 /// numbers in JSON's grammar, separated by commas. Bodies of more than [`PARALLEL_BYTES`] are
-/// cut at commas into pieces parsed on all cores.
-fn parse_f32_body(body: &[u8], expected: usize) -> std::result::Result<Vec<f32>, String> {
+/// cut at commas into pieces parsed on all cores, each straight into its own part of the one
+/// output (no per-piece vector copied afterwards, so each page of it is touched once).
+fn parse_f32_body(body: &[u8]) -> std::result::Result<Vec<f32>, String> {
     if skip_whitespace(body, 0) == body.len() {
         return Ok(Vec::new());
     }
     let pieces = split_at_commas(body, rayon::current_num_threads().max(1));
-    let parsed: Vec<std::result::Result<Vec<f32>, (usize, String)>> = if pieces.len() > 1 {
+    // A piece that parses holds one number more than it has commas; one that does not fails
+    // before it runs out of slots (each number past the first follows its own comma).
+    let count = |piece: &[u8]| memchr::memchr_iter(b',', piece).count() + 1;
+    let counts: Vec<usize> = if pieces.len() > 1 {
+        pieces.par_iter().map(|p| count(p)).collect()
+    } else {
+        vec![count(body)]
+    };
+    // Zeroed memory comes from calloc, so the pages are first touched by the parse.
+    let mut out = vec![0.0f32; counts.iter().sum()];
+    let results: Vec<std::result::Result<(), (usize, String)>> = if pieces.len() > 1 {
+        let mut slots = Vec::with_capacity(pieces.len());
+        let mut rest = out.as_mut_slice();
+        for &n in &counts {
+            let (slot, tail) = rest.split_at_mut(n);
+            slots.push(slot);
+            rest = tail;
+        }
         pieces
             .par_iter()
-            .map(|p| parse_numbers(p, expected / pieces.len() + 1))
+            .zip(slots)
+            .map(|(piece, slot)| parse_numbers(piece, slot))
             .collect()
     } else {
-        vec![parse_numbers(body, expected)]
+        vec![parse_numbers(body, &mut out)]
     };
-    let mut out = Vec::with_capacity(expected);
-    for piece in parsed {
-        match piece {
-            Ok(values) => out.extend(values),
-            Err((index, message)) => {
-                return Err(format!("value {}{message}", out.len() + index));
-            }
+    // The first failing piece names the value: all pieces before it parsed in full.
+    let mut before = 0;
+    for (result, n) in results.into_iter().zip(&counts) {
+        if let Err((index, message)) = result {
+            return Err(format!("value {}{message}", before + index));
         }
+        before += n;
     }
     Ok(out)
 }
@@ -205,29 +222,31 @@ fn split_at_commas(body: &[u8], parts: usize) -> Vec<&[u8]> {
     pieces
 }
 
-/// Parses comma-separated numbers; an error carries the index within this piece.
-fn parse_numbers(piece: &[u8], capacity: usize) -> std::result::Result<Vec<f32>, (usize, String)> {
-    let mut out = Vec::with_capacity(capacity);
+/// Parses comma-separated numbers into `out`, which has one slot per comma and one more; an
+/// error carries the index within this piece.
+fn parse_numbers(piece: &[u8], out: &mut [f32]) -> std::result::Result<(), (usize, String)> {
     let mut i = 0;
-    loop {
+    for (k, slot) in out.iter_mut().enumerate() {
         // The writer's form: a number and its comma, taken together.
         if let Some((value, used)) = wide_f32(&piece[i..]) {
-            out.push(value);
+            *slot = value;
             i += used;
             continue;
         }
         // Anything else: whitespace around the number, the last number of the piece, or
         // other forms of numbers (and errors).
         i = skip_whitespace(piece, i);
-        let (value, used) = other_f32(&piece[i..]).map_err(|message| (out.len(), message))?;
-        out.push(value);
+        let (value, used) = other_f32(&piece[i..]).map_err(|message| (k, message))?;
+        *slot = value;
         i = skip_whitespace(piece, i + used);
         match piece.get(i) {
             Some(b',') => i += 1,
-            None => return Ok(out),
-            Some(_) => return Err((out.len() - 1, " is not followed by , or ]".to_string())),
+            None => return Ok(()),
+            Some(_) => return Err((k, " is not followed by , or ]".to_string())),
         }
     }
+    // Each comma passed was one of the piece's, and `out` has a slot after each of them.
+    unreachable!("a comma after the last slot of {} in a piece", out.len())
 }
 
 /// Every number [`wide_f32`] leaves: [`fast_f32`] when it can (its values are finite, see its
@@ -738,9 +757,9 @@ fn parse_model(
                     .filter(|_| !used[index])
                     .ok_or_else(|| format!("weight {name:?}: not a cut array"))?;
                 used[index] = true;
-                parse_f32_body(&original[body.clone()], n)
+                parse_f32_body(&original[body.clone()])
             }
-            None => parse_f32_array(t.data.get(), n),
+            None => parse_f32_array(t.data.get()),
         }
         .map_err(|m| format!("weight {name:?}: {m}"))?;
         if data.len() != n {
@@ -794,17 +813,15 @@ mod tests {
 
     #[test]
     fn float_arrays_parse_exactly_and_report_bad_values() {
-        assert_eq!(parse_f32_array(" [ ] ", 0).unwrap(), Vec::<f32>::new());
+        assert_eq!(parse_f32_array(" [ ] ").unwrap(), Vec::<f32>::new());
         assert_eq!(
-            parse_f32_array("[1, -0.5,3e-2 ,0.1]", 4).unwrap(),
+            parse_f32_array("[1, -0.5,3e-2 ,0.1]").unwrap(),
             [1.0, -0.5, 0.03, 0.1]
         );
-        let err = parse_f32_array("[1, 1e39]", 2).unwrap_err();
+        let err = parse_f32_array("[1, 1e39]").unwrap_err();
         assert!(err.contains("value 1 (1e39) is not a finite"), "{err}");
-        assert!(parse_f32_array("[1, [2]]", 2)
-            .unwrap_err()
-            .contains("value 1"));
-        assert!(parse_f32_array("{}", 0).is_err());
+        assert!(parse_f32_array("[1, [2]]").unwrap_err().contains("value 1"));
+        assert!(parse_f32_array("{}").is_err());
     }
 
     #[test]
@@ -836,10 +853,7 @@ mod tests {
                     assert_eq!(value.to_bits(), expected.to_bits(), "{text}");
                     checked += 1;
                 }
-                assert_eq!(
-                    parse_f32_array(&format!("[{text}]"), 1).unwrap(),
-                    [expected]
-                );
+                assert_eq!(parse_f32_array(&format!("[{text}]")).unwrap(), [expected]);
             }
         }
         assert!(checked > 300_000, "the fast path took only {checked}");
@@ -853,7 +867,7 @@ mod tests {
         ] {
             let expected: f32 = fast_float2::parse(text).unwrap();
             assert_eq!(
-                parse_f32_array(&format!("[{text}]"), 1).unwrap(),
+                parse_f32_array(&format!("[{text}]")).unwrap(),
                 [expected],
                 "{text}"
             );
@@ -867,7 +881,7 @@ mod tests {
         for text in [
             ".5", "+1", "01", "1.", "1e", "-", "1.e5", "inf", "NaN", "0x10", "--1",
         ] {
-            assert!(parse_f32_array(&format!("[{text}]"), 1).is_err(), "{text}");
+            assert!(parse_f32_array(&format!("[{text}]")).is_err(), "{text}");
         }
         assert_eq!(
             fast_f32(b"-0").map(|(v, _)| v.to_bits()),
@@ -945,7 +959,7 @@ mod tests {
             .collect();
         let text = serde_json::to_string(&values).unwrap();
         assert!(text.len() > PARALLEL_BYTES);
-        assert_eq!(parse_f32_array(&text, values.len()).unwrap(), values);
+        assert_eq!(parse_f32_array(&text).unwrap(), values);
         let pieces = split_at_commas(&text.as_bytes()[1..text.len() - 1], 4);
         assert_eq!(pieces.len(), 4);
         let mut bad = values.clone();
@@ -953,7 +967,7 @@ mod tests {
         let text = serde_json::to_string(&bad)
             .unwrap()
             .replacen(",0.0,", ",1e99,", 1);
-        let err = parse_f32_array(&text, values.len()).unwrap_err();
+        let err = parse_f32_array(&text).unwrap_err();
         assert!(err.starts_with("value 250000 (1e99)"), "{err}");
     }
 
@@ -1070,7 +1084,7 @@ mod tests {
             assert_eq!(wide_f32(padded.as_bytes()), None, "{text}");
             let array = format!("[{text},{text},{text}]");
             let expected = reference(&text);
-            assert_eq!(parse_f32_array(&array, 0).unwrap(), [expected; 3], "{text}");
+            assert_eq!(parse_f32_array(&array).unwrap(), [expected; 3], "{text}");
             found += 1;
         }
         assert!(found > 50, "only {found} halfway cases");
@@ -1105,11 +1119,8 @@ mod tests {
         let expected: Vec<f32> = texts.iter().map(|t| reference(t)).collect();
         for separator in [",", ", ", " ,", ",\n  "] {
             let body = texts.join(separator);
-            assert_eq!(parse_f32_array(&format!("[{body}]"), 0).unwrap(), expected);
-            assert_eq!(
-                parse_f32_array(&format!("[ {body} ]"), 0).unwrap(),
-                expected
-            );
+            assert_eq!(parse_f32_array(&format!("[{body}]")).unwrap(), expected);
+            assert_eq!(parse_f32_array(&format!("[ {body} ]")).unwrap(), expected);
         }
         // Cut at any comma, the two sides parse to the two halves (numbers at the end of a
         // piece, shorter than the wide path's window).
@@ -1120,7 +1131,9 @@ mod tests {
                 (&body.as_bytes()[..cut], &expected[..=n]),
                 (&body.as_bytes()[cut + 1..], &expected[n + 1..40]),
             ] {
-                assert_eq!(parse_numbers(piece, 0).unwrap(), want);
+                let mut out = vec![f32::NAN; want.len()];
+                parse_numbers(piece, &mut out).unwrap();
+                assert_eq!(out, want);
             }
         }
     }
@@ -1158,7 +1171,7 @@ mod tests {
                 "value 3 (1e39) is not a finite 32-bit float",
             ),
         ] {
-            assert_eq!(parse_f32_array(&text, 0).unwrap_err(), message, "{text}");
+            assert_eq!(parse_f32_array(&text).unwrap_err(), message, "{text}");
         }
     }
 }
