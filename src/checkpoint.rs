@@ -640,11 +640,39 @@ pub fn check_writable(path: &Path) -> Result<()> {
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<SentimentModel> {
-    let bytes = fs::read(path).map_err(|e| Error::io("cannot read model file", path, e))?;
+    let bytes = read_file(path).map_err(|e| Error::io("cannot read model file", path, e))?;
     from_json(&bytes).map_err(|message| Error::Model {
         path: path.to_path_buf(),
         message,
     })
+}
+
+/// Reads a whole file, as [`fs::read`] does. A large one is read in two halves at once: its
+/// buffer is fresh memory, and filling it costs a page fault per 4 KiB (about 2.7 us each on
+/// a VM, 15 ms of the 20 ms it takes to read a 23 MB model), which two threads take in
+/// parallel. Anything unexpected (an error, a file that changed length) reads it again
+/// plainly, so results and errors are [`fs::read`]'s.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
+        if len >= PARALLEL_BYTES && rayon::current_num_threads() > 1 {
+            // Zeroed memory comes from calloc, so the pages are first touched by the reads.
+            let mut bytes = vec![0u8; len];
+            let (head, tail) = bytes.split_at_mut(len / 2);
+            let (a, b) = rayon::join(
+                || file.read_exact_at(head, 0),
+                || file.read_exact_at(tail, (len / 2) as u64),
+            );
+            // All of it: nothing past the length read at the start.
+            if a.is_ok() && b.is_ok() && matches!(file.read_at(&mut [0u8], len as u64), Ok(0)) {
+                return Ok(bytes);
+            }
+        }
+    }
+    fs::read(path)
 }
 
 /// Parses and validates model JSON; the error says which part is wrong.
@@ -1173,5 +1201,28 @@ mod tests {
         ] {
             assert_eq!(parse_f32_array(&text).unwrap_err(), message, "{text}");
         }
+    }
+
+    #[test]
+    fn files_read_in_halves_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            1000,
+            PARALLEL_BYTES,
+            PARALLEL_BYTES + 1,
+            3 * PARALLEL_BYTES + 7,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            fs::write(&path, &bytes).unwrap();
+            assert_eq!(read_file(&path).unwrap(), bytes, "{len}");
+        }
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            read_file(&missing).unwrap_err().kind(),
+            fs::read(&missing).unwrap_err().kind()
+        );
     }
 }
