@@ -141,42 +141,59 @@ fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
 }
 
 /// Parses a JSON array of numbers into f32, rounding each decimal directly to the nearest f32
-/// (what the writer's shortest form round-trips to). `expected` sizes the allocation; errors
-/// name the value's index.
-fn parse_f32_array(raw: &str, expected: usize) -> std::result::Result<Vec<f32>, String> {
+/// (what the writer's shortest form round-trips to). Errors name the value's index.
+fn parse_f32_array(raw: &str) -> std::result::Result<Vec<f32>, String> {
     let bytes = raw.as_bytes();
     let start = skip_whitespace(bytes, 0);
     let end = bytes.iter().rposition(|&b| b == b']');
     let (Some(b'['), Some(end)) = (bytes.get(start), end) else {
         return Err("\"data\" is not an array of numbers".into());
     };
-    parse_f32_body(&bytes[start + 1..end], expected)
+    parse_f32_body(&bytes[start + 1..end])
 }
 
 /// Parses the inside of a JSON array of numbers (between `[` and `]`) and checks it is one:
 /// numbers in JSON's grammar, separated by commas. Bodies of more than [`PARALLEL_BYTES`] are
-/// cut at commas into pieces parsed on all cores.
-fn parse_f32_body(body: &[u8], expected: usize) -> std::result::Result<Vec<f32>, String> {
+/// cut at commas into pieces parsed on all cores, each straight into its own part of the one
+/// output (no per-piece vector copied afterwards, so each page of it is touched once).
+fn parse_f32_body(body: &[u8]) -> std::result::Result<Vec<f32>, String> {
     if skip_whitespace(body, 0) == body.len() {
         return Ok(Vec::new());
     }
     let pieces = split_at_commas(body, rayon::current_num_threads().max(1));
-    let parsed: Vec<std::result::Result<Vec<f32>, (usize, String)>> = if pieces.len() > 1 {
+    // A piece that parses holds one number more than it has commas; one that does not fails
+    // before it runs out of slots (each number past the first follows its own comma).
+    let count = |piece: &[u8]| memchr::memchr_iter(b',', piece).count() + 1;
+    let counts: Vec<usize> = if pieces.len() > 1 {
+        pieces.par_iter().map(|p| count(p)).collect()
+    } else {
+        vec![count(body)]
+    };
+    // Zeroed memory comes from calloc, so the pages are first touched by the parse.
+    let mut out = vec![0.0f32; counts.iter().sum()];
+    let results: Vec<std::result::Result<(), (usize, String)>> = if pieces.len() > 1 {
+        let mut slots = Vec::with_capacity(pieces.len());
+        let mut rest = out.as_mut_slice();
+        for &n in &counts {
+            let (slot, tail) = rest.split_at_mut(n);
+            slots.push(slot);
+            rest = tail;
+        }
         pieces
             .par_iter()
-            .map(|p| parse_numbers(p, expected / pieces.len() + 1))
+            .zip(slots)
+            .map(|(piece, slot)| parse_numbers(piece, slot))
             .collect()
     } else {
-        vec![parse_numbers(body, expected)]
+        vec![parse_numbers(body, &mut out)]
     };
-    let mut out = Vec::with_capacity(expected);
-    for piece in parsed {
-        match piece {
-            Ok(values) => out.extend(values),
-            Err((index, message)) => {
-                return Err(format!("value {}{message}", out.len() + index));
-            }
+    // The first failing piece names the value: all pieces before it parsed in full.
+    let mut before = 0;
+    for (result, n) in results.into_iter().zip(&counts) {
+        if let Err((index, message)) = result {
+            return Err(format!("value {}{message}", before + index));
         }
+        before += n;
     }
     Ok(out)
 }
@@ -205,35 +222,53 @@ fn split_at_commas(body: &[u8], parts: usize) -> Vec<&[u8]> {
     pieces
 }
 
-/// Parses comma-separated numbers; an error carries the index within this piece.
-fn parse_numbers(piece: &[u8], capacity: usize) -> std::result::Result<Vec<f32>, (usize, String)> {
-    let mut out = Vec::with_capacity(capacity);
-    let mut i = skip_whitespace(piece, 0);
-    loop {
-        let (value, used) = match fast_f32(&piece[i..]) {
-            Some(parsed) => parsed,
-            None => fast_float2::parse_partial::<f32, _>(&piece[i..])
-                .ok()
-                .filter(|&(_, used)| is_json_number(&piece[i..i + used]))
-                .ok_or_else(|| (out.len(), " is not a number".to_string()))?,
-        };
-        if !value.is_finite() {
-            return Err((
-                out.len(),
-                format!(
-                    " ({}) is not a finite 32-bit float",
-                    String::from_utf8_lossy(&piece[i..i + used])
-                ),
-            ));
+/// Parses comma-separated numbers into `out`, which has one slot per comma and one more; an
+/// error carries the index within this piece.
+fn parse_numbers(piece: &[u8], out: &mut [f32]) -> std::result::Result<(), (usize, String)> {
+    let mut i = 0;
+    for (k, slot) in out.iter_mut().enumerate() {
+        // The writer's form: a number and its comma, taken together.
+        if let Some((value, used)) = wide_f32(&piece[i..]) {
+            *slot = value;
+            i += used;
+            continue;
         }
-        out.push(value);
+        // Anything else: whitespace around the number, the last number of the piece, or
+        // other forms of numbers (and errors).
+        i = skip_whitespace(piece, i);
+        let (value, used) = other_f32(&piece[i..]).map_err(|message| (k, message))?;
+        *slot = value;
         i = skip_whitespace(piece, i + used);
         match piece.get(i) {
-            Some(b',') => i = skip_whitespace(piece, i + 1),
-            None => return Ok(out),
-            Some(_) => return Err((out.len() - 1, " is not followed by , or ]".to_string())),
+            Some(b',') => i += 1,
+            None => return Ok(()),
+            Some(_) => return Err((k, " is not followed by , or ]".to_string())),
         }
     }
+    // Each comma passed was one of the piece's, and `out` has a slot after each of them.
+    unreachable!("a comma after the last slot of {} in a piece", out.len())
+}
+
+/// Every number [`wide_f32`] leaves: [`fast_f32`] when it can (its values are finite, see its
+/// bounds), else the general parser, which takes any number in JSON's grammar that gives a
+/// finite f32. Returns `(value, bytes used)` or the error's message (to follow the index).
+/// Kept out of line so that the hot loop around [`wide_f32`] keeps its values in registers.
+#[inline(never)]
+fn other_f32(text: &[u8]) -> std::result::Result<(f32, usize), String> {
+    if let Some(parsed) = fast_f32(text) {
+        return Ok(parsed);
+    }
+    let (value, used) = fast_float2::parse_partial::<f32, _>(text)
+        .ok()
+        .filter(|&(_, used)| is_json_number(&text[..used]))
+        .ok_or_else(|| " is not a number".to_string())?;
+    if !value.is_finite() {
+        return Err(format!(
+            " ({}) is not a finite 32-bit float",
+            String::from_utf8_lossy(&text[..used])
+        ));
+    }
+    Ok((value, used))
 }
 
 /// Powers of ten that f64 holds exactly.
@@ -242,8 +277,8 @@ const POW10: [f64; 23] = [
     1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
 ];
 
-/// The common case of [`parse_numbers`] in one pass over the text: a number in JSON's grammar
-/// with at most 15 digits and a decimal exponent within ±22, which is every float the writer
+/// What [`wide_f32`] leaves, in one pass over the text: a number in JSON's grammar with at
+/// most 15 digits and a decimal exponent within ±22, which is every float the writer
 /// produces. Then `m` and `10^|e|` are exact in f64, so `x = m * 10^e` (or `m / 10^-e`) is the
 /// correctly rounded f64 of the decimal, and `x as f32` is its correctly rounded f32 unless
 /// `x` sits exactly halfway between two f32s (rounding twice could then go the wrong way; any
@@ -264,12 +299,7 @@ fn fast_f32(text: &[u8]) -> Option<(f32, usize)> {
             if (a | b) & 0x8080_8080_8080_8080 != 0 {
                 break;
             }
-            // Their value: pairs, then quads, then all eight, by multiply-and-shift.
-            let v = b.wrapping_mul(10).wrapping_add(b >> 8);
-            let v1 = (v & 0x0000_00ff_0000_00ff).wrapping_mul(0x000f_4240_0000_0064);
-            let v2 = ((v >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(0x0000_2710_0000_0001);
-            let eight = u64::from((v1.wrapping_add(v2) >> 32) as u32);
-            *m = m.wrapping_mul(100_000_000).wrapping_add(eight);
+            *m = m.wrapping_mul(100_000_000).wrapping_add(eight_digits(b));
             *i += 8;
         }
         while *i < text.len() {
@@ -338,6 +368,93 @@ fn fast_f32(text: &[u8]) -> Option<(f32, usize)> {
     }
     let value = x as f32;
     Some((if negative { -value } else { value }, i))
+}
+
+/// The writer's usual form for weights and its comma, `-?D.F+,` with one integer digit and
+/// at most 14 fraction digits, without a branch that depends on how many digits there are
+/// (their count varies from number to number, so a digit-by-digit loop mispredicts its
+/// exit). Reads the 16 bytes after the point at once, counts the fraction's digits from the
+/// first non-digit byte, and converts them all with SWAR. The value is `m / 10^|F|` with
+/// `m = D * 10^|F| + F`, exact as in [`fast_f32`] (at most 15 digits, so `m < 10^15 < 2^53`;
+/// the result lies in 1e-14..10 or is zero). Returns `(value, bytes used)`, the comma
+/// included, or `None` for anything else (fewer than 19 bytes of text, more integer digits,
+/// no fraction, an exponent, whitespace or another byte after the number, a halfway case);
+/// [`other_f32`] then parses it, and agrees wherever both answer.
+#[inline(always)]
+fn wide_f32(text: &[u8]) -> Option<(f32, usize)> {
+    // The sign byte, the digit and the point, then 16 bytes of fraction, whatever the sign.
+    let head: &[u8; 19] = text.get(..19)?.try_into().ok()?;
+    let negative = head[0] == b'-';
+    let start = usize::from(negative);
+    // The digit and the point in one test: XOR maps b'0'..=b'9' (and only them) to 0..=9 in
+    // the low byte and b'.' (and only it) to 0 in the high one.
+    let lead = u16::from_le_bytes([head[start], head[start + 1]]) ^ 0x2e30;
+    if lead > 9 {
+        return None;
+    }
+    let frac_at = start + 2;
+    let f = u128::from_le_bytes(head[frac_at..frac_at + 16].try_into().ok()?);
+    // Byte k of the fraction is bits 8k..8k+8 of `f`: `tz / 8` digits come before the first
+    // non-digit byte.
+    let frac_len = (first_non_digit(f).trailing_zeros() / 8) as usize;
+    // The number must end at its comma (this also keeps out exponents).
+    if !(1..=14).contains(&frac_len) || head[frac_at + frac_len] != b',' {
+        return None;
+    }
+    // Digit values (XOR, unlike subtraction, never borrows across bytes), shifted up so the
+    // last digit is byte 15: the low bytes become leading zeros and whatever follows the
+    // number falls off the top.
+    let aligned = (f ^ 0x3030_3030_3030_3030_3030_3030_3030_3030) << (8 * (16 - frac_len));
+    // F = (first eight of 16 digits) * 10^8 + (last eight)
+    let fraction =
+        eight_digits(aligned as u64) * 100_000_000 + eight_digits((aligned >> 64) as u64);
+    let m = u64::from(lead) * POW10_INT[frac_len] + fraction;
+    // m < 2^53: the signed conversion is the same, and one instruction.
+    let x = m as i64 as f64 / POW10[frac_len];
+    // Halfway between two f32s: see fast_f32.
+    if x.to_bits() & 0x1fff_ffff == 0x1000_0000 {
+        return None;
+    }
+    // The sign by its bit, not a branch: weights are positive or negative at random.
+    let value = f32::from_bits((x as f32).to_bits() | (u32::from(negative) << 31));
+    Some((value, frac_at + frac_len + 1))
+}
+
+/// Powers of ten as integers, `10^k` for k in 0..=14 (the most fraction digits [`wide_f32`]
+/// takes).
+const POW10_INT: [u64; 15] = {
+    let mut table = [1u64; 15];
+    let mut k = 1;
+    while k < table.len() {
+        table[k] = table[k - 1] * 10;
+        k += 1;
+    }
+    table
+};
+
+/// Marks the first byte of `w` (lowest first) that is not an ASCII digit with its high bit:
+/// `tz / 8` of the result counts the digits before it (16 when all are digits). A byte `b`
+/// is a digit iff neither `b + 0x46` (>= 0x80 iff `b > 0x39`) nor `b - 0x30` (>= 0x80, by
+/// borrow or wrapping, iff `b < 0x30` or `b >= 0xb0`) has its high bit set; a byte from
+/// 0x80 to 0xaf sets it in `b + 0x46`. Carries and borrows run only from lower to higher
+/// bytes, and digits create none, so the bytes up to the first non-digit are judged
+/// exactly; bytes after it may be marked wrongly, but `tz` never looks at them.
+#[inline(always)]
+fn first_non_digit(w: u128) -> u128 {
+    let above_9 = w.wrapping_add(0x4646_4646_4646_4646_4646_4646_4646_4646);
+    let below_0 = w.wrapping_sub(0x3030_3030_3030_3030_3030_3030_3030_3030);
+    (above_9 | below_0) & 0x8080_8080_8080_8080_8080_8080_8080_8080
+}
+
+/// The value of eight decimal digits held one per byte (0..=9), the first, most significant,
+/// in the lowest byte: pairs `10a + b`, then quads `100p + q`, then `10^4 h + l`, each by a
+/// multiply and a shift (as Rust's own float parser does).
+#[inline(always)]
+fn eight_digits(b: u64) -> u64 {
+    let v = b.wrapping_mul(10).wrapping_add(b >> 8);
+    let v1 = (v & 0x0000_00ff_0000_00ff).wrapping_mul(0x000f_4240_0000_0064);
+    let v2 = ((v >> 16) & 0x0000_00ff_0000_00ff).wrapping_mul(0x0000_2710_0000_0001);
+    u64::from((v1.wrapping_add(v2) >> 32) as u32)
 }
 
 /// Whether `text` is a number in JSON's grammar, `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`
@@ -523,11 +640,39 @@ pub fn check_writable(path: &Path) -> Result<()> {
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<SentimentModel> {
-    let bytes = fs::read(path).map_err(|e| Error::io("cannot read model file", path, e))?;
+    let bytes = read_file(path).map_err(|e| Error::io("cannot read model file", path, e))?;
     from_json(&bytes).map_err(|message| Error::Model {
         path: path.to_path_buf(),
         message,
     })
+}
+
+/// Reads a whole file, as [`fs::read`] does. A large one is read in two halves at once: its
+/// buffer is fresh memory, and filling it costs a page fault per 4 KiB (about 2.7 us each on
+/// a VM, 15 ms of the 20 ms it takes to read a 23 MB model), which two threads take in
+/// parallel. Anything unexpected (an error, a file that changed length) reads it again
+/// plainly, so results and errors are [`fs::read`]'s.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(path)?;
+        let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
+        if len >= PARALLEL_BYTES && rayon::current_num_threads() > 1 {
+            // Zeroed memory comes from calloc, so the pages are first touched by the reads.
+            let mut bytes = vec![0u8; len];
+            let (head, tail) = bytes.split_at_mut(len / 2);
+            let (a, b) = rayon::join(
+                || file.read_exact_at(head, 0),
+                || file.read_exact_at(tail, (len / 2) as u64),
+            );
+            // All of it: nothing past the length read at the start.
+            if a.is_ok() && b.is_ok() && matches!(file.read_at(&mut [0u8], len as u64), Ok(0)) {
+                return Ok(bytes);
+            }
+        }
+    }
+    fs::read(path)
 }
 
 /// Parses and validates model JSON; the error says which part is wrong.
@@ -640,9 +785,9 @@ fn parse_model(
                     .filter(|_| !used[index])
                     .ok_or_else(|| format!("weight {name:?}: not a cut array"))?;
                 used[index] = true;
-                parse_f32_body(&original[body.clone()], n)
+                parse_f32_body(&original[body.clone()])
             }
-            None => parse_f32_array(t.data.get(), n),
+            None => parse_f32_array(t.data.get()),
         }
         .map_err(|m| format!("weight {name:?}: {m}"))?;
         if data.len() != n {
@@ -696,17 +841,15 @@ mod tests {
 
     #[test]
     fn float_arrays_parse_exactly_and_report_bad_values() {
-        assert_eq!(parse_f32_array(" [ ] ", 0).unwrap(), Vec::<f32>::new());
+        assert_eq!(parse_f32_array(" [ ] ").unwrap(), Vec::<f32>::new());
         assert_eq!(
-            parse_f32_array("[1, -0.5,3e-2 ,0.1]", 4).unwrap(),
+            parse_f32_array("[1, -0.5,3e-2 ,0.1]").unwrap(),
             [1.0, -0.5, 0.03, 0.1]
         );
-        let err = parse_f32_array("[1, 1e39]", 2).unwrap_err();
+        let err = parse_f32_array("[1, 1e39]").unwrap_err();
         assert!(err.contains("value 1 (1e39) is not a finite"), "{err}");
-        assert!(parse_f32_array("[1, [2]]", 2)
-            .unwrap_err()
-            .contains("value 1"));
-        assert!(parse_f32_array("{}", 0).is_err());
+        assert!(parse_f32_array("[1, [2]]").unwrap_err().contains("value 1"));
+        assert!(parse_f32_array("{}").is_err());
     }
 
     #[test]
@@ -738,10 +881,7 @@ mod tests {
                     assert_eq!(value.to_bits(), expected.to_bits(), "{text}");
                     checked += 1;
                 }
-                assert_eq!(
-                    parse_f32_array(&format!("[{text}]"), 1).unwrap(),
-                    [expected]
-                );
+                assert_eq!(parse_f32_array(&format!("[{text}]")).unwrap(), [expected]);
             }
         }
         assert!(checked > 300_000, "the fast path took only {checked}");
@@ -755,7 +895,7 @@ mod tests {
         ] {
             let expected: f32 = fast_float2::parse(text).unwrap();
             assert_eq!(
-                parse_f32_array(&format!("[{text}]"), 1).unwrap(),
+                parse_f32_array(&format!("[{text}]")).unwrap(),
                 [expected],
                 "{text}"
             );
@@ -769,7 +909,7 @@ mod tests {
         for text in [
             ".5", "+1", "01", "1.", "1e", "-", "1.e5", "inf", "NaN", "0x10", "--1",
         ] {
-            assert!(parse_f32_array(&format!("[{text}]"), 1).is_err(), "{text}");
+            assert!(parse_f32_array(&format!("[{text}]")).is_err(), "{text}");
         }
         assert_eq!(
             fast_f32(b"-0").map(|(v, _)| v.to_bits()),
@@ -847,7 +987,7 @@ mod tests {
             .collect();
         let text = serde_json::to_string(&values).unwrap();
         assert!(text.len() > PARALLEL_BYTES);
-        assert_eq!(parse_f32_array(&text, values.len()).unwrap(), values);
+        assert_eq!(parse_f32_array(&text).unwrap(), values);
         let pieces = split_at_commas(&text.as_bytes()[1..text.len() - 1], 4);
         assert_eq!(pieces.len(), 4);
         let mut bad = values.clone();
@@ -855,7 +995,234 @@ mod tests {
         let text = serde_json::to_string(&bad)
             .unwrap()
             .replacen(",0.0,", ",1e99,", 1);
-        let err = parse_f32_array(&text, values.len()).unwrap_err();
+        let err = parse_f32_array(&text).unwrap_err();
         assert!(err.starts_with("value 250000 (1e99)"), "{err}");
+    }
+
+    /// The value of `text` by the general parser (correctly rounded).
+    fn reference(text: &str) -> f32 {
+        fast_float2::parse(text).unwrap()
+    }
+
+    #[test]
+    fn the_wide_path_agrees_with_the_general_parser() {
+        // -?D.F with 0..=17 fraction digits (leading zeros included), each followed by what
+        // may follow a number; padded or not, so some texts are shorter than the 19 bytes the
+        // wide path needs.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut taken = 0;
+        for round in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let frac_len = round % 18;
+            let zeros = (state as usize >> 8) % (frac_len + 1);
+            let digits = format!("{:017}", state % 100_000_000_000_000_000);
+            let fraction = format!("{}{}", "0".repeat(zeros), &digits[..frac_len - zeros]);
+            let sign = if state & 1 == 0 { "" } else { "-" };
+            let number = format!("{sign}{}.{fraction}", (state >> 4) % 10);
+            for (after, pad) in [
+                (",", "0.5,0.25,0.125"),
+                (",", ""),
+                ("]", "0.5,0.25,0.125"),
+                (" ,", "0.5,0.25,0.125"),
+                (", ", "0.5,0.25,0.125"),
+                ("e-3,", "0.5,0.25,0.125"),
+                ("E+2,", "0.5,0.25,0.125"),
+                ("5,", "0.5,0.25,0.125"),
+                ("", ""),
+            ] {
+                let text = format!("{number}{after}{pad}");
+                let Some((value, used)) = wide_f32(text.as_bytes()) else {
+                    continue;
+                };
+                // Only a bare comma ends a number the wide path takes, and it is included.
+                let end = used - 1;
+                assert_eq!(&text[end..used], ",", "{text}");
+                if after.starts_with(',') {
+                    assert_eq!(end, number.len(), "{text}");
+                }
+                assert_eq!(value.to_bits(), reference(&text[..end]).to_bits(), "{text}");
+                assert_eq!(fast_f32(text.as_bytes()), Some((value, end)), "{text}");
+                taken += 1;
+            }
+        }
+        assert!(taken > 10_000, "the wide path took only {taken}");
+        // Signed zero keeps its sign; exponents, integers and two integer digits are left to
+        // the bytewise path; a fraction of 15 digits is too long.
+        let pad = "1.0,1.0,1.0,1.0";
+        let wide = |t: &str| wide_f32(format!("{t},{pad}").as_bytes());
+        assert_eq!(
+            wide("-0.0").map(|(v, n)| (v.to_bits(), n)),
+            Some(((-0.0f32).to_bits(), 5))
+        );
+        assert_eq!(wide("0.0"), Some((0.0, 4)));
+        assert_eq!(wide("9.99999999999999"), Some((10.0, 17)));
+        for t in [
+            "1e5",
+            "1.5e5",
+            "10.5",
+            "00.5",
+            "15",
+            "0.123456789012345",
+            "-",
+            "--1.5",
+        ] {
+            assert_eq!(wide(t), None, "{t}");
+        }
+    }
+
+    #[test]
+    fn first_non_digit_is_exact_for_every_byte() {
+        // Any byte at any position, after digits and before anything (carries go upwards).
+        for b in 0..=255u8 {
+            for at in 0..16 {
+                let mut bytes = [b'7'; 16];
+                bytes[at] = b;
+                for k in at + 1..16 {
+                    bytes[k] = [0x00, 0xff, b'/', b':', 0x80, 0xaf, 0xb0][k % 7];
+                }
+                let found = first_non_digit(u128::from_le_bytes(bytes)).trailing_zeros() / 8;
+                let expected = if b.is_ascii_digit() {
+                    // The first of the filler bytes, none of which is a digit.
+                    (at + 1) as u32
+                } else {
+                    at as u32
+                };
+                assert_eq!(found, expected, "byte {b:#x} at {at}");
+            }
+        }
+        assert_eq!(first_non_digit(u128::from_le_bytes([b'0'; 16])), 0);
+    }
+
+    #[test]
+    fn halfway_cases_with_few_digits_go_to_the_exact_parser() {
+        // Decimals of at most 15 digits whose nearest f64 is exactly halfway between two
+        // f32s: rounding that f64 again would be wrong half of the time. Found by rounding
+        // f32 midpoints to 14 fraction digits (about 2% land on the midpoint in f64).
+        let mut found = 0;
+        for k in 0..20_000u32 {
+            let low = f32::from_bits(0x3f80_0000 + k * 397);
+            let midpoint = (f64::from(low) + f64::from(f32::from_bits(low.to_bits() + 1))) / 2.0;
+            let text = format!("{midpoint:.14}");
+            if text.parse::<f64>().unwrap() != midpoint {
+                continue;
+            }
+            let padded = format!("{text},1.0,1.0,1.0,1.0");
+            assert_eq!(wide_f32(padded.as_bytes()), None, "{text}");
+            let array = format!("[{text},{text},{text}]");
+            let expected = reference(&text);
+            assert_eq!(parse_f32_array(&array).unwrap(), [expected; 3], "{text}");
+            found += 1;
+        }
+        assert!(found > 50, "only {found} halfway cases");
+    }
+
+    #[test]
+    fn arrays_of_every_form_parse_as_the_general_parser_does() {
+        // The fast path needs a comma after the number and 19 bytes of text: mix numbers it
+        // takes with ones it leaves, whitespace, and ends of pieces.
+        let mut texts = Vec::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for k in 0..30_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let x = match k % 4 {
+                0 => f32::from_bits(state as u32),
+                1 => (state as u32 as f32 / u32::MAX as f32 - 0.5) * 0.2,
+                2 => ((state >> 40) as f32 - 8e6) * 1e-3,
+                _ => (state as u32 as f32 / u32::MAX as f32 - 0.5) * 1e-5,
+            };
+            if !x.is_finite() {
+                continue;
+            }
+            texts.push(match k % 5 {
+                0 => format!("{x}"),
+                1 => format!("{x:e}"),
+                _ => serde_json::to_string(&x).unwrap(),
+            });
+        }
+        texts.extend(["-0.0", "0.0", "0", "-0", "1E+2", "0.000001"].map(String::from));
+        let expected: Vec<f32> = texts.iter().map(|t| reference(t)).collect();
+        for separator in [",", ", ", " ,", ",\n  "] {
+            let body = texts.join(separator);
+            assert_eq!(parse_f32_array(&format!("[{body}]")).unwrap(), expected);
+            assert_eq!(parse_f32_array(&format!("[ {body} ]")).unwrap(), expected);
+        }
+        // Cut at any comma, the two sides parse to the two halves (numbers at the end of a
+        // piece, shorter than the wide path's window).
+        let body = texts[..40].join(",");
+        let commas: Vec<usize> = memchr::memchr_iter(b',', body.as_bytes()).collect();
+        for (n, &cut) in commas.iter().enumerate() {
+            for (piece, want) in [
+                (&body.as_bytes()[..cut], &expected[..=n]),
+                (&body.as_bytes()[cut + 1..], &expected[n + 1..40]),
+            ] {
+                let mut out = vec![f32::NAN; want.len()];
+                parse_numbers(piece, &mut out).unwrap();
+                assert_eq!(out, want);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_arrays_name_the_value_whatever_the_path() {
+        let pad = "0.12345678,".repeat(3);
+        for (text, message) in [
+            (
+                format!("[{pad}01.5,1]"),
+                "value 3 is not followed by , or ]",
+            ),
+            (
+                format!("[{pad}0.5.5,1]"),
+                "value 3 is not followed by , or ]",
+            ),
+            (format!("[{pad}.5,1]"), "value 3 is not a number"),
+            (format!("[{pad}1.,1]"), "value 3 is not a number"),
+            (format!("[{pad}+1.5,1]"), "value 3 is not a number"),
+            (format!("[{pad}0.5,,1]"), "value 4 is not a number"),
+            (format!("[{pad}0.5,]"), "value 4 is not a number"),
+            (format!("[{pad}0.5, ]"), "value 4 is not a number"),
+            (format!("[{pad}1e,1]"), "value 3 is not followed by , or ]"),
+            (
+                format!("[{pad}0.5x,1]"),
+                "value 3 is not followed by , or ]",
+            ),
+            (format!("[{pad}NaN,1]"), "value 3 is not a number"),
+            (
+                format!("[{pad}0.5\u{e9},1]"),
+                "value 3 is not followed by , or ]",
+            ),
+            (
+                format!("[{pad}1e39,1]"),
+                "value 3 (1e39) is not a finite 32-bit float",
+            ),
+        ] {
+            assert_eq!(parse_f32_array(&text).unwrap_err(), message, "{text}");
+        }
+    }
+
+    #[test]
+    fn files_read_in_halves_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            1000,
+            PARALLEL_BYTES,
+            PARALLEL_BYTES + 1,
+            3 * PARALLEL_BYTES + 7,
+        ] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            fs::write(&path, &bytes).unwrap();
+            assert_eq!(read_file(&path).unwrap(), bytes, "{len}");
+        }
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            read_file(&missing).unwrap_err().kind(),
+            fs::read(&missing).unwrap_err().kind()
+        );
     }
 }
