@@ -245,8 +245,12 @@ fn parse_numbers(piece: &[u8], out: &mut [f32]) -> std::result::Result<(), (usiz
             Some(_) => return Err((k, " is not followed by , or ]".to_string())),
         }
     }
-    // Each comma passed was one of the piece's, and `out` has a slot after each of them.
-    unreachable!("a comma after the last slot of {} in a piece", out.len())
+    // Not reached: each comma passed was one of the piece's, and `out` has a slot after each
+    // of them. Said as an error all the same, as the loader never panics on a file.
+    Err((
+        out.len().saturating_sub(1),
+        " is followed by more values than the array's commas allow".to_string(),
+    ))
 }
 
 /// Every number [`wide_f32`] leaves: [`fast_f32`] when it can (its values are finite, see its
@@ -696,10 +700,19 @@ pub fn from_json_plain(bytes: &[u8]) -> std::result::Result<SentimentModel, Stri
 /// The file's bytes and the ranges of the weight arrays cut out of it by [`cut_weight_arrays`].
 type CutArrays<'a> = (&'a [u8], &'a [std::ops::Range<usize>]);
 
-fn parse_model(
-    bytes: &[u8],
-    cut: Option<CutArrays<'_>>,
-) -> std::result::Result<SentimentModel, String> {
+/// Everything in a model file but the weights' values, read and checked.
+struct Head<'a> {
+    config: ModelConfig,
+    tokenizer: TokenizerConfig,
+    vocab: Vocab,
+    /// The weights by name, their values still JSON text (or, on the fast path, the index of
+    /// a cut-out array).
+    weights: BTreeMap<String, TensorIn<'a>>,
+    training: TrainingInfo,
+}
+
+/// Parses the document and checks every section but the weights' values.
+fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
     let file: FileIn = match serde_json::from_slice(bytes) {
         Ok(file) => file,
         Err(e) => {
@@ -746,15 +759,50 @@ fn parse_model(
         ));
     }
     let vocab = Vocab::from_tokens(tokens).map_err(|m| format!("bad \"vocab\": {m}"))?;
-    let mut weights = file.weights.ok_or("no \"weights\" section")?;
+    let weights = file.weights.ok_or("no \"weights\" section")?;
     let training: TrainingInfo = match file.training {
         Some(_) => section(file.training, "training")?,
         None => TrainingInfo::default(),
     };
+    Ok(Head {
+        config,
+        tokenizer,
+        vocab,
+        weights,
+        training,
+    })
+}
+
+fn parse_model(
+    bytes: &[u8],
+    cut: Option<CutArrays<'_>>,
+) -> std::result::Result<SentimentModel, String> {
+    // On the fast path every cut-out array is parsed, on all cores, while the rest of the
+    // document is read and checked (a cold start waited for one, then the other); the loop
+    // below then takes each weight's values by its index. A file that turns out to be wrong
+    // goes to the plain path anyway, which checks shapes before it parses any array.
+    let (head, mut parsed) = match cut {
+        Some((original, bodies)) => rayon::join(
+            || parse_head(bytes),
+            || {
+                bodies
+                    .par_iter()
+                    .map(|body| Some(parse_f32_body(&original[body.clone()])))
+                    .collect::<Vec<_>>()
+            },
+        ),
+        None => (parse_head(bytes), Vec::new()),
+    };
+    let Head {
+        config,
+        tokenizer,
+        vocab,
+        mut weights,
+        training,
+    } = head?;
 
     let shapes = expected_shapes(&config);
     let mut tensors = Vec::with_capacity(shapes.len());
-    let mut used = vec![false; cut.map_or(0, |(_, bodies)| bodies.len())];
     for (name, shape) in &shapes {
         let t = weights
             .remove(name)
@@ -777,15 +825,13 @@ fn parse_model(
         let n: usize = shape.iter().product();
         let data = match cut {
             // The array holds the index of the cut-out inside, each used once.
-            Some((original, bodies)) => {
+            Some(_) => {
                 let index: usize = serde_json::from_str::<[usize; 1]>(t.data.get())
                     .map_err(|_| format!("weight {name:?}: not a cut array"))?[0];
-                let body = bodies
-                    .get(index)
-                    .filter(|_| !used[index])
-                    .ok_or_else(|| format!("weight {name:?}: not a cut array"))?;
-                used[index] = true;
-                parse_f32_body(&original[body.clone()])
+                parsed
+                    .get_mut(index)
+                    .and_then(Option::take)
+                    .ok_or_else(|| format!("weight {name:?}: not a cut array"))?
             }
             None => parse_f32_array(t.data.get()),
         }
@@ -821,7 +867,7 @@ fn parse_model(
     }
     // A "data" array cut from somewhere other than a weight was never checked: let the plain
     // path judge such a file.
-    if used.contains(&false) {
+    if parsed.iter().any(Option::is_some) {
         return Err("a \"data\" array outside the weights".into());
     }
     Ok(SentimentModel {
