@@ -520,20 +520,20 @@ mod wide_x86 {
     /// after one digit (`D.`) or after a sign and a digit (`-D.`), then commas.
     const PUNCTUATION: [u8; 16] = *b"-..,,,,,,,,,,,,,";
 
-    /// `pshufb` controls, `SHUFFLES[17 * s + c]` for a number after `s` sign bytes whose comma
+    /// `pshufb` controls, `SHUFFLES[16 * s + c]` for a number after `s` sign bytes whose comma
     /// is `c` bytes after its digit `D` (so `c - 2` fraction digits): they move `D` and the
     /// fraction's digits to the end of the vector, the last digit in byte 15 and `D` just
     /// before the first, and zero every other byte (a control byte with its high bit set).
     /// Entries for counts the path never takes are all zeros.
-    const SHUFFLES: [[u8; 16]; 34] = {
-        let mut table = [[0x80u8; 16]; 34];
+    const SHUFFLES: [[u8; 16]; 32] = {
+        let mut table = [[0x80u8; 16]; 32];
         let mut s = 0;
         while s < 2 {
             let mut c = 3;
             // The comma is within the 16 bytes: s + c <= 15.
             while s + c < 16 {
                 let n = c - 2;
-                let entry = &mut table[17 * s + c];
+                let entry = &mut table[16 * s + c];
                 let mut k = 0;
                 while k < n {
                     // Fraction digit k is byte s + 2 + k; the last one (k = n - 1) goes to 15.
@@ -544,6 +544,18 @@ mod wide_x86 {
                 c += 1;
             }
             s += 1;
+        }
+        table
+    };
+
+    /// `DIVISORS[c] = 10^(c - 2)`, for a comma `c` bytes after the digit `D` (`c - 2`
+    /// fraction digits); indexed by `c` itself, which the code knows is below 16.
+    const DIVISORS: [f64; 16] = {
+        let mut table = [1.0; 16];
+        let mut c = 3;
+        while c < 16 {
+            table[c] = POW10[c - 2];
+            c += 1;
         }
         table
     };
@@ -590,8 +602,9 @@ mod wide_x86 {
             return None;
         }
         let s = sign as usize;
-        let c = c as usize;
-        let order = vector(&SHUFFLES[17 * s + c]);
+        // c < 16 here (bit 16 of `marks` is clear); the mask says so to the bounds checks.
+        let c = c as usize & 15;
+        let order = vector(&SHUFFLES[16 * s + c]);
         // D then F as 16 digits (leading zeros), most significant first:
         // pairs 10a + b, quads 100p + q, then eights 10^4 h + l (packed to 16 bits first:
         // quads are below 10^4, so signed saturation never changes them).
@@ -604,7 +617,7 @@ mod wide_x86 {
         // m = (first eight digits) * 10^8 + (last eight)
         let m = (eights & 0xffff_ffff) * 100_000_000 + (eights >> 32);
         // m < 10^14 < 2^53: the signed conversion is the same, and one instruction.
-        let x = m as i64 as f64 / POW10[c - 2];
+        let x = m as i64 as f64 / DIVISORS[c];
         // Halfway between two f32s: see fast_f32.
         if x.to_bits() & 0x1fff_ffff == 0x1000_0000 {
             return None;
