@@ -524,7 +524,7 @@ mod wide_x86 {
     /// is `c` bytes after its digit `D` (so `c - 2` fraction digits): they move `D` and the
     /// fraction's digits to the end of the vector, the last digit in byte 15 and `D` just
     /// before the first, and zero every other byte (a control byte with its high bit set).
-    /// Entries for counts the path never takes are all zeros.
+    /// Entries for counts the path never takes are all 0x80 (they zero the whole vector).
     const SHUFFLES: [[u8; 16]; 32] = {
         let mut table = [[0x80u8; 16]; 32];
         let mut s = 0;
