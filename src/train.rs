@@ -20,7 +20,7 @@ use crate::model::{Classifier, Mode};
 use crate::optim::{clip_to_norm, reduce_shards, zero_grad_rows, Optimizer, Rows};
 use crate::rng::{Rng, RngState};
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
-use crate::text::{Tokenizer, Vocab};
+use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
 use rayon::prelude::*;
 
 /// Independent random streams of one seed.
@@ -291,11 +291,19 @@ pub fn fit(
     let fit_start = std::time::Instant::now();
     let mut step_seconds = 0.0;
     let tokenizer = Tokenizer::new(config.tokenizer.clone());
-    let train_tokens: Vec<Vec<String>> =
-        train.iter().map(|e| tokenizer.tokenize(&e.text)).collect();
-    let vocab = Vocab::build(&train_tokens, config.min_count, config.max_vocab);
-    let train_ids: Vec<Vec<u32>> = train_tokens.iter().map(|t| vocab.encode(t)).collect();
-    drop(train_tokens);
+    // Texts are kept as token indices while counting, then mapped to vocabulary ids in place:
+    // no token is held as a string beyond its own text (see TokenCounts).
+    let mut counts = TokenCounts::default();
+    let mut train_ids: Vec<Vec<u32>> = train
+        .iter()
+        .map(|e| counts.add(tokenizer.tokenize(&e.text)))
+        .collect();
+    let (vocab, ids) = Vocab::from_counts(&counts, config.min_count, config.max_vocab);
+    drop(counts);
+    for text in &mut train_ids {
+        text.iter_mut()
+            .for_each(|k| *k = ids.get(*k as usize).copied().unwrap_or(UNK_ID));
+    }
     let train_labels: Vec<bool> = train.iter().map(|e| e.label).collect();
     let valid_ids: Vec<Vec<u32>> = valid
         .iter()

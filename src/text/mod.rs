@@ -7,4 +7,4 @@ mod tokenizer;
 mod vocab;
 
 pub use tokenizer::{Tokenizer, TokenizerConfig, Truncation};
-pub use vocab::{Vocab, PAD, PAD_ID, UNK, UNK_ID};
+pub use vocab::{TokenCounts, Vocab, PAD, PAD_ID, UNCOUNTED, UNK, UNK_ID};

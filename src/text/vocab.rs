@@ -27,24 +27,44 @@ impl Vocab {
         I: IntoIterator<Item = T>,
         T: IntoIterator<Item = &'a String>,
     {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
+        let mut counts = TokenCounts::default();
         for text in texts {
-            for token in text {
-                *counts.entry(token.as_str()).or_insert(0) += 1;
-            }
+            counts.add(text);
         }
-        let mut ranked: Vec<(&str, usize)> = counts
-            .into_iter()
-            .filter(|&(token, count)| count >= min_count && token != PAD && token != UNK)
+        Self::from_counts(&counts, min_count, max_size).0
+    }
+
+    /// Builds the vocabulary from counted tokens; also returns each counted token's id (by
+    /// its index in `counts`), [`UNK_ID`] for those left out. Read it with
+    /// `ids.get(k).copied().unwrap_or(UNK_ID)`, which also covers [`UNCOUNTED`].
+    pub fn from_counts(
+        counts: &TokenCounts,
+        min_count: usize,
+        max_size: usize,
+    ) -> (Self, Vec<u32>) {
+        let mut ranked: Vec<usize> = (0..counts.types.len())
+            .filter(|&k| {
+                let token = counts.types[k].as_str();
+                counts.counts[k] >= min_count && token != PAD && token != UNK
+            })
             .collect();
-        ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        ranked.sort_unstable_by(|&a, &b| {
+            let by_count = counts.counts[b].cmp(&counts.counts[a]);
+            by_count.then_with(|| counts.types[a].cmp(&counts.types[b]))
+        });
         ranked.truncate(max_size.saturating_sub(2));
+        let mut ids = vec![UNK_ID; counts.types.len()];
+        for (rank, &k) in ranked.iter().enumerate() {
+            // Ids 0 and 1 are <pad> and <unk>; from_tokens checks the total fits u32.
+            ids[k] = (rank + 2) as u32;
+        }
         let tokens = [PAD, UNK]
             .into_iter()
-            .chain(ranked.into_iter().map(|(token, _)| token))
+            .chain(ranked.iter().map(|&k| counts.types[k].as_str()))
             .map(str::to_string)
             .collect();
-        Self::from_tokens(tokens).expect("built vocabulary is well formed")
+        let vocab = Self::from_tokens(tokens).expect("built vocabulary is well formed");
+        (vocab, ids)
     }
 
     /// Rebuilds a vocabulary from its id-ordered token list (as stored in a model file).
@@ -92,6 +112,61 @@ impl Vocab {
     }
 }
 
+/// The index [`TokenCounts::add`] gives a new token once u32 cannot number any more distinct
+/// tokens (far beyond the vocabulary's limit of 5,000,000): not counted, and mapped to
+/// [`UNK_ID`] by [`Vocab::from_counts`]'s table, which it lies outside of.
+pub const UNCOUNTED: u32 = u32::MAX;
+
+/// How often each distinct token occurs in a corpus, each stored once and known by its index
+/// (in order of first appearance).
+///
+/// Training counts its texts through this and keeps them as indices, mapped to vocabulary ids
+/// afterwards ([`Vocab::from_counts`]), instead of keeping every token as a `String` until the
+/// vocabulary exists: IMDB's 25,000 reviews are 5.8 million tokens, several hundred MB as
+/// strings and 23 MB as indices.
+#[derive(Clone, Debug, Default)]
+pub struct TokenCounts {
+    types: Vec<String>,
+    counts: Vec<usize>,
+    index: HashMap<String, u32>,
+}
+
+impl TokenCounts {
+    /// Counts a text's tokens; returns their indices.
+    pub fn add<S: AsRef<str>>(&mut self, tokens: impl IntoIterator<Item = S>) -> Vec<u32> {
+        tokens
+            .into_iter()
+            .map(|token| {
+                let token = token.as_ref();
+                let k = match self.index.get(token) {
+                    Some(&k) => k,
+                    None => match u32::try_from(self.types.len()) {
+                        Ok(k) if k < UNCOUNTED => {
+                            self.index.insert(token.to_string(), k);
+                            self.types.push(token.to_string());
+                            self.counts.push(0);
+                            k
+                        }
+                        _ => return UNCOUNTED,
+                    },
+                };
+                self.counts[k as usize] += 1;
+                k
+            })
+            .collect()
+    }
+
+    /// Distinct tokens counted.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +195,22 @@ mod tests {
         let v = Vocab::build(&t, 1, 3);
         assert_eq!(v.len(), 3);
         assert_eq!(v.tokens(), ["<pad>", "<unk>", "a"]);
+    }
+
+    #[test]
+    fn counted_texts_map_to_the_ids_encode_gives() {
+        let t = texts(&["b a c", "a b", "a d <unk>", "c e"]);
+        let mut counts = TokenCounts::default();
+        let indices: Vec<Vec<u32>> = t.iter().map(|text| counts.add(text)).collect();
+        assert_eq!(counts.len(), 6);
+        for (min_count, max_size) in [(1, 100), (2, 100), (1, 4)] {
+            let (vocab, ids) = Vocab::from_counts(&counts, min_count, max_size);
+            assert_eq!(vocab, Vocab::build(&t, min_count, max_size));
+            for (text, idx) in t.iter().zip(&indices) {
+                let mapped: Vec<u32> = idx.iter().map(|&k| ids[k as usize]).collect();
+                assert_eq!(mapped, vocab.encode(text), "{min_count} {max_size}");
+            }
+        }
     }
 
     #[test]
