@@ -179,15 +179,10 @@ impl<F: Float> Classifier<F> {
                 input *= m;
             }
             input_masks.push(mask);
-            let mut output = Array2::<F>::zeros((packing.total, dirs * hidden));
             // The two directions are independent: run them side by side (rayon::join), which
-            // changes no number, only the wall clock of a bidirectional layer.
-            let run = |direction: usize| {
-                let x = if direction == 0 {
-                    input.clone()
-                } else {
-                    gather_rows(&input, &reverse)
-                };
+            // changes no number, only the wall clock of a bidirectional layer. The forward
+            // direction takes the layer's input itself; the reverse one a reordered copy.
+            let run = |direction: usize, x: Array2<F>| {
                 let (h_all, recurrent) = with_cell!(config.cell, C => {
                     recurrent::forward::<C, F>(self.cell(layer, direction), x, &packing, keep)
                 });
@@ -198,19 +193,31 @@ impl<F: Float> Classifier<F> {
                 };
                 (h_all, DirectionCache { recurrent })
             };
-            let results = if dirs == 2 {
-                let (forward, backward) = rayon::join(|| run(0), || run(1));
-                vec![forward, backward]
-            } else {
-                vec![run(0)]
+            let reversed = (dirs == 2).then(|| gather_rows(&input, &reverse));
+            let forward_input = std::mem::replace(&mut input, Array2::zeros((0, 0)));
+            let results = match reversed {
+                Some(reversed) => {
+                    let (forward, backward) =
+                        rayon::join(|| run(0, forward_input), || run(1, reversed));
+                    vec![forward, backward]
+                }
+                None => vec![run(0, forward_input)],
             };
-            for (direction, (h_all, cache)) in results.into_iter().enumerate() {
-                output
-                    .slice_mut(s![.., direction * hidden..(direction + 1) * hidden])
-                    .assign(&h_all);
+            input = if dirs == 1 {
+                // One direction: its states are the layer's output as they are.
+                let (h_all, cache) = results.into_iter().next().expect("one direction");
                 directions.push(cache);
-            }
-            input = output;
+                h_all
+            } else {
+                let mut output = Array2::<F>::zeros((packing.total, dirs * hidden));
+                for (direction, (h_all, cache)) in results.into_iter().enumerate() {
+                    output
+                        .slice_mut(s![.., direction * hidden..(direction + 1) * hidden])
+                        .assign(&h_all);
+                    directions.push(cache);
+                }
+                output
+            };
         }
 
         let (mut pooled, pool) = pooling::forward(config.pooling, input.view(), &packing, hidden);

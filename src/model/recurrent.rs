@@ -20,7 +20,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use super::packing::Packing;
 use super::params::CellParams;
 use crate::float::{widest_simd, Float};
-use crate::linalg::{gemm_add, gemm_add_rows, recycle, zeros};
+use crate::linalg::{gemm_add, gemm_add_rows, recycle, repeat_rows, zeros};
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
@@ -141,8 +141,7 @@ pub fn forward<C: Cell, F: Float>(
     // (rows independent of their batch-mates) with weights transposed to row-major once.
     let mut w_ih_t = zeros::<F>(p.w_ih.shape[1], gh);
     w_ih_t.assign(&p.w_ih.matrix().t());
-    let mut gates = zeros::<F>(n_total, gh);
-    broadcast_rows(&mut gates.view_mut(), &p.b_ih.data);
+    let mut gates = repeat_rows(n_total, &p.b_ih.data);
     gemm_add_rows(x.view(), w_ih_t.view(), &mut gates.view_mut());
 
     // Rows of the other per-token arrays: every token for training, one step's rows for
