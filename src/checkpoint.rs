@@ -1052,6 +1052,15 @@ fn parse_model(
 mod tests {
     use super::*;
 
+    /// xorshift64, the tests' stream of pseudo-random bits: seeded, so every run checks the
+    /// same numbers.
+    fn xorshift(state: &mut u64) -> u64 {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        *state
+    }
+
     #[test]
     fn float_arrays_parse_exactly_and_report_bad_values() {
         assert_eq!(parse_f32_array(" [ ] ").unwrap(), Vec::<f32>::new());
@@ -1072,9 +1081,7 @@ mod tests {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut checked = 0;
         for k in 0..200_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            xorshift(&mut state);
             let x = match k % 3 {
                 0 => f32::from_bits(state as u32),
                 1 => (state as u32 as f32 / u32::MAX as f32 - 0.5) * 0.2,
@@ -1225,9 +1232,7 @@ mod tests {
         let mut state = 0x2545_f491_4f6c_dd1du64;
         let mut taken = 0;
         for round in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            xorshift(&mut state);
             let frac_len = round % 18;
             let zeros = (state as usize >> 8) % (frac_len + 1);
             let digits = format!("{:017}", state % 100_000_000_000_000_000);
@@ -1304,9 +1309,7 @@ mod tests {
         let mut state = 0x853c_49e6_748f_ea9bu64;
         let mut taken = 0;
         for round in 0..60_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            xorshift(&mut state);
             let frac_len = round % 16;
             let zeros = (state as usize >> 8) % (frac_len + 1);
             let digits = format!("{:015}", state % 1_000_000_000_000_000);
@@ -1494,9 +1497,7 @@ mod tests {
         let mut texts = Vec::new();
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         for k in 0..30_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
+            xorshift(&mut state);
             let x = match k % 4 {
                 0 => f32::from_bits(state as u32),
                 1 => (state as u32 as f32 / u32::MAX as f32 - 0.5) * 0.2,
