@@ -1426,13 +1426,7 @@ mod tests {
         // As halfway_cases_with_few_digits_go_to_the_exact_parser, with 13 fraction digits
         // (the most the SIMD path takes).
         let mut found = 0;
-        for k in 0..40_000u32 {
-            let low = f32::from_bits(0x3f80_0000 + k * 397);
-            let midpoint = (f64::from(low) + f64::from(f32::from_bits(low.to_bits() + 1))) / 2.0;
-            let text = format!("{midpoint:.13}");
-            if text.parse::<f64>().unwrap() != midpoint {
-                continue;
-            }
+        for text in halfway_texts(40_000, 13) {
             let padded = format!("{text},1.0,1.0,1.0,1.0");
             assert_eq!(wide_simd(padded.as_bytes()), None, "{text}");
             let mut out = [f32::NAN; 3];
@@ -1467,19 +1461,25 @@ mod tests {
         assert_eq!(first_non_digit(u128::from_le_bytes([b'0'; 16])), 0);
     }
 
+    /// Decimals with `digits` fraction digits that are exactly, in f64, the midpoint of two
+    /// neighbouring f32s in [1, 2): the midpoints of `candidates` f32s, rounded to `digits`
+    /// places, kept when the rounding was exact.
+    fn halfway_texts(candidates: u32, digits: usize) -> impl Iterator<Item = String> {
+        (0..candidates).filter_map(move |k| {
+            let low = f32::from_bits(0x3f80_0000 + k * 397);
+            let midpoint = (f64::from(low) + f64::from(f32::from_bits(low.to_bits() + 1))) / 2.0;
+            let text = format!("{midpoint:.digits$}");
+            (text.parse::<f64>().unwrap() == midpoint).then_some(text)
+        })
+    }
+
     #[test]
     fn halfway_cases_with_few_digits_go_to_the_exact_parser() {
         // Decimals of at most 15 digits whose nearest f64 is exactly halfway between two
         // f32s: rounding that f64 again would be wrong half of the time. Found by rounding
         // f32 midpoints to 14 fraction digits (about 2% land on the midpoint in f64).
         let mut found = 0;
-        for k in 0..20_000u32 {
-            let low = f32::from_bits(0x3f80_0000 + k * 397);
-            let midpoint = (f64::from(low) + f64::from(f32::from_bits(low.to_bits() + 1))) / 2.0;
-            let text = format!("{midpoint:.14}");
-            if text.parse::<f64>().unwrap() != midpoint {
-                continue;
-            }
+        for text in halfway_texts(20_000, 14) {
             let padded = format!("{text},1.0,1.0,1.0,1.0");
             assert_eq!(wide_f32(padded.as_bytes()), None, "{text}");
             let array = format!("[{text},{text},{text}]");
