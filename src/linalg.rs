@@ -174,11 +174,23 @@ pub fn zeros<F: Float>(rows: usize, cols: usize) -> Array2<F> {
 /// A `(rows, row.len())` array with `row` in every row, in a reused buffer as [`zeros`]: the
 /// bias rows that a product is then added onto, written once rather than zeroed first.
 pub fn repeat_rows<F: Float>(rows: usize, row: &[F]) -> Array2<F> {
-    let mut buffer = spare_buffer(rows * row.len());
-    for _ in 0..rows {
+    stack_rows(rows, row.len(), std::iter::repeat_n(row, rows))
+}
+
+/// A `(rows, cols)` array whose rows are the given slices in order, in a reused buffer as
+/// [`zeros`] (written once, not zeroed first). Each slice must have `cols` values, and
+/// there must be `rows` of them.
+pub fn stack_rows<'a, F: Float>(
+    rows: usize,
+    cols: usize,
+    slices: impl Iterator<Item = &'a [F]>,
+) -> Array2<F> {
+    let mut buffer = spare_buffer(rows * cols);
+    for row in slices {
+        debug_assert_eq!(row.len(), cols, "row width");
         buffer.extend_from_slice(row);
     }
-    Array2::from_shape_vec((rows, row.len()), buffer).expect("rows * cols values")
+    Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
 }
 
 /// An empty vector with room for `len` values: the smallest spare buffer of this thread that
@@ -192,8 +204,20 @@ fn spare_buffer<F: Float>(len: usize) -> Vec<F> {
     })
     .unwrap_or_default();
     buffer.clear();
-    buffer.reserve(len);
+    buffer.reserve_exact(spare_capacity(len));
     buffer
+}
+
+/// The capacity a new buffer of `len` values gets: `len` rounded up to a quarter of its
+/// power of two (at most 25% more). Batches differ in length, and exact sizes made each
+/// slightly longer batch miss every spare buffer and allocate another, until each thread held
+/// its full quota of near-equal buffers (predict --file: 200 MB more peak memory).
+fn spare_capacity(len: usize) -> usize {
+    if len <= 4 {
+        return len;
+    }
+    let step = 1usize << (usize::BITS - 1 - len.leading_zeros() - 2);
+    len.div_ceil(step) * step
 }
 
 /// Gives an array's buffer back for [`zeros`] to reuse on this thread.
@@ -287,6 +311,17 @@ mod tests {
         assert_eq!(b, Array2::<f32>::zeros((2, 4)));
         let c = zeros::<f32>(100, 100);
         assert_eq!(c, Array2::<f32>::zeros((100, 100)));
+    }
+
+    #[test]
+    fn spare_capacities_round_up_by_at_most_a_quarter() {
+        for len in 0..5000 {
+            let cap = spare_capacity(len);
+            assert!(cap >= len && 4 * cap <= 5 * len.max(4), "{len} -> {cap}");
+        }
+        // Near-equal lengths share a capacity, so one buffer serves them all.
+        assert_eq!(spare_capacity(4097 * 512), spare_capacity(5000 * 512));
+        assert_eq!(spare_capacity(1024), 1024);
     }
 
     #[test]

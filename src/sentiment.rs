@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::float::sigmoid;
-use crate::model::Classifier;
+use crate::model::{Classifier, TokenProjections};
 use crate::text::{Tokenizer, Vocab, UNK_ID};
 use crate::train::TrainingInfo;
 
@@ -165,13 +165,18 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
     if start < order.len() {
         chunks.push(&order[start..]);
     }
+    let projections = token_projections(classifier, sequences);
     // Batches are independent, so they run in parallel (rayon's pool) without changing a
     // result.
     let scored: Vec<Vec<f32>> = chunks
         .par_iter()
         .map(|chunk| {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
-            classifier.logits(&Batch::from_sequences(&rows))
+            let batch = Batch::from_sequences(&rows);
+            match &projections {
+                Some(projections) => classifier.logits_projected(&batch, projections),
+                None => classifier.logits(&batch),
+            }
         })
         .collect();
     let mut logits = vec![0.0; sequences.len()];
@@ -179,6 +184,37 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
         logits[i] = f64::from(z);
     }
     logits
+}
+
+/// Largest first-layer projection tables [`logits_batched`] builds; beyond, each token is
+/// projected where it occurs, as in training.
+const PROJECTION_BYTES: usize = 128 << 20;
+
+/// The first layer's input projection of every distinct id of `sequences`, when there are at
+/// most half as many distinct ids as tokens (so projecting each once at least halves that
+/// product) and the tables fit in [`PROJECTION_BYTES`]. The logits are the same bits either
+/// way ([`TokenProjections`]).
+fn token_projections<S: AsRef<[u32]> + Sync>(
+    classifier: &Classifier<f32>,
+    sequences: &[S],
+) -> Option<TokenProjections<f32>> {
+    let config = &classifier.config;
+    let mut seen = vec![false; config.vocab_size];
+    let mut tokens = 0;
+    for &id in sequences.iter().flat_map(|s| s.as_ref()) {
+        // An id outside the vocabulary is the forward pass's to report, not ours.
+        *seen.get_mut(id as usize)? = true;
+        tokens += 1;
+    }
+    let ids: Vec<u32> = (0..config.vocab_size as u32)
+        .filter(|&id| seen[id as usize])
+        .collect();
+    let bytes = ids.len()
+        * config.cell.gates()
+        * config.hidden_dim
+        * config.directions()
+        * std::mem::size_of::<f32>();
+    (2 * ids.len() <= tokens && bytes <= PROJECTION_BYTES).then(|| classifier.project_tokens(&ids))
 }
 
 #[cfg(test)]
@@ -237,6 +273,24 @@ mod tests {
         assert!(e.tokens.is_empty() && e.ids.is_empty() && e.attributions.is_empty());
         assert_eq!(e.probability, m.probabilities(&[""])[0]);
         assert_eq!(e.max_magnitude(), 0.0);
+    }
+
+    /// Many texts over few distinct tokens: scored through the first layer's projection
+    /// tables, with the bits of scoring each text alone.
+    #[test]
+    fn batched_logits_with_projection_tables_equal_each_text_alone() {
+        let m = model();
+        let sequences: Vec<Vec<u32>> = (0..300)
+            .map(|i| (0..i % 7).map(|t| 2 + ((i + t) % 4) as u32).collect())
+            .collect();
+        assert!(token_projections(&m.classifier, &sequences).is_some());
+        // Distinct tokens outnumber half the tokens: no tables.
+        assert!(token_projections(&m.classifier, &[vec![2, 3], vec![4]]).is_none());
+        let batched = logits_batched(&m.classifier, &sequences, 16);
+        for (s, &z) in sequences.iter().zip(&batched) {
+            let alone = m.classifier.logits(&Batch::from_sequences(&[s]))[0];
+            assert_eq!(z, f64::from(alone), "{s:?}");
+        }
     }
 
     #[test]

@@ -27,14 +27,16 @@ pub mod recurrent;
 pub mod rnn;
 
 use ndarray::{s, Array2};
+use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::config::{CellKind, ModelConfig};
 use crate::float::{sigmoid, Float};
+use crate::linalg::{recycle, stack_rows};
 use crate::rng::Rng;
 use packing::Packing;
 use params::Params;
-use recurrent::RecurrentCache;
+use recurrent::{Input, RecurrentCache};
 
 /// A sentiment classifier: configuration and weights.
 #[derive(Clone, Debug, PartialEq)]
@@ -78,6 +80,38 @@ pub struct Cache<F> {
     pooled: Array2<F>,
     /// (B, P) the head's dropout mask, if any.
     head_mask: Option<Array2<F>>,
+}
+
+/// The first layer's input projections `W_ih e_v + b_ih` of a set of token ids, one table
+/// per direction: inference on many texts projects each distinct token once instead of at
+/// every occurrence, which removes about half of a one-layer model's arithmetic.
+///
+/// Rows are computed by [`recurrent::project`], whose rows do not depend on their
+/// batch-mates, so logits from the tables are bit for bit those of [`Classifier::logits`].
+#[derive(Debug)]
+pub struct TokenProjections<F> {
+    /// Per vocabulary id: its row in the tables, or [`TokenProjections::ABSENT`].
+    row_of: Vec<u32>,
+    /// Per direction: (U, G*H) for the U ids.
+    tables: Vec<Array2<F>>,
+}
+
+impl<F> TokenProjections<F> {
+    const ABSENT: u32 = u32::MAX;
+
+    /// Whether every id of `ids` has a row.
+    pub fn covers(&self, ids: &[u32]) -> bool {
+        ids.iter().all(|&id| {
+            self.row_of
+                .get(id as usize)
+                .is_some_and(|&r| r != Self::ABSENT)
+        })
+    }
+
+    /// Bytes held by the tables.
+    pub fn bytes(&self) -> usize {
+        self.tables.iter().map(|t| t.len()).sum::<usize>() * std::mem::size_of::<F>()
+    }
 }
 
 /// Runs `$body` with `$cell` bound to the marker type of `$kind`.
@@ -131,8 +165,83 @@ impl<F: Float> Classifier<F> {
         self.run(batch, Mode::Eval, false).0
     }
 
+    /// The first layer's input projections of the distinct ids `ids` (each below the
+    /// vocabulary size), for [`Classifier::logits_projected`]. Rows are computed in parallel
+    /// chunks, which changes no bit (see [`TokenProjections`]).
+    pub fn project_tokens(&self, ids: &[u32]) -> TokenProjections<F> {
+        /// Rows per parallel chunk: enough for the row kernel's tiles, few enough to share out.
+        const CHUNK: usize = 256;
+        let config = &self.config;
+        let mut row_of = vec![TokenProjections::<F>::ABSENT; config.vocab_size];
+        for (r, &id) in ids.iter().enumerate() {
+            debug_assert_eq!(
+                row_of[id as usize],
+                TokenProjections::<F>::ABSENT,
+                "distinct"
+            );
+            row_of[id as usize] = u32::try_from(r).expect("fewer ids than u32::MAX");
+        }
+        let tables = (0..config.directions())
+            .map(|direction| {
+                let p = self.cell(0, direction);
+                let gh = p.w_ih.shape[0];
+                let mut table = Array2::<F>::zeros((ids.len(), gh));
+                // Each chunk's scratch arrays are taken and recycled on the same worker, so
+                // they stay in that thread's spare buffers (see `linalg::zeros`).
+                table
+                    .as_slice_mut()
+                    .expect("standard layout")
+                    .par_chunks_mut(CHUNK * gh)
+                    .zip(ids.par_chunks(CHUNK))
+                    .for_each(|(out, chunk)| {
+                        let x = self.embed(chunk);
+                        let xw = recurrent::project(p, x.view());
+                        out.copy_from_slice(xw.as_slice().expect("standard layout"));
+                        recycle(x);
+                        recycle(xw);
+                    });
+                table
+            })
+            .collect();
+        TokenProjections { row_of, tables }
+    }
+
+    /// [`Classifier::logits`] with the first layer's input projections looked up in
+    /// `projections`, which must cover every id of the batch: the same bits, less work.
+    pub fn logits_projected(&self, batch: &Batch, projections: &TokenProjections<F>) -> Vec<F> {
+        self.forward_pass(batch, Mode::Eval, false, Some(projections))
+            .0
+    }
+
+    /// The embedding rows of `ids`: `(len, E)`.
+    fn embed(&self, ids: &[u32]) -> Array2<F> {
+        let embed_dim = self.config.embed_dim;
+        let table = &self.params.embedding.data;
+        stack_rows(
+            ids.len(),
+            embed_dim,
+            ids.iter().map(|&id| {
+                let start = id as usize * embed_dim;
+                debug_assert!(start < table.len(), "token id {id} outside the vocabulary");
+                &table[start..start + embed_dim]
+            }),
+        )
+    }
+
     /// Forward; `keep` says whether to keep the per-token state for backward.
     fn run(&self, batch: &Batch, mode: Mode<'_>, keep: bool) -> (Vec<F>, Cache<F>) {
+        self.forward_pass(batch, mode, keep, None)
+    }
+
+    /// Forward; with `projections` the first layer starts from them instead of the
+    /// embeddings (evaluation only).
+    fn forward_pass(
+        &self,
+        batch: &Batch,
+        mode: Mode<'_>,
+        keep: bool,
+        projections: Option<&TokenProjections<F>>,
+    ) -> (Vec<F>, Cache<F>) {
         let packing = Packing::new(&batch.lengths);
         let config = &self.config;
         let (embed_dim, hidden, dirs) = (config.embed_dim, config.hidden_dim, config.directions());
@@ -144,6 +253,7 @@ impl<F: Float> Classifier<F> {
                 rng,
             } => (embed_dropout, dropout, Some(rng)),
         };
+        let eval = rng.is_none();
         let mut draw_mask = |rows: usize, cols: usize, p: f64| match rng.as_deref_mut() {
             Some(rng) if p > 0.0 => Some(dropout::mask::<F>(rows, cols, p, rng)),
             _ => None,
@@ -154,21 +264,40 @@ impl<F: Float> Classifier<F> {
             .positions()
             .map(|(row, t)| batch.ids[(row, t)])
             .collect();
-        let table = &self.params.embedding.data;
-        let mut input = Array2::<F>::zeros((packing.total, embed_dim));
-        for (mut x_row, &id) in input.rows_mut().into_iter().zip(&ids) {
-            let start = id as usize * embed_dim;
-            debug_assert!(start < table.len(), "token id {id} outside the vocabulary");
-            x_row
-                .as_slice_mut()
-                .expect("standard layout")
-                .copy_from_slice(&table[start..start + embed_dim]);
-        }
-
         let reverse = if dirs == 2 {
             packing.reversed()
         } else {
             Vec::new()
+        };
+        // x (N, E), or nothing when the first layer starts from looked-up projections.
+        let mut input = match projections {
+            None => self.embed(&ids),
+            Some(_) => Array2::zeros((0, embed_dim)),
+        };
+        // Per direction, the first layer's projected inputs (N, G*H), in the direction's order.
+        let mut projected: Vec<Option<Array2<F>>> = match projections {
+            None => vec![None; dirs],
+            Some(proj) => {
+                assert!(eval && !keep, "projections are for inference");
+                debug_assert!(proj.covers(&ids), "projections miss an id of the batch");
+                let lookup = |direction: usize, id: u32| {
+                    let table = &proj.tables[direction];
+                    let r = proj.row_of[id as usize] as usize;
+                    &table.as_slice().expect("standard layout")
+                        [r * table.ncols()..(r + 1) * table.ncols()]
+                };
+                (0..dirs)
+                    .map(|direction| {
+                        let width = proj.tables[direction].ncols();
+                        let rows: Box<dyn Iterator<Item = &[F]>> = if direction == 0 {
+                            Box::new(ids.iter().map(|&id| lookup(0, id)))
+                        } else {
+                            Box::new(reverse.iter().map(|&k| lookup(direction, ids[k])))
+                        };
+                        Some(stack_rows(ids.len(), width, rows))
+                    })
+                    .collect()
+            }
         };
         let mut input_masks = Vec::with_capacity(config.layers);
         let mut directions = Vec::with_capacity(config.layers * dirs);
@@ -182,7 +311,7 @@ impl<F: Float> Classifier<F> {
             // The two directions are independent: run them side by side (rayon::join), which
             // changes no number, only the wall clock of a bidirectional layer. The forward
             // direction takes the layer's input itself; the reverse one a reordered copy.
-            let run = |direction: usize, x: Array2<F>| {
+            let run = |direction: usize, x: Input<F>| {
                 let (h_all, recurrent) = with_cell!(config.cell, C => {
                     recurrent::forward::<C, F>(self.cell(layer, direction), x, &packing, keep)
                 });
@@ -193,9 +322,22 @@ impl<F: Float> Classifier<F> {
                 };
                 (h_all, DirectionCache { recurrent })
             };
-            let reversed = (dirs == 2).then(|| gather_rows(&input, &reverse));
-            let forward_input = std::mem::replace(&mut input, Array2::zeros((0, 0)));
-            let results = match reversed {
+            let inputs: Vec<Input<F>> = if layer == 0 && projections.is_some() {
+                projected
+                    .iter_mut()
+                    .map(|p| Input::Projected(p.take().expect("one per direction")))
+                    .collect()
+            } else {
+                let reversed = (dirs == 2).then(|| gather_rows(&input, &reverse));
+                let forward_input = std::mem::replace(&mut input, Array2::zeros((0, 0)));
+                std::iter::once(forward_input)
+                    .chain(reversed)
+                    .map(Input::Raw)
+                    .collect()
+            };
+            let mut inputs = inputs.into_iter();
+            let forward_input = inputs.next().expect("the forward direction");
+            let results = match inputs.next() {
                 Some(reversed) => {
                     let (forward, backward) =
                         rayon::join(|| run(0, forward_input), || run(1, reversed));

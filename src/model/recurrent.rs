@@ -117,32 +117,65 @@ fn broadcast_rows<F: Float>(out: &mut ArrayViewMut2<F>, bias: &[F]) {
     }
 }
 
+/// What a layer's forward pass starts from, packed (N rows).
+pub enum Input<F> {
+    /// (N, I) the layer's inputs.
+    Raw(Array2<F>),
+    /// (N, G*H) the inputs already projected, row by row exactly as [`project`] does
+    /// (`W_ih x_t + b_ih`); inference only, as backward needs the inputs themselves.
+    Projected(Array2<F>),
+}
+
+/// The input projection `XW = X W_ih^T + b_ih`: `(N, I) x (I, G*H)`, all steps at once.
+///
+/// Uses [`gemm_add_rows`], so each row is a function of its own input only: projecting a
+/// token's input alone, or in any set of rows, gives the same bits. Inference relies on
+/// that to project each distinct token of many batches once (see [`Input::Projected`]).
+pub fn project<F: Float>(p: &CellParams<F>, x: ArrayView2<F>) -> Array2<F> {
+    let gh = p.w_ih.shape[0];
+    debug_assert_eq!(x.ncols(), p.w_ih.shape[1]);
+    // W_ih^T transposed to row-major once, which the row kernel needs.
+    let mut w_ih_t = zeros::<F>(p.w_ih.shape[1], gh);
+    w_ih_t.assign(&p.w_ih.matrix().t());
+    let mut xw = repeat_rows(x.nrows(), &p.b_ih.data);
+    gemm_add_rows(x, w_ih_t.view(), &mut xw.view_mut());
+    recycle(w_ih_t);
+    xw
+}
+
 /// Runs the cell over a packed batch.
 ///
-/// `x` is `(N, I)` in packed order. Returns the hidden state after every token, `(N, H)` in
+/// `input` is in packed order. Returns the hidden state after every token, `(N, H)` in
 /// packed order, and the cache for [`backward`]. With `keep` false (inference) the per-token
 /// values other than the gates are written to step-sized scratch rows instead of N rows, and
-/// the cache is empty and must not be given to [`backward`].
+/// the cache is empty and must not be given to [`backward`]. `keep` needs [`Input::Raw`].
 pub fn forward<C: Cell, F: Float>(
     p: &CellParams<F>,
-    x: Array2<F>,
+    input: Input<F>,
     packing: &Packing,
     keep: bool,
 ) -> (Array2<F>, RecurrentCache<F>) {
     let gh = p.w_ih.shape[0];
     let hidden = p.w_hh.shape[1];
     debug_assert_eq!(gh, C::GATES * hidden);
-    debug_assert_eq!(x.nrows(), packing.total);
     let (b, n_total) = (packing.rows(), packing.total);
     let c_width = if C::HAS_CELL_STATE { hidden } else { 0 };
 
-    // XW = X W_ih^T + b_ih: (N, E) x (E, G*H), all steps at once. The time loop turns each
-    // row into that token's gate activations in place. Forward products use gemm_add_rows
-    // (rows independent of their batch-mates) with weights transposed to row-major once.
-    let mut w_ih_t = zeros::<F>(p.w_ih.shape[1], gh);
-    w_ih_t.assign(&p.w_ih.matrix().t());
-    let mut gates = repeat_rows(n_total, &p.b_ih.data);
-    gemm_add_rows(x.view(), w_ih_t.view(), &mut gates.view_mut());
+    // XW (N, G*H); the time loop turns each row into that token's gate activations in place.
+    let (x, mut gates) = match input {
+        Input::Raw(x) => {
+            let xw = project(p, x.view());
+            (x, xw)
+        }
+        Input::Projected(xw) => {
+            assert!(
+                !keep,
+                "training needs the layer's inputs, not their projection"
+            );
+            (Array2::zeros((0, 0)), xw)
+        }
+    };
+    debug_assert_eq!(gates.dim(), (n_total, gh));
 
     // Rows of the other per-token arrays: every token for training, one step's rows for
     // inference.
@@ -157,7 +190,8 @@ pub fn forward<C: Cell, F: Float>(
     let mut h_all = Array2::<F>::zeros((n_total, hidden));
     // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
     // place, where a product of a transposed view re-packs it at every step (measured at 16
-    // rows: 55 GFLOP/s with gemm re-packing, 115 without).
+    // rows: 55 GFLOP/s with gemm re-packing, 115 without). Forward products use
+    // gemm_add_rows, so rows are independent of their batch-mates.
     let mut w_hh_t = zeros::<F>(hidden, gh);
     w_hh_t.assign(&p.w_hh.matrix().t());
 
@@ -194,7 +228,6 @@ pub fn forward<C: Cell, F: Float>(
             .slice_mut(s![off..off + n, ..])
             .assign(&h.slice(s![..n, ..]));
     }
-    recycle(w_ih_t);
     recycle(w_hh_t);
     let cache = if keep {
         RecurrentCache {

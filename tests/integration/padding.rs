@@ -125,3 +125,48 @@ fn inference_without_a_cache_gives_the_same_logits() {
         assert_eq!(m.logits(&batch), m.forward(&batch, Mode::Eval).0);
     }
 }
+
+/// Inference may look the first layer's input projections up in a table of distinct tokens
+/// (`predict` on many texts does); that must give the bits of projecting every token.
+#[test]
+fn looked_up_projections_give_the_same_logits() {
+    let rows: Vec<Vec<u32>> = vec![
+        vec![7, 7, 7],
+        (2..40).collect(),
+        vec![],
+        vec![49, 0, 1, 30],
+        (10..25).rev().collect(),
+    ];
+    let batch = Batch::from_sequences(&rows);
+    let mut ids: Vec<u32> = rows.iter().flatten().copied().collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // Extra ids the batch does not use, in an order other than sorted.
+    let mut table_ids = vec![45, 44];
+    table_ids.extend(ids.iter().rev());
+    for m in models() {
+        let projections = m.project_tokens(&table_ids);
+        assert!(projections.covers(&ids));
+        assert!(!projections.covers(&[46]));
+        let want = m.logits(&batch);
+        assert_eq!(
+            m.logits_projected(&batch, &projections),
+            want,
+            "{:?}",
+            m.config
+        );
+        assert_eq!(
+            m.logits_projected(&Batch::from_sequences(&rows[1..2]), &projections)[0],
+            want[1]
+        );
+        // The tables are really used: those of other input weights change the logits.
+        let mut other = m.clone();
+        other.params.rnn[0]
+            .w_ih
+            .data
+            .iter_mut()
+            .for_each(|w| *w *= 1.5);
+        let foreign = other.project_tokens(&table_ids);
+        assert_ne!(m.logits_projected(&batch, &foreign), want);
+    }
+}
