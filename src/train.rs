@@ -17,7 +17,9 @@ use crate::model::loss::bce_with_logits_scaled;
 use crate::model::params::Params;
 use crate::model::params::Tensor;
 use crate::model::{Classifier, Mode};
-use crate::optim::{clip_to_norm, reduce_shards, zero_grad_rows, Optimizer, Rows};
+use crate::optim::{
+    clip_to_norm, reduce_shards, reduce_shards_sparse, zero_grad_rows, Optimizer, Rows, ShardRows,
+};
 use crate::rng::{Rng, RngState};
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
@@ -54,6 +56,9 @@ struct ShardOutcome {
     loss: f64,
     correct: usize,
     tokens: usize,
+    /// The embedding rows its texts use (sorted, unique, no `<pad>`): the only rows of its
+    /// embedding gradient that can be non-zero.
+    rows: Vec<u32>,
 }
 
 /// The per-shard constants of a step.
@@ -98,6 +103,13 @@ fn shard_step(
             .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
             .count(),
         tokens: batch.tokens(),
+        rows: {
+            let mut ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids.retain(|&id| id != crate::text::PAD_ID);
+            ids
+        },
     }
 }
 
@@ -378,7 +390,6 @@ pub fn fit(
     let warmup_steps = (config.warmup * total_steps as f64).round() as usize;
     let pos_weight = config.pos_weight as f32;
     let mut step = 0;
-    let mut touched: Vec<u32> = Vec::new();
     let data_fingerprint = fingerprint(train);
     let valid_fingerprint = fingerprint(valid);
 
@@ -447,23 +458,11 @@ pub fn fit(
         for (b, rows) in epoch_batches.iter().enumerate().skip(skip) {
             optimizer
                 .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
-            // The embedding rows this batch touches (sorted, unique, no <pad>).
-            touched.clear();
-            touched.extend(rows.iter().flat_map(|&i| train_ids[i].iter().copied()));
-            touched.sort_unstable();
-            touched.dedup();
-            if touched.first() == Some(&crate::text::PAD_ID) {
-                touched.remove(0);
-            }
-            let embedding_rows = if config.dense_embedding_updates {
-                Rows::All
-            } else {
-                Rows::Only(&touched)
-            };
             let scale = 1.0 / rows.len() as f32;
             let shard_rows: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
+
             let dropout = (config.embed_dropout, config.dropout);
-            let outcomes: Vec<ShardOutcome> = pool.install(|| {
+            let mut outcomes: Vec<ShardOutcome> = pool.install(|| {
                 shard_rows
                     .par_iter()
                     .zip(shard_grads.par_iter_mut())
@@ -486,6 +485,16 @@ pub fn fit(
                     })
                     .collect()
             });
+            let per_shard: Vec<Vec<u32>> = outcomes
+                .iter_mut()
+                .map(|o| std::mem::take(&mut o.rows))
+                .collect();
+            let touched = ShardRows::new(&per_shard);
+            let embedding_rows = if config.dense_embedding_updates {
+                Rows::All
+            } else {
+                Rows::Only(touched.union())
+            };
             let loss: f64 = outcomes.iter().map(|o| o.loss).sum();
             let diverged = |what, value: f64| Error::Diverged {
                 epoch,
@@ -500,7 +509,10 @@ pub fn fit(
             // the sum; then the update. Both run on the pool over pieces of fixed size, so the
             // result does not depend on how many threads computed them.
             let used = &mut shard_grads[..shard_rows.len()];
-            let norm = pool.install(|| reduce_shards(used, embedding_rows));
+            let norm = pool.install(|| match embedding_rows {
+                Rows::All => reduce_shards(used, Rows::All),
+                Rows::Only(_) => reduce_shards_sparse(used, &touched),
+            });
             let grads = &mut used[0];
             if !norm.is_finite() {
                 return Err(diverged("gradient norm", norm));
