@@ -19,6 +19,25 @@ use crate::float::{widest_simd, Float};
 /// included); the result depends only on the shapes and values, never on timing, but a row's
 /// result can change with the number of rows (see the module notes).
 pub fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
+    gemm_into(a, b, out, true);
+}
+
+/// `out = a · b` as [`gemm_add`], without reading `out`'s old values (so it can be
+/// [`scratch`]).
+pub fn gemm_set<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
+    if a.ncols() == 0 {
+        out.fill(F::zero());
+    }
+    gemm_into(a, b, out, false);
+}
+
+/// `out = a · b (+ out when accumulate)`.
+fn gemm_into<F: Float>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    out: &mut ArrayViewMut2<F>,
+    accumulate: bool,
+) {
     let (m, k) = a.dim();
     let n = b.ncols();
     assert_eq!(b.nrows(), k, "inner dimensions differ");
@@ -40,7 +59,7 @@ pub fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayVie
             out.as_mut_ptr(),
             out_cs,
             out_rs,
-            true,
+            accumulate,
             a.as_ptr(),
             a_cs,
             a_rs,
@@ -167,7 +186,27 @@ const SPARE_BUFFERS: usize = 16;
 /// The numbers are the same, as every array starts as zeros either way.
 pub fn zeros<F: Float>(rows: usize, cols: usize) -> Array2<F> {
     let mut buffer = spare_buffer(rows * cols);
+    buffer.clear();
     buffer.resize(rows * cols, F::zero());
+    Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
+}
+
+/// A `(rows, cols)` array for a caller that writes every element before it reads any: a
+/// reused buffer keeps its old values instead of being zeroed first (the cells' per-token
+/// arrays, every row of which the time loop writes). The old values are initialised floats,
+/// so a caller that broke the rule would compute wrong numbers, not undefined behaviour; debug
+/// builds fill the array with NaN so that such a mistake shows in every test.
+pub fn scratch<F: Float>(rows: usize, cols: usize) -> Array2<F> {
+    let len = rows * cols;
+    let mut buffer = spare_buffer(len);
+    if buffer.len() >= len {
+        buffer.truncate(len);
+    } else {
+        buffer.resize(len, F::zero());
+    }
+    if cfg!(debug_assertions) {
+        buffer.fill(F::nan());
+    }
     Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
 }
 
@@ -186,6 +225,7 @@ pub fn stack_rows<'a, F: Float>(
     slices: impl Iterator<Item = &'a [F]>,
 ) -> Array2<F> {
     let mut buffer = spare_buffer(rows * cols);
+    buffer.clear();
     for row in slices {
         debug_assert_eq!(row.len(), cols, "row width");
         buffer.extend_from_slice(row);
@@ -193,18 +233,17 @@ pub fn stack_rows<'a, F: Float>(
     Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
 }
 
-/// An empty vector with room for `len` values: the smallest spare buffer of this thread that
-/// is large enough, else a new allocation.
+/// A vector with room for `len` values, holding whatever values it had: the smallest spare
+/// buffer of this thread that is large enough, else a new, empty allocation.
 fn spare_buffer<F: Float>(len: usize) -> Vec<F> {
-    let mut buffer = F::with_spare_buffers(|spare| {
+    let buffer = F::with_spare_buffers(|spare| {
         let fit = (0..spare.len())
             .filter(|&i| spare[i].capacity() >= len)
             .min_by_key(|&i| spare[i].capacity())?;
         Some(spare.swap_remove(fit))
     })
-    .unwrap_or_default();
-    buffer.clear();
-    buffer.reserve_exact(spare_capacity(len));
+    .unwrap_or_else(|| Vec::with_capacity(spare_capacity(len)));
+    debug_assert!(buffer.capacity() >= len);
     buffer
 }
 

@@ -20,7 +20,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use super::packing::Packing;
 use super::params::CellParams;
 use crate::float::{widest_simd, Float};
-use crate::linalg::{gemm_add, gemm_add_rows, recycle, repeat_rows, zeros};
+use crate::linalg::{gemm_add, gemm_add_rows, gemm_set, recycle, repeat_rows, scratch, zeros};
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
@@ -178,16 +178,16 @@ pub fn forward<C: Cell, F: Float>(
     debug_assert_eq!(gates.dim(), (n_total, gh));
 
     // Rows of the other per-token arrays: every token for training, one step's rows for
-    // inference.
+    // inference. The time loop writes each row before anything reads it (scratch).
     let kept = if keep { n_total } else { b };
-    let mut saved = zeros::<F>(kept, C::SAVED * hidden);
-    let mut h_prev = zeros::<F>(kept, hidden);
-    let mut c_prev = zeros::<F>(kept, c_width);
+    let mut saved = scratch::<F>(kept, C::SAVED * hidden);
+    let mut h_prev = scratch::<F>(kept, hidden);
+    let mut c_prev = scratch::<F>(kept, c_width);
     // Running states in sorted-row order: (B, H).
     let mut h = Array2::<F>::zeros((b, hidden));
     let mut c = Array2::<F>::zeros((b, c_width));
     let mut pre_hh = Array2::<F>::zeros((b, gh));
-    let mut h_all = Array2::<F>::zeros((n_total, hidden));
+    let mut h_all = scratch::<F>(n_total, hidden);
     // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
     // place, where a product of a transposed view re-packs it at every step (measured at 16
     // rows: 55 GFLOP/s with gemm re-packing, 115 without). Forward products use
@@ -275,10 +275,10 @@ pub fn backward<C: Cell, F: Float>(
     let mut dh_direct = Array2::<F>::zeros((b, hidden));
     let mut dc_prev = Array2::<F>::zeros((b, c_width));
     // (N, G*H) pre-activation gradients of the input side and, when they differ, of the
-    // recurrent side.
-    let mut d_pre_ih = zeros::<F>(n_total, gh);
+    // recurrent side; the time loop writes every row.
+    let mut d_pre_ih = scratch::<F>(n_total, gh);
     let separate = C::SEPARATE_RECURRENT_GRAD;
-    let mut d_pre_hh = zeros::<F>(if separate { n_total } else { 0 }, gh);
+    let mut d_pre_hh = scratch::<F>(if separate { n_total } else { 0 }, gh);
     let w_hh = p.w_hh.matrix();
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets).rev() {
@@ -329,8 +329,8 @@ pub fn backward<C: Cell, F: Float>(
     add_column_sums(d_pre_rec, &mut grads.b_hh.data);
 
     // dX = dA_ih W_ih: (N, G*H) x (G*H, E).
-    let mut d_x = Array2::<F>::zeros(cache.x.dim());
-    gemm_add(d_pre_ih.view(), p.w_ih.matrix(), &mut d_x.view_mut());
+    let mut d_x = scratch::<F>(n_total, cache.x.ncols());
+    gemm_set(d_pre_ih.view(), p.w_ih.matrix(), &mut d_x.view_mut());
     recycle(d_pre_ih);
     recycle(d_pre_hh);
     d_x
