@@ -20,7 +20,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use super::packing::Packing;
 use super::params::CellParams;
 use crate::float::{widest_simd, Float};
-use crate::linalg::{gemm_add, gemm_add_rows, gemm_set, recycle, repeat_rows, scratch, zeros};
+use crate::linalg::{gemm_add, gemm_add_rows, gemm_set, recycle, repeat_rows, scratch, transposed};
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
@@ -132,11 +132,9 @@ pub enum Input<F> {
 /// token's input alone, or in any set of rows, gives the same bits. Inference relies on
 /// that to project each distinct token of many batches once (see [`Input::Projected`]).
 pub fn project<F: Float>(p: &CellParams<F>, x: ArrayView2<F>) -> Array2<F> {
-    let gh = p.w_ih.shape[0];
     debug_assert_eq!(x.ncols(), p.w_ih.shape[1]);
     // W_ih^T transposed to row-major once, which the row kernel needs.
-    let mut w_ih_t = zeros::<F>(p.w_ih.shape[1], gh);
-    w_ih_t.assign(&p.w_ih.matrix().t());
+    let w_ih_t = transposed(p.w_ih.matrix());
     let mut xw = repeat_rows(x.nrows(), &p.b_ih.data);
     gemm_add_rows(x, w_ih_t.view(), &mut xw.view_mut());
     recycle(w_ih_t);
@@ -192,8 +190,7 @@ pub fn forward<C: Cell, F: Float>(
     // place, where a product of a transposed view re-packs it at every step (measured at 16
     // rows: 55 GFLOP/s with gemm re-packing, 115 without). Forward products use
     // gemm_add_rows, so rows are independent of their batch-mates.
-    let mut w_hh_t = zeros::<F>(hidden, gh);
-    w_hh_t.assign(&p.w_hh.matrix().t());
+    let w_hh_t = transposed(p.w_hh.matrix());
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
         let base = if keep { off } else { 0 };
