@@ -199,16 +199,31 @@ fn token_projections<S: AsRef<[u32]> + Sync>(
     sequences: &[S],
 ) -> Option<TokenProjections<f32>> {
     let config = &classifier.config;
-    let mut seen = vec![false; config.vocab_size];
-    let mut tokens = 0;
-    for &id in sequences.iter().flat_map(|s| s.as_ref()) {
-        // An id outside the vocabulary is the forward pass's to report, not ours.
-        *seen.get_mut(id as usize)? = true;
-        tokens += 1;
+    let tokens: usize = sequences.iter().map(|s| s.as_ref().len()).sum();
+    let all = || sequences.iter().flat_map(|s| s.as_ref()).copied();
+    // The distinct ids, sorted: by sorting when the texts are short next to the vocabulary
+    // (no work in proportion to a large vocabulary for one sentence), else by marking.
+    let ids: Vec<u32> = if tokens.saturating_mul(8) < config.vocab_size {
+        let mut ids: Vec<u32> = all().collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    } else {
+        let mut seen = vec![false; config.vocab_size];
+        for id in all() {
+            // An id outside the vocabulary is the forward pass's to report, not ours.
+            *seen.get_mut(id as usize)? = true;
+        }
+        (0..config.vocab_size as u32)
+            .filter(|&id| seen[id as usize])
+            .collect()
+    };
+    if ids
+        .last()
+        .is_some_and(|&id| id as usize >= config.vocab_size)
+    {
+        return None;
     }
-    let ids: Vec<u32> = (0..config.vocab_size as u32)
-        .filter(|&id| seen[id as usize])
-        .collect();
     let bytes = ids.len()
         * config.cell.gates()
         * config.hidden_dim
@@ -291,6 +306,15 @@ mod tests {
             let alone = m.classifier.logits(&Batch::from_sequences(&[s]))[0];
             assert_eq!(z, f64::from(alone), "{s:?}");
         }
+        // A vocabulary much larger than the texts: the distinct ids come from sorting.
+        let mut large = m.classifier.clone();
+        large.config.vocab_size = 1000;
+        large.params.embedding.data.resize(1000 * 4, 0.25);
+        large.params.embedding.shape[0] = 1000;
+        let few = [vec![900, 7, 7], vec![900, 7]];
+        let tables = token_projections(&large, &few).expect("2 distinct ids in 5 tokens");
+        assert!(tables.covers(&[7, 900]) && !tables.covers(&[8]));
+        assert!(token_projections(&large, &[vec![1000, 1000, 1000]]).is_none());
     }
 
     #[test]
