@@ -107,10 +107,18 @@ impl<F> TokenProjections<F> {
                 .is_some_and(|&r| r != Self::ABSENT)
         })
     }
+}
 
-    /// Bytes held by the tables.
-    pub fn bytes(&self) -> usize {
-        self.tables.iter().map(|t| t.len()).sum::<usize>() * std::mem::size_of::<F>()
+impl<F: Float> TokenProjections<F> {
+    /// The rows of `ids` in direction `direction`'s table: `(len, G*H)`.
+    fn gather(&self, direction: usize, ids: impl ExactSizeIterator<Item = u32>) -> Array2<F> {
+        let table = &self.tables[direction];
+        let (width, data) = (table.ncols(), table.as_slice().expect("standard layout"));
+        let rows = ids.map(|id| {
+            let r = self.row_of[id as usize] as usize;
+            &data[r * width..(r + 1) * width]
+        });
+        stack_rows(rows.len(), width, rows)
     }
 }
 
@@ -274,31 +282,10 @@ impl<F: Float> Classifier<F> {
             None => self.embed(&ids),
             Some(_) => Array2::zeros((0, embed_dim)),
         };
-        // Per direction, the first layer's projected inputs (N, G*H), in the direction's order.
-        let mut projected: Vec<Option<Array2<F>>> = match projections {
-            None => vec![None; dirs],
-            Some(proj) => {
-                assert!(eval && !keep, "projections are for inference");
-                debug_assert!(proj.covers(&ids), "projections miss an id of the batch");
-                let lookup = |direction: usize, id: u32| {
-                    let table = &proj.tables[direction];
-                    let r = proj.row_of[id as usize] as usize;
-                    &table.as_slice().expect("standard layout")
-                        [r * table.ncols()..(r + 1) * table.ncols()]
-                };
-                (0..dirs)
-                    .map(|direction| {
-                        let width = proj.tables[direction].ncols();
-                        let rows: Box<dyn Iterator<Item = &[F]>> = if direction == 0 {
-                            Box::new(ids.iter().map(|&id| lookup(0, id)))
-                        } else {
-                            Box::new(reverse.iter().map(|&k| lookup(direction, ids[k])))
-                        };
-                        Some(stack_rows(ids.len(), width, rows))
-                    })
-                    .collect()
-            }
-        };
+        if let Some(proj) = projections {
+            assert!(eval && !keep, "projections are for inference");
+            debug_assert!(proj.covers(&ids), "projections miss an id of the batch");
+        }
         let mut input_masks = Vec::with_capacity(config.layers);
         let mut directions = Vec::with_capacity(config.layers * dirs);
         for layer in 0..config.layers {
@@ -322,18 +309,20 @@ impl<F: Float> Classifier<F> {
                 };
                 (h_all, DirectionCache { recurrent })
             };
-            let inputs: Vec<Input<F>> = if layer == 0 && projections.is_some() {
-                projected
-                    .iter_mut()
-                    .map(|p| Input::Projected(p.take().expect("one per direction")))
-                    .collect()
-            } else {
-                let reversed = (dirs == 2).then(|| gather_rows(&input, &reverse));
-                let forward_input = std::mem::replace(&mut input, Array2::zeros((0, 0)));
-                std::iter::once(forward_input)
-                    .chain(reversed)
-                    .map(Input::Raw)
-                    .collect()
+            let inputs: Vec<Input<F>> = match projections {
+                // The first layer's projected inputs (N, G*H), in each direction's order.
+                Some(proj) if layer == 0 => std::iter::once(proj.gather(0, ids.iter().copied()))
+                    .chain((dirs == 2).then(|| proj.gather(1, reverse.iter().map(|&k| ids[k]))))
+                    .map(Input::Projected)
+                    .collect(),
+                _ => {
+                    let reversed = (dirs == 2).then(|| gather_rows(&input, &reverse));
+                    let forward_input = std::mem::replace(&mut input, Array2::zeros((0, 0)));
+                    std::iter::once(forward_input)
+                        .chain(reversed)
+                        .map(Input::Raw)
+                        .collect()
+                }
             };
             let mut inputs = inputs.into_iter();
             let forward_input = inputs.next().expect("the forward direction");
