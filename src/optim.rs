@@ -523,14 +523,13 @@ fn reduce<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>, users: Option<&Sha
     let sums: Vec<f64> = pieces
         .grouped(work)
         .into_par_iter()
-        .map(|group| {
+        .map(|mut group| {
             widest_simd(
                 #[inline(always)]
                 || {
                     // Sum of squares in LANES running sums (element k into lane k % LANES),
                     // so the additions vectorise instead of waiting on one another.
                     let mut lanes = [0.0f64; LANES];
-                    let mut group = group;
                     for k in 0..group.len() {
                         // Rows AHEAD pieces on start loading now (see `prefetch`).
                         if let Some((next, users)) = group.get(k + AHEAD) {
@@ -653,6 +652,17 @@ mod tests {
         (params, grads)
     }
 
+    /// Shard `k`'s gradients: [`tiny`]'s, scaled and shifted by `k` so shards differ.
+    fn shard_grads(k: usize) -> Params<f64> {
+        let (_, mut g) = tiny();
+        for t in g.tensors_mut() {
+            t.data
+                .iter_mut()
+                .for_each(|x| *x = *x * (k as f64 + 1.5) - 0.01);
+        }
+        g
+    }
+
     #[test]
     fn adam_first_step_moves_each_weight_by_lr() {
         // With m = (1-b1) g and v = (1-b2) g^2 the bias-corrected ratio is sign(g) (minus eps).
@@ -733,17 +743,7 @@ mod tests {
     #[test]
     fn reduce_shards_equals_adding_zeroing_and_the_norm() {
         // Three shards with different gradients, dense rows and then only embedding row 1.
-        let shards: Vec<Params<f64>> = (0..3)
-            .map(|k| {
-                let (_, mut g) = tiny();
-                for t in g.tensors_mut() {
-                    t.data
-                        .iter_mut()
-                        .for_each(|x| *x = *x * (k as f64 + 1.5) - 0.01);
-                }
-                g
-            })
-            .collect();
+        let shards: Vec<Params<f64>> = (0..3).map(shard_grads).collect();
         for rows in [Rows::All, Rows::Only(&[1])] {
             let mut want = shards.clone();
             let (first, rest) = want.split_at_mut(1);
@@ -771,12 +771,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(k, rows)| {
-                let (_, mut g) = tiny();
-                for t in g.tensors_mut() {
-                    t.data
-                        .iter_mut()
-                        .for_each(|x| *x = *x * (k as f64 + 1.5) - 0.01);
-                }
+                let mut g = shard_grads(k);
                 for id in 0..3u32 {
                     if !rows.contains(&id) {
                         g.embedding.data[id as usize * 2..id as usize * 2 + 2].fill(0.0);
