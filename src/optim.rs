@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::OptimizerKind;
 use crate::float::{widest_simd, Float};
+use crate::linalg::prefetch;
 use crate::model::params::Params;
 
 /// Adam's constants (PyTorch's defaults).
@@ -583,29 +584,6 @@ fn reduce<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>, users: Option<&Sha
 /// 0.25-0.31 ms and the Adam step from 0.43-0.57 to 0.25-0.34 ms (2,048 rows of 128, two
 /// threads; measured at 4, 6, 8 and 12).
 const AHEAD: usize = 8;
-
-/// Asks the CPU to start loading the cache lines of `data` (at most the first 1 KB; the
-/// hardware's prefetcher follows longer streams). A hint only: it never faults and changes no
-/// value.
-#[inline(always)]
-fn prefetch<F>(data: &[F]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        const LINE: usize = 64;
-        let bytes = std::mem::size_of_val(data);
-        let start = data.as_ptr().cast::<i8>();
-        for offset in (0..bytes.min(16 * LINE)).step_by(LINE) {
-            // SAFETY: a prefetch cannot fault or write, and the address lies inside `data`.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                    start.add(offset),
-                );
-            }
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
 
 /// Running sums of [`reduce_shards`]' sum of squares.
 const LANES: usize = 8;

@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use crate::batch::Batch;
 use crate::config::{CellKind, ModelConfig};
 use crate::float::{sigmoid, Float};
-use crate::linalg::{recycle, stack_rows};
+use crate::linalg::{recycle, scatter_add_rows, stack_rows};
 use crate::rng::Rng;
 use packing::Packing;
 use params::Params;
@@ -451,17 +451,12 @@ impl<F: Float> Classifier<F> {
 
         // Embedding: scatter-add each packed row's gradient to its token's row. The <pad> row
         // never receives gradient (PyTorch's padding_idx=0).
-        let embed_dim = config.embed_dim;
-        let table = &mut grads.embedding.data;
-        for (d_row, &id) in d_output.rows().into_iter().zip(&cache.ids) {
-            if id == crate::text::PAD_ID {
-                continue;
-            }
-            let start = id as usize * embed_dim;
-            for (g, &d) in table[start..start + embed_dim].iter_mut().zip(d_row) {
-                *g += d;
-            }
-        }
+        scatter_add_rows(
+            &mut grads.embedding.data,
+            d_output.view(),
+            &cache.ids,
+            crate::text::PAD_ID,
+        );
     }
 
     /// Converts the weights to another float type (f32 <-> f64).

@@ -20,7 +20,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use super::packing::Packing;
 use super::params::CellParams;
 use crate::float::{widest_simd, Float};
-use crate::linalg::{gemm_add, gemm_add_rows, gemm_set, recycle, repeat_rows, scratch, transposed};
+use crate::linalg::{gemm_add, gemm_bias_rows, gemm_set, recycle, scratch, transposed};
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
@@ -128,15 +128,15 @@ pub enum Input<F> {
 
 /// The input projection `XW = X W_ih^T + b_ih`: `(N, I) x (I, G*H)`, all steps at once.
 ///
-/// Uses [`gemm_add_rows`], so each row is a function of its own input only: projecting a
+/// Uses [`gemm_bias_rows`], so each row is a function of its own input only: projecting a
 /// token's input alone, or in any set of rows, gives the same bits. Inference relies on
 /// that to project each distinct token of many batches once (see [`Input::Projected`]).
 pub fn project<F: Float>(p: &CellParams<F>, x: ArrayView2<F>) -> Array2<F> {
     debug_assert_eq!(x.ncols(), p.w_ih.shape[1]);
     // W_ih^T transposed to row-major once, which the row kernel needs.
     let w_ih_t = transposed(p.w_ih.matrix());
-    let mut xw = repeat_rows(x.nrows(), &p.b_ih.data);
-    gemm_add_rows(x, w_ih_t.view(), &mut xw.view_mut());
+    let mut xw = scratch(x.nrows(), p.w_ih.shape[0]);
+    gemm_bias_rows(x, w_ih_t.view(), &p.b_ih.data, &mut xw.view_mut());
     recycle(w_ih_t);
     xw
 }
@@ -189,7 +189,7 @@ pub fn forward<C: Cell, F: Float>(
     // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
     // place, where a product of a transposed view re-packs it at every step (measured at 16
     // rows: 55 GFLOP/s with gemm re-packing, 115 without). Forward products use
-    // gemm_add_rows, so rows are independent of their batch-mates.
+    // the row kernel, so rows are independent of their batch-mates.
     let w_hh_t = transposed(p.w_hh.matrix());
 
     for (&n, &off) in packing.batch_sizes.iter().zip(&packing.offsets) {
@@ -200,10 +200,14 @@ pub fn forward<C: Cell, F: Float>(
         c_prev
             .slice_mut(s![base..base + n, ..])
             .assign(&c.slice(s![..n, ..]));
-        // (n, H) x (H, G*H) + b_hh
+        // (n, H) x (H, G*H) + b_hh; at the first step h_{-1} = 0 and the product adds
+        // exact zeros, so it is skipped.
         let mut hh = pre_hh.slice_mut(s![..n, ..]);
-        broadcast_rows(&mut hh, &p.b_hh.data);
-        gemm_add_rows(h.slice(s![..n, ..]), w_hh_t.view(), &mut hh);
+        if off > 0 {
+            gemm_bias_rows(h.slice(s![..n, ..]), w_hh_t.view(), &p.b_hh.data, &mut hh);
+        } else {
+            broadcast_rows(&mut hh, &p.b_hh.data);
+        }
 
         widest_simd(
             #[inline(always)]
@@ -304,6 +308,10 @@ pub fn backward<C: Cell, F: Float>(
                 }
             },
         );
+        if off == 0 {
+            // The initial state is a constant: nothing needs dL/dh_{-1}.
+            break;
+        }
         // dh_{t-1} = direct part + dA_hh W_hh: (n, G*H) x (G*H, H). Rows >= n are finished
         // earlier in time and keep their gradient untouched.
         let d_pre_rec = if separate { &d_pre_hh } else { &d_pre_ih };
@@ -314,12 +322,14 @@ pub fn backward<C: Cell, F: Float>(
             .assign(&dc_prev.slice(s![..n, ..]));
     }
 
-    // Weight gradients: one product each over all steps.
+    // Weight gradients: one product each over all steps. The first step's rows of H_prev
+    // are h_{-1} = 0 and add nothing to dW_hh.
     let d_pre_rec = if separate { &d_pre_hh } else { &d_pre_ih };
+    let first = packing.batch_sizes.first().copied().unwrap_or(0);
     gemm_add(d_pre_ih.t(), cache.x.view(), &mut grads.w_ih.matrix_mut());
     gemm_add(
-        d_pre_rec.t(),
-        cache.h_prev.view(),
+        d_pre_rec.slice(s![first.., ..]).t(),
+        cache.h_prev.slice(s![first.., ..]),
         &mut grads.w_hh.matrix_mut(),
     );
     add_column_sums(&d_pre_ih, &mut grads.b_ih.data);
