@@ -25,6 +25,7 @@ pub mod model;
 pub mod optim;
 pub mod report;
 pub mod rng;
+pub mod row_grads;
 pub mod sentiment;
 pub mod text;
 pub mod train;

@@ -12,6 +12,9 @@
 //! would also move every other row by its decaying momentum, at the cost of reading and
 //! writing the whole (V, E) table and its two moment tables every step, which dominates a step
 //! for large vocabularies. With every row in the batch the two are identical (tested).
+//! Training keeps those rows' gradients compact ([`RowGrads`]): [`reduce_shards_rows`] sums
+//! them and [`Optimizer::step_row_grads`] steps them, with the same numbers as the table
+//! versions ([`reduce_shards`], [`Optimizer::step_rows`]; tested).
 //!
 //! Parallel and deterministic: the optimizer step and the sum of shard gradients
 //! ([`reduce_shards`]) run on the current rayon pool over [`Pieces`], element ranges of a fixed
@@ -28,6 +31,7 @@ use crate::config::OptimizerKind;
 use crate::float::{widest_simd, Float};
 use crate::linalg::prefetch;
 use crate::model::params::Params;
+use crate::row_grads::RowGrads;
 
 /// Adam's constants (PyTorch's defaults).
 pub const BETA1: f64 = 0.9;
@@ -266,22 +270,60 @@ impl<F: Float> Optimizer<F> {
 
     /// Applies one update, touching only `rows` of the embedding (see [`Rows`]).
     pub fn step_rows(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
+        let pieces = Pieces::of(params, rows);
+        let tensors = grads.tensors();
+        let piece_grads = pieces
+            .tensors()
+            .zip(pieces.ranges())
+            .map(|(i, r)| &tensors[i].data[r])
+            .collect();
+        self.step_pieces(params, &pieces, piece_grads);
+    }
+
+    /// Applies one sparse update whose embedding gradient is `embedding` (compact; the rows it
+    /// lists are the rows stepped) and whose other gradients are in `grads` (its embedding
+    /// table is not read): what [`Self::step_rows`] does with those rows scattered into
+    /// `grads.embedding` and `Rows::Only(embedding.ids())`.
+    pub fn step_row_grads(
+        &mut self,
+        params: &mut Params<F>,
+        grads: &Params<F>,
+        embedding: &RowGrads<F>,
+    ) {
+        let pieces = Pieces::of(params, Rows::Only(embedding.ids()));
+        let tensors = grads.tensors();
+        // Embedding pieces are one row each, first, in the rows' order.
+        let piece_grads = pieces
+            .tensors()
+            .zip(pieces.ranges())
+            .enumerate()
+            .map(|(piece, (i, r))| {
+                if i == 0 {
+                    embedding.row(piece)
+                } else {
+                    &tensors[i].data[r]
+                }
+            })
+            .collect();
+        self.step_pieces(params, &pieces, piece_grads);
+    }
+
+    /// One update of the parts `pieces` covers, piece `k`'s gradient being `grads[k]`.
+    fn step_pieces(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
         self.step += 1;
         match self.kind {
-            OptimizerKind::Adam => self.adam_step(params, grads, rows),
-            OptimizerKind::Sgd => self.sgd_step(params, grads, rows),
+            OptimizerKind::Adam => self.adam_step(params, pieces, grads),
+            OptimizerKind::Sgd => self.sgd_step(params, pieces, grads),
         }
     }
 
     /// `m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;`
     /// `p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, PyTorch's exact form.
-    fn adam_step(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
+    fn adam_step(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
         let t = self.step as i32;
         let step_size = F::of(self.lr / (1.0 - BETA1.powi(t)));
         let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
         let shrink = F::of(1.0 - self.lr * self.weight_decay);
-        let pieces = Pieces::of(params, rows);
-        let grads = grads.tensors();
         let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
         let first = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
         let second = pieces.carve(self.second.iter_mut().map(Vec::as_mut_slice).collect());
@@ -290,7 +332,7 @@ impl<F: Float> Optimizer<F> {
             .into_iter()
             .zip(first)
             .zip(second)
-            .zip(pieces.tensors().zip(pieces.ranges()))
+            .zip(pieces.tensors().zip(grads))
             .collect();
         pieces.grouped(work).into_par_iter().for_each(|mut group| {
             // Wide vectors for the square roots and divisions; the same IEEE operations.
@@ -299,18 +341,17 @@ impl<F: Float> Optimizer<F> {
                 || {
                     for k in 0..group.len() {
                         // Rows AHEAD pieces on start loading now (see `prefetch`).
-                        if let Some((((p, m), v), (i, r))) = group.get(k + AHEAD) {
+                        if let Some((((p, m), v), (_, g))) = group.get(k + AHEAD) {
                             prefetch(p);
                             prefetch(m);
                             prefetch(v);
-                            prefetch(&grads[*i].data[r.clone()]);
+                            prefetch(g);
                         }
-                        let (((p, m), v), (i, r)) = &mut group[k];
+                        let (((p, m), v), (i, g)) = &mut group[k];
                         if frozen[*i] {
                             continue;
                         }
                         let shrink = (decays[*i] && weight_decay > 0.0).then_some(shrink);
-                        let g = &grads[*i].data[r.clone()];
                         adam_update(p, g, m, v, step_size, bias2_sqrt, shrink);
                     }
                 },
@@ -320,20 +361,18 @@ impl<F: Float> Optimizer<F> {
 
     /// `buf = momentum buf + g (+ wd p);  p -= lr buf` (PyTorch's SGD, dampening 0, not
     /// Nesterov).
-    fn sgd_step(&mut self, params: &mut Params<F>, grads: &Params<F>, rows: Rows<'_>) {
+    fn sgd_step(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
         let (lr, mu) = (F::of(self.lr), F::of(self.momentum));
-        let pieces = Pieces::of(params, rows);
-        let grads = grads.tensors();
         let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
         let buffers = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
         let work: Vec<_> = pieces
             .carve(data_mut(params))
             .into_iter()
             .zip(buffers)
-            .zip(pieces.tensors().zip(pieces.ranges()))
+            .zip(pieces.tensors().zip(grads))
             .collect();
         pieces.grouped(work).into_par_iter().for_each(|group| {
-            for ((p, buf), (i, r)) in group {
+            for ((p, buf), (i, g)) in group {
                 if frozen[i] {
                     continue;
                 }
@@ -342,7 +381,7 @@ impl<F: Float> Optimizer<F> {
                 } else {
                     F::zero()
                 };
-                for ((p, &g), b) in p.iter_mut().zip(&grads[i].data[r]).zip(buf) {
+                for ((p, &g), b) in p.iter_mut().zip(g).zip(buf) {
                     // L2: g += wd p.
                     *b = mu * *b + g + wd * *p;
                     *p -= lr * *b;
@@ -387,7 +426,13 @@ pub fn clip_grad_norm_rows<F: Float>(grads: &mut Params<F>, max_norm: f64, rows:
 
 /// The scaling of [`clip_grad_norm_rows`], for gradients whose norm `norm` is already known
 /// (from [`reduce_shards`]): `g *= min(1, max_norm / (norm + 1e-6))`.
-pub fn clip_to_norm<F: Float>(grads: &mut Params<F>, norm: f64, max_norm: f64, rows: Rows<'_>) {
+/// Returns the factor applied, if any, for gradients kept elsewhere ([`RowGrads::scale`]).
+pub fn clip_to_norm<F: Float>(
+    grads: &mut Params<F>,
+    norm: f64,
+    max_norm: f64,
+    rows: Rows<'_>,
+) -> Option<F> {
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = F::of(coef);
@@ -399,6 +444,9 @@ pub fn clip_to_norm<F: Float>(grads: &mut Params<F>, norm: f64, max_norm: f64, r
                 }
             }
         }
+        Some(coef)
+    } else {
+        None
     }
 }
 
@@ -428,53 +476,77 @@ pub fn reduce_shards<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>) -> f64 
     reduce(shards, rows, None)
 }
 
-/// [`reduce_shards`] for a sparse step, where shard k's embedding gradient is non-zero only on
-/// the rows `rows` gives it: each embedding row adds the shards that used it, in shard order,
-/// instead of every shard (a quarter of the work with four shards). The sums are those of
-/// [`reduce_shards`], as adding a zero changes no value (but the sign of a zero sum).
-pub fn reduce_shards_sparse<F: Float>(shards: &mut [Params<F>], rows: &ShardRows) -> f64 {
-    reduce(shards, Rows::Only(&rows.union), Some(rows))
+/// [`reduce_shards`] for a sparse step, where shard k's embedding gradient is `rows[k]`
+/// (compact, [`RowGrads`]) and its `Params` embedding table is not used: the embedding rows
+/// are summed into `total` (made to hold `users`' union) and the other tensors into the first
+/// shard, whose other shards are zeroed. Each embedding row adds the shards that used it, in
+/// shard order. The sums and the norm are those [`reduce_shards`] gives for the same
+/// gradients scattered into tables: the pieces, their order and their groups are the same, and
+/// a row that starts from zero and adds its first shard's row has that row's bits (compact
+/// rows are never -0.0, being sums that start from +0.0).
+pub fn reduce_shards_rows<F: Float>(
+    shards: &mut [Params<F>],
+    rows: &[RowGrads<F>],
+    users: &ShardRows,
+    total: &mut RowGrads<F>,
+) -> f64 {
+    assert_eq!(rows.len(), shards.len(), "one RowGrads per shard");
+    total.set_ids(users.union.iter().copied());
+    reduce(
+        shards,
+        Rows::Only(&users.union),
+        Some(CompactRows { users, rows, total }),
+    )
+}
+
+/// The compact embedding rows of [`reduce_shards_rows`]: each shard's, and their total.
+struct CompactRows<'a, F> {
+    users: &'a ShardRows,
+    rows: &'a [RowGrads<F>],
+    total: &'a mut RowGrads<F>,
 }
 
 /// The embedding rows of each shard of a step (sorted, unique, without `<pad>`) and their
-/// union, for [`reduce_shards_sparse`] and the optimizer's [`Rows::Only`].
+/// union, for [`reduce_shards_rows`] and the optimizer's [`Rows::Only`].
 #[derive(Clone, Debug, Default)]
 pub struct ShardRows {
     /// Every row some shard uses, sorted.
     union: Vec<u32>,
-    /// `shards[starts[u]..starts[u + 1]]`: the shards using `union[u]`, in order.
+    /// `users[starts[u]..starts[u + 1]]`: the shards using `union[u]`, in order, each with
+    /// the row's position in that shard's list.
     starts: Vec<usize>,
-    shards: Vec<u32>,
+    users: Vec<(u32, u32)>,
 }
 
 impl ShardRows {
     /// From each shard's rows, in shard order (each sorted and unique).
-    pub fn new(per_shard: &[Vec<u32>]) -> Self {
-        let mut union: Vec<u32> = per_shard.iter().flatten().copied().collect();
+    pub fn new(per_shard: &[&[u32]]) -> Self {
+        let mut union: Vec<u32> = per_shard.iter().copied().flatten().copied().collect();
         union.sort_unstable();
         union.dedup();
         // Counting sort of (row, shard) pairs by row, shards in order within a row.
         let mut starts = vec![0usize; union.len() + 1];
         let index = |id: u32| union.binary_search(&id).expect("every row is in the union");
-        for &id in per_shard.iter().flatten() {
+        for &id in per_shard.iter().copied().flatten() {
             starts[index(id) + 1] += 1;
         }
         for u in 0..union.len() {
             starts[u + 1] += starts[u];
         }
         let mut next = starts.clone();
-        let mut shards = vec![0u32; starts[union.len()]];
+        let mut users = vec![(0u32, 0u32); starts[union.len()]];
+        let small = |i: usize| u32::try_from(i).expect("fewer than u32::MAX shards and rows");
         for (k, rows) in per_shard.iter().enumerate() {
-            for &id in rows {
+            for (position, &id) in rows.iter().enumerate() {
                 let u = index(id);
-                shards[next[u]] = u32::try_from(k).expect("fewer shards than u32::MAX");
+                users[next[u]] = (small(k), small(position));
                 next[u] += 1;
             }
         }
         Self {
             union,
             starts,
-            shards,
+            users,
         }
     }
 
@@ -483,44 +555,63 @@ impl ShardRows {
         &self.union
     }
 
-    /// The shards using row `id`, in order.
-    fn users(&self, id: u32) -> &[u32] {
-        let u = self.union.binary_search(&id).expect("a row of the union");
-        &self.shards[self.starts[u]..self.starts[u + 1]]
+    /// The shards using row `union()[u]`, in order, each with the row's position in that
+    /// shard's list.
+    fn users_at(&self, u: usize) -> &[(u32, u32)] {
+        &self.users[self.starts[u]..self.starts[u + 1]]
     }
 }
 
-/// [`reduce_shards`], with the embedding rows' shards from `users` when given.
-fn reduce<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>, users: Option<&ShardRows>) -> f64 {
+/// One piece's sum in [`reduce`].
+enum Sum<'a, F> {
+    /// Dense: the first shard's slice is the total; the others are added in order and
+    /// zeroed.
+    Shards(Vec<&'a mut [F]>),
+    /// Compact embedding row: the total (zero on entry) and the users' rows, in order.
+    Rows(&'a mut [F], Vec<&'a [F]>),
+}
+
+/// [`reduce_shards`], with the embedding rows summed from compact per-shard rows into a
+/// compact total when given.
+fn reduce<F: Float>(
+    shards: &mut [Params<F>],
+    rows: Rows<'_>,
+    compact: Option<CompactRows<'_, F>>,
+) -> f64 {
     let Some(first) = shards.first() else {
         return 0.0;
     };
-    let embed_dim = first.embedding.shape[1];
     let pieces = Pieces::of(first, rows);
-    // Per piece: the shards to add, when not all of them (embedding rows of a sparse step).
-    let piece_users: Vec<Option<&[u32]>> = pieces
-        .tensors()
-        .zip(pieces.ranges())
-        .map(|(t, r)| match users {
-            Some(users) if t == 0 => Some(users.users((r.start / embed_dim) as u32)),
-            _ => None,
-        })
-        .collect();
     let mut carved: Vec<std::vec::IntoIter<&mut [F]>> = shards
         .iter_mut()
         .map(|p| pieces.carve(data_mut(p)).into_iter())
         .collect();
-    // Per piece, its slice of every shard.
-    let work: Vec<Vec<&mut [F]>> = pieces
-        .ranges()
-        .map(|_| {
-            carved
+    // Embedding pieces come first, one per union row, when the rows are compact.
+    let (mut totals, mut compact_rows) = match compact {
+        Some(CompactRows { users, rows, total }) => (Some(total.rows_mut()), Some((users, rows))),
+        None => (None, None),
+    };
+    let work: Vec<Sum<'_, F>> = pieces
+        .tensors()
+        .enumerate()
+        .map(|(piece, tensor)| {
+            let slices: Vec<&mut [F]> = carved
                 .iter_mut()
                 .map(|c| c.next().expect("a slice per piece"))
-                .collect()
+                .collect();
+            match (&mut totals, &mut compact_rows) {
+                (Some(totals), Some((users, rows))) if tensor == 0 => Sum::Rows(
+                    totals.next().expect("a total row per union row"),
+                    users
+                        .users_at(piece)
+                        .iter()
+                        .map(|&(k, at)| rows[k as usize].row(at as usize))
+                        .collect(),
+                ),
+                _ => Sum::Shards(slices),
+            }
         })
         .collect();
-    let work: Vec<_> = work.into_iter().zip(piece_users).collect();
     let sums: Vec<f64> = pieces
         .grouped(work)
         .into_par_iter()
@@ -533,30 +624,30 @@ fn reduce<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>, users: Option<&Sha
                     let mut lanes = [0.0f64; LANES];
                     for k in 0..group.len() {
                         // Rows AHEAD pieces on start loading now (see `prefetch`).
-                        if let Some((next, users)) = group.get(k + AHEAD) {
-                            match users {
-                                None => next.iter().for_each(|s| prefetch(s)),
-                                Some(users) => {
-                                    users.iter().for_each(|&u| prefetch(next[u as usize]))
-                                }
-                            }
+                        if let Some(Sum::Shards(next)) = group.get(k + AHEAD) {
+                            next.iter().for_each(|s| prefetch(s));
                         }
-                        let (slices, users) = &mut group[k];
-                        let (total, others) = slices.split_first_mut().expect("at least one shard");
-                        let mut add = |other: &mut [F]| {
-                            for (a, b) in total.iter_mut().zip(other.iter_mut()) {
-                                *a += *b;
-                                *b = F::zero();
+                        let total: &[F] = match &mut group[k] {
+                            Sum::Shards(slices) => {
+                                let (total, others) =
+                                    slices.split_first_mut().expect("at least one shard");
+                                for other in others {
+                                    for (a, b) in total.iter_mut().zip(other.iter_mut()) {
+                                        *a += *b;
+                                        *b = F::zero();
+                                    }
+                                }
+                                total
+                            }
+                            Sum::Rows(total, inputs) => {
+                                for input in inputs.iter() {
+                                    for (a, &b) in total.iter_mut().zip(input.iter()) {
+                                        *a += b;
+                                    }
+                                }
+                                total
                             }
                         };
-                        match users {
-                            None => others.iter_mut().for_each(|o| add(o)),
-                            // Shard 0 is the total itself.
-                            Some(users) => users
-                                .iter()
-                                .filter(|&&k| k > 0)
-                                .for_each(|&k| add(others[k as usize - 1])),
-                        }
                         let mut chunks = total.chunks_exact(LANES);
                         for chunk in &mut chunks {
                             for (lane, &g) in lanes.iter_mut().zip(chunk) {
@@ -577,12 +668,12 @@ fn reduce<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>, users: Option<&Sha
     sums.iter().sum::<f64>().sqrt()
 }
 
-/// How many pieces ahead [`prefetch`] asks for. With sparse updates the optimizer and the
-/// shard sum walk embedding rows scattered over tables larger than the caches, one row per
-/// piece: each row's loads waited on memory before the next row's began. Asking for the rows
-/// 8 pieces ahead keeps several in flight: the sparse sum of 4 shards went from 0.46 to
-/// 0.25-0.31 ms and the Adam step from 0.43-0.57 to 0.25-0.34 ms (2,048 rows of 128, two
-/// threads; measured at 4, 6, 8 and 12).
+/// How many pieces ahead [`prefetch`] asks for. With sparse updates the optimizer walks
+/// embedding rows scattered over tables larger than the caches, one row per piece: each row's
+/// loads waited on memory before the next row's began. Asking for the rows 8 pieces ahead
+/// keeps several in flight: the Adam step went from 0.43-0.57 to 0.25-0.34 ms, and the sum of
+/// 4 shards' gradient tables (before they were compact) from 0.46 to 0.25-0.31 ms (2,048 rows
+/// of 128, two threads; measured at 4, 6, 8 and 12).
 const AHEAD: usize = 8;
 
 /// Running sums of [`reduce_shards`]' sum of squares.
@@ -741,37 +832,85 @@ mod tests {
         assert_eq!(reduce_shards::<f64>(&mut [], Rows::All), 0.0);
     }
 
+    /// Shard `k`'s gradients with its embedding gradient only on `rows` (width 2), as a
+    /// table and as compact rows.
+    fn sparse_shard(k: usize, rows: &[u32]) -> (Params<f64>, RowGrads<f64>) {
+        let mut g = shard_grads(k);
+        let mut compact = RowGrads::new(2);
+        compact.set_ids(rows.iter().copied());
+        for (u, row) in compact.rows_mut().enumerate() {
+            let id = rows[u] as usize;
+            row.copy_from_slice(&g.embedding.data[id * 2..id * 2 + 2]);
+        }
+        for id in 0..3u32 {
+            if !rows.contains(&id) {
+                g.embedding.data[id as usize * 2..id as usize * 2 + 2].fill(0.0);
+            }
+        }
+        (g, compact)
+    }
+
     #[test]
-    fn sparse_reduction_adds_only_each_rows_shards_with_the_same_sums() {
+    fn compact_reduction_gives_the_table_sums_and_norm() {
         // Embedding rows 0..3 (width 2); shard k's embedding gradient lives on its rows only.
-        let per_shard = vec![vec![0, 2], vec![2], vec![1, 2]];
-        let shards: Vec<Params<f64>> = per_shard
+        let per_shard: [&[u32]; 3] = [&[0, 2], &[2], &[1, 2]];
+        let (tables, compact): (Vec<Params<f64>>, Vec<RowGrads<f64>>) = per_shard
             .iter()
             .enumerate()
-            .map(|(k, rows)| {
-                let mut g = shard_grads(k);
-                for id in 0..3u32 {
-                    if !rows.contains(&id) {
-                        g.embedding.data[id as usize * 2..id as usize * 2 + 2].fill(0.0);
-                    }
-                }
-                g
-            })
-            .collect();
-        let rows = ShardRows::new(&per_shard);
-        assert_eq!(rows.union(), &[0, 1, 2]);
-        assert_eq!(rows.users(2), &[0, 1, 2]);
-        assert_eq!(rows.users(1), &[2]);
-        let mut want = shards.clone();
-        let want_norm = reduce_shards(&mut want, Rows::Only(rows.union()));
-        let mut got = shards.clone();
-        assert_eq!(reduce_shards_sparse(&mut got, &rows), want_norm);
-        assert_eq!(got, want);
+            .map(|(k, rows)| sparse_shard(k, rows))
+            .unzip();
+        let users = ShardRows::new(&per_shard);
+        assert_eq!(users.union(), &[0, 1, 2]);
+        assert_eq!(users.users_at(2), &[(0, 1), (1, 0), (2, 1)]);
+        assert_eq!(users.users_at(1), &[(2, 0)]);
+        let mut want = tables.clone();
+        let want_norm = reduce_shards(&mut want, Rows::Only(users.union()));
+
+        // The shards' own tables are neither read nor written.
+        let mut got: Vec<Params<f64>> = tables.clone();
+        for g in &mut got {
+            g.embedding.data.fill(7.0);
+        }
+        let mut total = RowGrads::new(2);
+        let norm = reduce_shards_rows(&mut got, &compact, &users, &mut total);
+        assert_eq!(norm, want_norm);
+        assert_eq!(total.ids(), users.union());
+        let mut table = vec![0.0; 6];
+        total.add_to_table(&mut table);
+        assert_eq!(table, want[0].embedding.data);
+        for (g, w) in got.iter_mut().zip(&want) {
+            assert!(g.embedding.data.iter().all(|&x| x == 7.0));
+            g.embedding = w.embedding.clone();
+        }
+        assert_eq!(
+            got, want,
+            "the other tensors: summed into the first, others zeroed"
+        );
+
         // A row listed for the wrong shard is not added: the sums differ.
-        let wrong = ShardRows::new(&[vec![0, 2], vec![2], vec![2]]);
-        let mut got = shards.clone();
-        reduce_shards_sparse(&mut got, &wrong);
-        assert_ne!(got[0].embedding, want[0].embedding);
+        let wrong = ShardRows::new(&[&[0, 2], &[2], &[2]]);
+        let mut wrong_total = RowGrads::new(2);
+        reduce_shards_rows(&mut tables.clone(), &compact, &wrong, &mut wrong_total);
+        assert_ne!(wrong_total, total);
+    }
+
+    #[test]
+    fn compact_rows_step_as_the_same_rows_of_a_table() {
+        let (params, _) = tiny();
+        let (table, compact) = sparse_shard(1, &[0, 2]);
+        for kind in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+            let (mut want, mut got) = (params.clone(), params.clone());
+            let mut a = Optimizer::new(kind, 0.1, 0.9, 0.01, &params);
+            let mut b = a.clone();
+            let mut got_grads = table.clone();
+            got_grads.embedding.data.fill(f64::NAN);
+            for _ in 0..2 {
+                a.step_rows(&mut want, &table, Rows::Only(&[0, 2]));
+                b.step_row_grads(&mut got, &got_grads, &compact);
+            }
+            assert_eq!(got, want, "{kind:?}");
+            assert_eq!(b, a, "{kind:?}: moments and step count");
+        }
     }
 
     #[test]

@@ -18,9 +18,10 @@ use crate::model::params::Params;
 use crate::model::params::Tensor;
 use crate::model::{Classifier, Mode};
 use crate::optim::{
-    clip_to_norm, reduce_shards, reduce_shards_sparse, zero_grad_rows, Optimizer, Rows, ShardRows,
+    clip_to_norm, reduce_shards, reduce_shards_rows, zero_grad_rows, Optimizer, Rows, ShardRows,
 };
 use crate::rng::{Rng, RngState};
+use crate::row_grads::RowGrads;
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
 use rayon::prelude::*;
@@ -56,9 +57,6 @@ struct ShardOutcome {
     loss: f64,
     correct: usize,
     tokens: usize,
-    /// The embedding rows its texts use (sorted, unique, no `<pad>`): the only rows of its
-    /// embedding gradient that can be non-zero.
-    rows: Vec<u32>,
 }
 
 /// The per-shard constants of a step.
@@ -71,13 +69,15 @@ struct ShardSettings<'a> {
     rng: &'a mut Rng,
 }
 
-/// Forward and backward of one shard; adds its gradients into `grads`.
+/// Forward and backward of one shard; adds its gradients into `grads`, but with `embedding`
+/// the embedding's gradient goes there instead (compact: the rows its texts use).
 fn shard_step(
     model: &Classifier<f32>,
     rows: &[usize],
     ids: &[Vec<u32>],
     labels: &[bool],
     grads: &mut Params<f32>,
+    embedding: Option<&mut RowGrads<f32>>,
     settings: ShardSettings<'_>,
 ) -> ShardOutcome {
     let sequences: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
@@ -94,7 +94,10 @@ fn shard_step(
     let (logits, cache) = model.forward(&batch, mode);
     let (loss, d_logits) =
         bce_with_logits_scaled(&logits, &targets, settings.pos_weight, settings.scale);
-    model.backward(cache, &d_logits, grads);
+    match embedding {
+        Some(rows) => model.backward_rows(cache, &d_logits, grads, rows),
+        None => model.backward(cache, &d_logits, grads),
+    }
     ShardOutcome {
         loss: f64::from(loss),
         correct: logits
@@ -103,13 +106,6 @@ fn shard_step(
             .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
             .count(),
         tokens: batch.tokens(),
-        rows: {
-            let mut ids: Vec<u32> = sequences.iter().flat_map(|s| s.iter().copied()).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            ids.retain(|&id| id != crate::text::PAD_ID);
-            ids
-        },
     }
 }
 
@@ -361,8 +357,15 @@ pub fn fit(
         None => None,
     };
     let shards = config.batch_size.div_ceil(SHARD_ROWS);
+    // Sparse steps keep each shard's embedding gradient compact (`shard_rows`) and never
+    // touch the shards' embedding tables, which then cost no memory (pages never written).
+    let sparse = !config.dense_embedding_updates;
     let mut shard_grads: Vec<Params<f32>> =
         (0..shards).map(|_| Params::zeros(&model_config)).collect();
+    let mut shard_rows: Vec<RowGrads<f32>> = (0..shards)
+        .map(|_| RowGrads::new(config.embed_dim))
+        .collect();
+    let mut batch_rows = RowGrads::new(config.embed_dim);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads.clamp(1, shards))
         .build()
@@ -459,15 +462,16 @@ pub fn fit(
             optimizer
                 .set_lr(config.lr * config.lr_schedule.factor(step, total_steps, warmup_steps));
             let scale = 1.0 / rows.len() as f32;
-            let shard_rows: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
+            let shard_texts: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
 
             let dropout = (config.embed_dropout, config.dropout);
-            let mut outcomes: Vec<ShardOutcome> = pool.install(|| {
-                shard_rows
+            let outcomes: Vec<ShardOutcome> = pool.install(|| {
+                shard_texts
                     .par_iter()
                     .zip(shard_grads.par_iter_mut())
+                    .zip(shard_rows.par_iter_mut())
                     .enumerate()
-                    .map(|(k, (rows, grads))| {
+                    .map(|(k, ((rows, grads), embedding))| {
                         let mut rng = dropout_rng(config.seed, step * MAX_SHARDS + k);
                         shard_step(
                             &model,
@@ -475,6 +479,7 @@ pub fn fit(
                             &train_ids,
                             &train_labels,
                             grads,
+                            sparse.then_some(embedding),
                             ShardSettings {
                                 scale,
                                 pos_weight,
@@ -485,16 +490,6 @@ pub fn fit(
                     })
                     .collect()
             });
-            let per_shard: Vec<Vec<u32>> = outcomes
-                .iter_mut()
-                .map(|o| std::mem::take(&mut o.rows))
-                .collect();
-            let touched = ShardRows::new(&per_shard);
-            let embedding_rows = if config.dense_embedding_updates {
-                Rows::All
-            } else {
-                Rows::Only(touched.union())
-            };
             let loss: f64 = outcomes.iter().map(|o| o.loss).sum();
             let diverged = |what, value: f64| Error::Diverged {
                 epoch,
@@ -505,24 +500,40 @@ pub fn fit(
             if !loss.is_finite() {
                 return Err(diverged("loss", loss));
             }
-            // Sum the shard gradients into the first, in shard order, and take the norm of
-            // the sum; then the update. Both run on the pool over pieces of fixed size, so the
-            // result does not depend on how many threads computed them.
-            let used = &mut shard_grads[..shard_rows.len()];
-            let norm = pool.install(|| match embedding_rows {
-                Rows::All => reduce_shards(used, Rows::All),
-                Rows::Only(_) => reduce_shards_sparse(used, &touched),
+            // Sum the shard gradients into the first (the embedding's, when sparse, into
+            // `batch_rows`), in shard order, and take the norm of the sum; then the update.
+            // Both run on the pool over pieces of fixed size, so the result does not depend on
+            // how many threads computed them.
+            let used = shard_texts.len();
+            let (used_grads, used_rows) = (&mut shard_grads[..used], &shard_rows[..used]);
+            let norm = pool.install(|| {
+                if sparse {
+                    let lists: Vec<&[u32]> = used_rows.iter().map(RowGrads::ids).collect();
+                    let users = ShardRows::new(&lists);
+                    reduce_shards_rows(used_grads, used_rows, &users, &mut batch_rows)
+                } else {
+                    reduce_shards(used_grads, Rows::All)
+                }
             });
-            let grads = &mut used[0];
+            let grads = &mut used_grads[0];
             if !norm.is_finite() {
                 return Err(diverged("gradient norm", norm));
             }
+            // The tensors of `grads` this step wrote: with sparse steps, not the embedding.
+            let written = if sparse { Rows::Only(&[]) } else { Rows::All };
             if config.clip_norm > 0.0 {
-                clip_to_norm(grads, norm, config.clip_norm, embedding_rows);
+                if let Some(coef) = clip_to_norm(grads, norm, config.clip_norm, written) {
+                    batch_rows.scale(coef);
+                }
             }
-            pool.install(|| optimizer.step_rows(&mut model.params, grads, embedding_rows));
-            // Only what this step wrote needs clearing.
-            zero_grad_rows(grads, embedding_rows);
+            pool.install(|| {
+                if sparse {
+                    optimizer.step_row_grads(&mut model.params, grads, &batch_rows);
+                } else {
+                    optimizer.step_rows(&mut model.params, grads, Rows::All);
+                }
+            });
+            zero_grad_rows(grads, written);
             step += 1;
             let batch_tokens: usize = outcomes.iter().map(|o| o.tokens).sum();
             let batch_correct: usize = outcomes.iter().map(|o| o.correct).sum();

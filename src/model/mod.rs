@@ -34,6 +34,7 @@ use crate::config::{CellKind, ModelConfig};
 use crate::float::{sigmoid, Float};
 use crate::linalg::{recycle, scatter_add_rows, stack_rows};
 use crate::rng::Rng;
+use crate::row_grads::RowGrads;
 use packing::Packing;
 use params::Params;
 use recurrent::{Input, RecurrentCache};
@@ -380,6 +381,39 @@ impl<F: Float> Classifier<F> {
 
     /// Adds dL/d(params) into `grads`, given dL/d(logit) for each row.
     pub fn backward(&self, cache: Cache<F>, d_logits: &[F], grads: &mut Params<F>) {
+        let (d_embedded, ids) = self.backward_to_embedding(cache, d_logits, grads);
+        // Embedding: scatter-add each packed row's gradient to its token's row. The <pad> row
+        // never receives gradient (PyTorch's padding_idx=0).
+        scatter_add_rows(
+            &mut grads.embedding.data,
+            d_embedded.view(),
+            &ids,
+            crate::text::PAD_ID,
+        );
+    }
+
+    /// [`Self::backward`] with the embedding's gradient written to `embedding` (replacing what
+    /// it held) instead of added into `grads.embedding`, which is left as it was: the rows
+    /// of the batch's tokens only, as sparse training steps them.
+    pub fn backward_rows(
+        &self,
+        cache: Cache<F>,
+        d_logits: &[F],
+        grads: &mut Params<F>,
+        embedding: &mut RowGrads<F>,
+    ) {
+        let (d_embedded, ids) = self.backward_to_embedding(cache, d_logits, grads);
+        embedding.gather(&ids, d_embedded.view(), crate::text::PAD_ID);
+    }
+
+    /// Adds the gradients of every tensor but the embedding into `grads`; returns dL/dx of
+    /// the looked-up embeddings, `(N, E)` in packed order, and the token id of each row.
+    fn backward_to_embedding(
+        &self,
+        cache: Cache<F>,
+        d_logits: &[F],
+        grads: &mut Params<F>,
+    ) -> (Array2<F>, Vec<u32>) {
         let config = &self.config;
         let (hidden, dirs) = (config.hidden_dim, config.directions());
         debug_assert_eq!(d_logits.len(), cache.pooled.nrows());
@@ -449,14 +483,7 @@ impl<F: Float> Classifier<F> {
             d_output = d_in;
         }
 
-        // Embedding: scatter-add each packed row's gradient to its token's row. The <pad> row
-        // never receives gradient (PyTorch's padding_idx=0).
-        scatter_add_rows(
-            &mut grads.embedding.data,
-            d_output.view(),
-            &cache.ids,
-            crate::text::PAD_ID,
-        );
+        (d_output, cache.ids)
     }
 
     /// Converts the weights to another float type (f32 <-> f64).
