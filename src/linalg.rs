@@ -254,15 +254,25 @@ pub fn zeros<F: Float>(rows: usize, cols: usize) -> Array2<F> {
 pub fn scratch<F: Float>(rows: usize, cols: usize) -> Array2<F> {
     let len = rows * cols;
     let mut buffer = spare_buffer(len);
-    if buffer.len() >= len {
-        buffer.truncate(len);
-    } else {
+    if cols == 0 || buffer.len() < len {
         buffer.resize(len, F::zero());
+        if cfg!(debug_assertions) {
+            buffer.fill(F::nan());
+        }
+        return Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values");
     }
+    // A buffer handed back holds all the values it ever held: rather than cutting it to
+    // `len` (and zeroing the cut part again when a larger array next takes it, 2% of a
+    // training step), the array is its first `rows` of `buffer.len() / cols` rows.
+    let all_rows = buffer.len() / cols;
+    buffer.truncate(all_rows * cols);
+    let mut array = Array2::from_shape_vec((all_rows, cols), buffer).expect("whole rows");
+    array.slice_collapse(ndarray::s![..rows, ..]);
+    debug_assert!(array.is_standard_layout());
     if cfg!(debug_assertions) {
-        buffer.fill(F::nan());
+        array.fill(F::nan());
     }
-    Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
+    array
 }
 
 /// A `(rows, cols)` array whose rows are the given slices in order, in a reused buffer as
@@ -463,6 +473,27 @@ mod tests {
         assert_eq!(b, Array2::<f32>::zeros((2, 4)));
         let c = zeros::<f32>(100, 100);
         assert_eq!(c, Array2::<f32>::zeros((100, 100)));
+    }
+
+    #[test]
+    fn scratch_reuses_a_larger_buffer_whole_for_any_shape() {
+        let big = zeros::<f32>(40, 12);
+        let ptr = big.as_ptr();
+        recycle(big);
+        // A smaller array of another width takes the buffer without cutting it ...
+        let small = scratch::<f32>(3, 7);
+        assert_eq!(small.as_ptr(), ptr);
+        assert_eq!(small.dim(), (3, 7));
+        assert!(small.is_standard_layout());
+        assert_eq!(small.as_slice().map(<[f32]>::len), Some(21));
+        recycle(small);
+        // ... so the full size is there again for the next one.
+        let again = scratch::<f32>(40, 12);
+        assert_eq!(again.as_ptr(), ptr);
+        assert_eq!(again.dim(), (40, 12));
+        recycle(again);
+        assert_eq!(scratch::<f32>(0, 5).dim(), (0, 5));
+        assert_eq!(scratch::<f32>(5, 0).dim(), (5, 0));
     }
 
     #[test]
