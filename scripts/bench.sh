@@ -5,7 +5,8 @@
 #
 # Builds the release binary, then for each cell measures (rnn-sentiment vs
 # ../shared/baselines/torch_rnn.py, E=H=128, one layer, one direction, last state, no dropout):
-#   a. training throughput on the synthetic shape (batch 64, 32 tokens, vocabulary 20,000);
+#   a. training throughput on the synthetic shape (batch 64, 32 tokens, vocabulary 20,000):
+#      the median of 3 runs of each tool, interleaved (1 with --quick);
 #   b. one epoch of sst2-glue, wall clock including loading, and (f) its peak RSS;
 #   c. one epoch of IMDB at max-len 400 (only when --cells has lstm, and not with --quick);
 #   d. batch predict throughput on sst2-glue dev texts repeated to 100,000 lines;
@@ -83,9 +84,9 @@ IMDB_SRC="$DATA_DIR/imdb/train.csv"
 
 # Sizes.
 if [ "$QUICK" = 1 ]; then
-    SYNTH_ROWS=2000 SST2_ROWS=5000 PREDICT_LINES=10000 LATENCY_RUNS=5
+    SYNTH_ROWS=2000 SST2_ROWS=5000 PREDICT_LINES=10000 LATENCY_RUNS=5 SYNTH_PAIRS=1
 else
-    SYNTH_ROWS=20000 SST2_ROWS=0 PREDICT_LINES=100000 LATENCY_RUNS=20
+    SYNTH_ROWS=20000 SST2_ROWS=0 PREDICT_LINES=100000 LATENCY_RUNS=20 SYNTH_PAIRS=3
 fi
 RUN_IMDB=0
 if [ "$QUICK" = 0 ] && [[ " ${CELL_LIST[*]} " == *" lstm "* ]]; then
@@ -126,6 +127,12 @@ record() {
 
 now() { date +%s.%N; }
 elapsed() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$1" "$2"; }
+
+# median_of VALUES...: their median, or "failed" when there are none.
+median_of() {
+    [ $# -gt 0 ] || { echo failed; return; }
+    python3 -c 'import statistics, sys; print(statistics.median(float(v) for v in sys.argv[1:]))' "$@"
+}
 
 # tail_err FILE: the last non-empty lines of a log, indented, for an error message.
 tail_err() {
@@ -362,28 +369,41 @@ for cell in "${CELL_LIST[@]}"; do
     mkdir -p "$run"
 
     # a. synthetic training throughput -----------------------------------------------------------
-    log "$cell: synthetic training, rnn-sentiment ($SYNTH_ROWS rows x 32 tokens, 1 epoch)"
-    ours=""
-    if "$BIN" train --json --quiet --epochs 1 --valid-split 0 --max-len 32 --max-vocab 20002 \
-        --cell "$cell" "${ARCH[@]}" -o "$run/synthetic.json" "$SYNTH" >"$run/synth.out" 2>"$run/synth.err" &&
-        ours="$(json_get "$run/synth.out" tokens_per_s 2>"$run/parse.err")"; then
-        log "$cell: rnn-sentiment synthetic: $(printf '%.0f' "$ours") tokens/s"
-    else
-        fail "$cell: rnn-sentiment synthetic training"; tail_err "$run/synth.err"; tail_err "$run/parse.err"; ours=failed
-    fi
+    # SYNTH_PAIRS runs of each tool, interleaved (ours, PyTorch, ours, ...), and the median of
+    # each: PyTorch's figure alone moved between 71k and 119k tokens/s within minutes here.
+    ours_runs=() theirs_runs=() infer_runs=()
+    for pair in $(seq "$SYNTH_PAIRS"); do
+        log "$cell: synthetic training $pair/$SYNTH_PAIRS, rnn-sentiment ($SYNTH_ROWS rows x 32 tokens, 1 epoch)"
+        if "$BIN" train --json --quiet --epochs 1 --valid-split 0 --max-len 32 --max-vocab 20002 \
+            --cell "$cell" "${ARCH[@]}" -o "$run/synthetic.json" "$SYNTH" >"$run/synth.out" 2>"$run/synth.err" &&
+            value="$(json_get "$run/synth.out" tokens_per_s 2>"$run/parse.err")"; then
+            log "$cell: rnn-sentiment synthetic: $(printf '%.0f' "$value") tokens/s"
+            ours_runs+=("$value")
+        else
+            fail "$cell: rnn-sentiment synthetic training"; tail_err "$run/synth.err"; tail_err "$run/parse.err"
+        fi
+        if [ "$RUN_TORCH" = 1 ]; then
+            log "$cell: synthetic training $pair/$SYNTH_PAIRS, PyTorch (torch_rnn.py --synthetic --batch 64 --seq-len 32)"
+            if python3 "$BASELINE_DIR/torch_rnn.py" --synthetic --cell "$cell" --batch 64 --seq-len 32 \
+                ${TORCH_THREADS[@]+"${TORCH_THREADS[@]}"} \
+                >"$run/torch-synth.out" 2>"$run/torch-synth.err" &&
+                value="$(json_get "$run/torch-synth.out" train_tokens_per_s 2>"$run/parse.err")" &&
+                infer="$(json_get "$run/torch-synth.out" infer_tokens_per_s 2>"$run/parse.err")"; then
+                log "$cell: PyTorch synthetic: train $value, inference $infer tokens/s"
+                theirs_runs+=("$value") infer_runs+=("$infer")
+            else
+                fail "$cell: torch_rnn.py --synthetic"; tail_err "$run/torch-synth.err"; tail_err "$run/parse.err"
+            fi
+        fi
+    done
+    ours="$(median_of ${ours_runs[@]+"${ours_runs[@]}"})"
     theirs="" theirs_infer=""
     if [ "$RUN_TORCH" = 1 ]; then
-        log "$cell: synthetic training, PyTorch (torch_rnn.py --synthetic --batch 64 --seq-len 32)"
-        if python3 "$BASELINE_DIR/torch_rnn.py" --synthetic --cell "$cell" --batch 64 --seq-len 32 \
-            ${TORCH_THREADS[@]+"${TORCH_THREADS[@]}"} \
-            >"$run/torch-synth.out" 2>"$run/torch-synth.err" &&
-            theirs="$(json_get "$run/torch-synth.out" train_tokens_per_s 2>"$run/parse.err")" &&
-            theirs_infer="$(json_get "$run/torch-synth.out" infer_tokens_per_s 2>"$run/parse.err")"; then
-            log "$cell: PyTorch synthetic: train $theirs, inference $theirs_infer tokens/s"
-        else
-            fail "$cell: torch_rnn.py --synthetic"; tail_err "$run/torch-synth.err"; tail_err "$run/parse.err"
-            theirs=failed theirs_infer=failed
-        fi
+        theirs="$(median_of ${theirs_runs[@]+"${theirs_runs[@]}"})"
+        theirs_infer="$(median_of ${infer_runs[@]+"${infer_runs[@]}"})"
+    fi
+    if [ "$SYNTH_PAIRS" -gt 1 ]; then
+        note "[a] $cell, runs in order: rnn-sentiment ${ours_runs[*]:-none}; PyTorch ${theirs_runs[*]:-none}"
     fi
     record "train tokens/s, synthetic B=64 T=32 [a]" "$cell" "$ours" "$theirs" high "tok/s"
 
@@ -531,7 +551,7 @@ echo "- rustc: $rustc_version"
 echo "- CPU: $cpu, nproc $(nproc 2>/dev/null || echo unknown)"
 echo "- torch: $torch_version"
 echo "- command: \`$cmdline\`"
-echo "- sizes: synthetic $SYNTH_ROWS rows; sst2-glue $sst2_rows training rows; predict $PREDICT_LINES lines; latency median of $LATENCY_RUNS$([ "$QUICK" = 1 ] && echo " (--quick)")"
+echo "- sizes: synthetic $SYNTH_ROWS rows, median of $SYNTH_PAIRS interleaved runs per tool; sst2-glue $sst2_rows training rows; predict $PREDICT_LINES lines; latency median of $LATENCY_RUNS$([ "$QUICK" = 1 ] && echo " (--quick)")"
 echo "- both: E=H=128, one layer, one direction, last state, no dropout, batch 64, Adam"
 if [ "$THREADS" = 0 ]; then
     echo "- threads: each tool's default, all cores (rnn-sentiment \`--threads 0\`, PyTorch's intra-op default)"
