@@ -332,8 +332,13 @@ pub fn backward<C: Cell, F: Float>(
         cache.h_prev.slice(s![first.., ..]),
         &mut grads.w_hh.matrix_mut(),
     );
-    add_column_sums(&d_pre_ih, &mut grads.b_ih.data);
-    add_column_sums(d_pre_rec, &mut grads.b_hh.data);
+    // b_ih and b_hh: one pass over dA, which is both gradients' unless the cell separates them.
+    if separate {
+        add_column_sums(&d_pre_ih, &mut grads.b_ih.data, None);
+        add_column_sums(&d_pre_hh, &mut grads.b_hh.data, None);
+    } else {
+        add_column_sums(&d_pre_ih, &mut grads.b_ih.data, Some(&mut grads.b_hh.data));
+    }
 
     // dX = dA_ih W_ih: (N, G*H) x (G*H, E).
     let mut d_x = scratch::<F>(n_total, cache.x.ncols());
@@ -343,11 +348,27 @@ pub fn backward<C: Cell, F: Float>(
     d_x
 }
 
-/// `out[j] += sum_i a[i, j]`, rows in order (deterministic).
-fn add_column_sums<F: Float>(a: &Array2<F>, out: &mut [F]) {
-    for r in a.rows() {
-        for (o, &v) in out.iter_mut().zip(r.iter()) {
-            *o += v;
-        }
-    }
+/// `out[j] += sum_i a[i, j]`, rows in order (deterministic), and the same additions into
+/// `also` when given.
+fn add_column_sums<F: Float>(a: &Array2<F>, out: &mut [F], mut also: Option<&mut [F]>) {
+    let width = out.len();
+    debug_assert_eq!(a.ncols(), width);
+    let Some(a) = a.as_slice().filter(|_| width > 0) else {
+        return;
+    };
+    widest_simd(
+        #[inline(always)]
+        || {
+            for r in a.chunks_exact(width) {
+                for (o, &v) in out.iter_mut().zip(r) {
+                    *o += v;
+                }
+                if let Some(also) = also.as_deref_mut() {
+                    for (o, &v) in also.iter_mut().zip(r) {
+                        *o += v;
+                    }
+                }
+            }
+        },
+    );
 }
