@@ -254,21 +254,20 @@ pub fn zeros<F: Float>(rows: usize, cols: usize) -> Array2<F> {
 pub fn scratch<F: Float>(rows: usize, cols: usize) -> Array2<F> {
     let len = rows * cols;
     let mut buffer = spare_buffer(len);
-    if cols == 0 || buffer.len() < len {
+    let mut array = if cols == 0 || buffer.len() < len {
         buffer.resize(len, F::zero());
-        if cfg!(debug_assertions) {
-            buffer.fill(F::nan());
-        }
-        return Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values");
-    }
-    // A buffer handed back holds all the values it ever held: rather than cutting it to
-    // `len` (and zeroing the cut part again when a larger array next takes it, 2% of a
-    // training step), the array is its first `rows` of `buffer.len() / cols` rows.
-    let all_rows = buffer.len() / cols;
-    buffer.truncate(all_rows * cols);
-    let mut array = Array2::from_shape_vec((all_rows, cols), buffer).expect("whole rows");
-    array.slice_collapse(ndarray::s![..rows, ..]);
-    debug_assert!(array.is_standard_layout());
+        Array2::from_shape_vec((rows, cols), buffer).expect("rows * cols values")
+    } else {
+        // A buffer handed back holds all the values it ever held: rather than cutting it to
+        // `len` (and zeroing the cut part again when a larger array next takes it, 2% of a
+        // training step), the array is its first `rows` of `buffer.len() / cols` rows.
+        let all_rows = buffer.len() / cols;
+        buffer.truncate(all_rows * cols);
+        let mut whole = Array2::from_shape_vec((all_rows, cols), buffer).expect("whole rows");
+        whole.slice_collapse(ndarray::s![..rows, ..]);
+        debug_assert!(whole.is_standard_layout());
+        whole
+    };
     if cfg!(debug_assertions) {
         array.fill(F::nan());
     }

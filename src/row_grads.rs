@@ -96,8 +96,9 @@ impl<F: Float> RowGrads<F> {
         }
     }
 
-    /// `table[ids[u]] += row(u)` for a `(V, width)` table.
-    pub fn add_to_table(&self, table: &mut [F]) {
+    /// `table[ids[u]] += row(u)` for a `(V, width)` table (tests compare with tables).
+    #[cfg(test)]
+    pub(crate) fn add_to_table(&self, table: &mut [F]) {
         for (u, &id) in self.ids.iter().enumerate() {
             let start = id as usize * self.width;
             for (t, &g) in table[start..start + self.width].iter_mut().zip(self.row(u)) {
