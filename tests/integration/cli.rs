@@ -639,6 +639,34 @@ fn thread_count_never_changes_the_model_file() {
         bytes == std::fs::read(&three).unwrap(),
         "1 vs 3 threads differ"
     );
+    // Dense embedding updates take another path (gradient tables summed whole): the same
+    // holds there, and its models differ from the sparse ones (every row moves each step).
+    let dense = [&options[..], &["--dense-embedding-updates", "true"]].concat();
+    let dense_one = train_small(
+        dir.path(),
+        "lstm",
+        "d1.json",
+        &[&dense[..], &["--threads", "1"]].concat(),
+    );
+    let dense_three = train_small(
+        dir.path(),
+        "lstm",
+        "d3.json",
+        &[&dense[..], &["--threads", "3"]].concat(),
+    );
+    let dense_bytes = std::fs::read(&dense_one).unwrap();
+    assert!(
+        dense_bytes == std::fs::read(&dense_three).unwrap(),
+        "dense updates: 1 vs 3 threads differ"
+    );
+    let weights = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(bytes).unwrap()["weights"].take()
+    };
+    assert_ne!(
+        weights(&dense_bytes),
+        weights(&bytes),
+        "dense and sparse updates agree"
+    );
 }
 
 #[test]
