@@ -17,7 +17,7 @@
 //! versions ([`reduce_shards`], [`Optimizer::step_rows`]; tested).
 //!
 //! Parallel and deterministic: the optimizer step and the sum of shard gradients
-//! ([`reduce_shards`]) run on the current rayon pool over [`Pieces`], element ranges of a fixed
+//! ([`reduce_shards`]) run on the current rayon pool over pieces, element ranges of a fixed
 //! size cut from the covered rows, in groups of a fixed size. Every update is element by
 //! element, so the result is the same for any number of threads; the one reduction, the norm,
 //! adds per-group partial sums in group order.
@@ -79,7 +79,7 @@ const _: () = assert!(crate::config::limits::MAX_DIM <= PIECE);
 /// task per row cost more in scheduling than the row's arithmetic (a quarter of a training
 /// step's optimizer time at E = 128).
 #[derive(Clone, Debug)]
-pub struct Pieces {
+struct Pieces {
     pieces: Vec<(usize, Range<usize>)>,
     /// How many consecutive pieces each group holds, in order.
     groups: Vec<usize>,
@@ -127,7 +127,7 @@ impl Pieces {
     }
 
     /// The pieces of `params`' tensors.
-    pub fn of<F: Float>(params: &Params<F>, rows: Rows<'_>) -> Self {
+    fn of<F: Float>(params: &Params<F>, rows: Rows<'_>) -> Self {
         let lens: Vec<usize> = params.tensors().iter().map(|t| t.data.len()).collect();
         Self::new(&lens, rows, params.embedding.shape[1])
     }
@@ -475,7 +475,7 @@ pub fn add_grads_rows<F: Float>(total: &mut Params<F>, part: &Params<F>, rows: R
 /// Sums the gradients of `shards` into the first, in shard order (`((g0 + g1) + g2) + ...`,
 /// element by element), zeroes the others, and returns the global L2 norm of the sum: what
 /// [`add_grads_rows`], [`zero_grad_rows`] and [`global_norm_rows`] do one after the other, in
-/// one parallel pass over [`Pieces`]. Only `rows` of the embedding gradients can be non-zero.
+/// one parallel pass over fixed pieces. Only `rows` of the embedding gradients can be non-zero.
 /// The norm adds per-group sums (f64) in group order, so it does not depend on the threads.
 pub fn reduce_shards<F: Float>(shards: &mut [Params<F>], rows: Rows<'_>) -> f64 {
     reduce(shards, rows, None)

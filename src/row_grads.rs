@@ -63,7 +63,10 @@ impl<F: Float> RowGrads<F> {
     pub fn set_ids(&mut self, ids: impl Iterator<Item = u32>) {
         self.ids.clear();
         self.ids.extend(ids);
-        self.ids.sort_unstable();
+        // Often sorted already (a union of sorted lists).
+        if !self.ids.is_sorted() {
+            self.ids.sort_unstable();
+        }
         self.ids.dedup();
         self.data.clear();
         self.data.resize(self.ids.len() * self.width, F::zero());
