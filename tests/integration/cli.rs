@@ -612,51 +612,26 @@ fn thread_count_never_changes_the_model_file() {
     let dir = temp_dir();
     // Batch 48 = three 16-row shards, with dropout so every shard draws masks.
     let options = ["--batch-size", "48", "--dropout", "0.2", "--layers", "2"];
-    let one = train_small(
-        dir.path(),
-        "lstm",
-        "t1.json",
-        &[&options[..], &["--threads", "1"]].concat(),
-    );
-    let two = train_small(
-        dir.path(),
-        "lstm",
-        "t2.json",
-        &[&options[..], &["--threads", "2"]].concat(),
-    );
-    let three = train_small(
-        dir.path(),
-        "lstm",
-        "t3.json",
-        &[&options[..], &["--threads", "3"]].concat(),
-    );
-    let bytes = std::fs::read(&one).unwrap();
+    // The model file of a training with `extra` options on `threads` threads.
+    let model_bytes = |name: &str, extra: &[&str], threads: &str| {
+        let args = [&options[..], extra, &["--threads", threads]].concat();
+        std::fs::read(train_small(dir.path(), "lstm", name, &args)).unwrap()
+    };
+    let bytes = model_bytes("t1.json", &[], "1");
     assert!(
-        bytes == std::fs::read(&two).unwrap(),
+        bytes == model_bytes("t2.json", &[], "2"),
         "1 vs 2 threads differ"
     );
     assert!(
-        bytes == std::fs::read(&three).unwrap(),
+        bytes == model_bytes("t3.json", &[], "3"),
         "1 vs 3 threads differ"
     );
     // Dense embedding updates take another path (gradient tables summed whole): the same
     // holds there, and its models differ from the sparse ones (every row moves each step).
-    let dense = [&options[..], &["--dense-embedding-updates", "true"]].concat();
-    let dense_one = train_small(
-        dir.path(),
-        "lstm",
-        "d1.json",
-        &[&dense[..], &["--threads", "1"]].concat(),
-    );
-    let dense_three = train_small(
-        dir.path(),
-        "lstm",
-        "d3.json",
-        &[&dense[..], &["--threads", "3"]].concat(),
-    );
-    let dense_bytes = std::fs::read(&dense_one).unwrap();
+    let dense = ["--dense-embedding-updates", "true"];
+    let dense_bytes = model_bytes("d1.json", &dense, "1");
     assert!(
-        dense_bytes == std::fs::read(&dense_three).unwrap(),
+        dense_bytes == model_bytes("d3.json", &dense, "3"),
         "dense updates: 1 vs 3 threads differ"
     );
     let weights = |bytes: &[u8]| {
