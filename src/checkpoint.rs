@@ -16,9 +16,9 @@
 //! either the old file or the complete new one, never a mix.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::fs::File;
+use std::io::BufRead;
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::ser::SerializeMap;
@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
+use crate::limits::MAX_MODEL_BYTES;
 use crate::error::{Error, Result};
+use crate::files::Role;
 use crate::model::params::{expected_shapes, Params, Tensor};
 use crate::model::Classifier;
 use crate::sentiment::SentimentModel;
@@ -89,9 +91,44 @@ struct FileIn<'a> {
     #[serde(borrow)]
     vocab: Option<&'a RawValue>,
     #[serde(borrow)]
-    weights: Option<BTreeMap<String, TensorIn<'a>>>,
+    weights: Option<Weights<'a>>,
     #[serde(borrow)]
     training: Option<&'a RawValue>,
+}
+
+/// The `"weights"` object, by name. A name given twice is an error, as a duplicate key is
+/// anywhere else in the file (serde refuses those for the fixed fields).
+struct Weights<'a>(BTreeMap<String, TensorIn<'a>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Weights<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Weights<'a>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of named weights")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut weights = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let tensor: TensorIn<'a> = map.next_value()?;
+                    if weights.contains_key(&name) {
+                        return Err(serde::de::Error::custom(format!(
+                            "duplicate weight {name:?}"
+                        )));
+                    }
+                    weights.insert(name, tensor);
+                }
+                Ok(Weights(weights))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+    }
 }
 
 /// Only format and version, read when a file does not fit [`FileIn`], so that a file of
@@ -103,7 +140,10 @@ struct Header {
 }
 
 /// Checks format and version; `Ok` when they are this build's.
-fn check_header(format: Option<&str>, version: Option<u64>) -> std::result::Result<(), String> {
+fn check_header(
+    format: Option<&str>,
+    version: Option<&serde_json::Value>,
+) -> std::result::Result<(), String> {
     match format {
         Some(FORMAT) => {}
         Some(other) => return Err(format!("format is {other:?}, expected {FORMAT:?}")),
@@ -113,11 +153,14 @@ fn check_header(format: Option<&str>, version: Option<u64>) -> std::result::Resu
             ))
         }
     }
-    match version {
-        Some(VERSION) => Ok(()),
-        Some(v) => Err(format!(
+    match version.map(|v| (v.as_u64(), v)) {
+        Some((Some(VERSION), _)) => Ok(()),
+        Some((Some(v), _)) => Err(format!(
             "file version {v} is not supported; this build of rnn-sentiment {} reads version {VERSION}",
             env!("CARGO_PKG_VERSION")
+        )),
+        Some((None, v)) => Err(format!(
+            "the \"version\" field is {v}, not a positive whole number; this build reads version {VERSION}"
         )),
         None => Err("no \"version\" field".into()),
     }
@@ -752,84 +795,46 @@ pub fn save(model: &SentimentModel, path: &Path) -> Result<()> {
         });
     }
     let bytes = to_json(model)?;
-    write_atomic(path, &bytes)
-}
-
-/// Writes `bytes` to `path` via a temporary file and a rename in the same directory.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let temp = temp_path(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        // Make the rename itself durable; not every platform can open a directory.
-        if let Some(dir) = parent_dir(path) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&temp);
-        Error::io("cannot write model file", path, e)
-    })
-}
-
-fn parent_dir(path: &Path) -> Option<&Path> {
-    match path.parent() {
-        Some(p) if p.as_os_str().is_empty() => Some(Path::new(".")),
-        other => other,
-    }
-}
-
-/// The temporary file [`write_atomic`] uses: hidden, beside the target, unique per process.
-pub fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "model.json".into());
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
-}
-
-/// Checks, before a long training run, that a model can be written to `path` later: the
-/// directory exists and is writable, and `path` is not a directory. Writes nothing that stays.
-pub fn check_writable(path: &Path) -> Result<()> {
-    if path.is_dir() {
-        return Err(Error::io(
-            "cannot write model file",
-            path,
-            std::io::Error::other("it is a directory; give a file name such as model.json"),
-        ));
-    }
-    let temp = temp_path(path);
-    File::create(&temp).map_err(|e| Error::io("cannot write model file", path, e))?;
-    let _ = fs::remove_file(&temp);
-    Ok(())
+    crate::files::write_atomic(path, &bytes, "model file")
 }
 
 /// Reads and validates a model file.
 pub fn load(path: &Path) -> Result<SentimentModel> {
-    let bytes = read_file(path).map_err(|e| Error::io("cannot read model file", path, e))?;
+    let bytes = read_file(path, MAX_MODEL_BYTES, "model file")?;
     from_json(&bytes).map_err(|message| Error::Model {
         path: path.to_path_buf(),
         message,
     })
 }
 
-/// Reads a whole file, as [`fs::read`] does. A large one is read in two halves at once: its
-/// buffer is fresh memory, and filling it costs a page fault per 4 KiB (about 2.7 us each on
-/// a VM, 15 ms of the 20 ms it takes to read a 23 MB model), which two threads take in
-/// parallel. Anything unexpected (an error, a file that changed length) reads it again
-/// plainly, so results and errors are [`fs::read`]'s.
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+/// Reads a whole JSON file (a model or a checkpoint) of at most `limit` bytes. A large regular
+/// file is read in two halves at once: its buffer is fresh memory, and filling it costs a page
+/// fault per 4 KiB (about 2.7 us each on a VM, 15 ms of the 20 ms it takes to read a 23 MB
+/// model), which two threads take in parallel. Anything else (a pipe, a device, a file that
+/// changed length) is read plainly up to the limit; a stream that does not start like JSON
+/// (`/dev/zero`) is refused after its first block.
+pub fn read_file(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
+    let fail = |e| Error::io_role("cannot read", role, path, e);
+    let file = File::open(path).map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if meta.is_dir() {
+        return Err(fail(std::io::Error::other(
+            "it is a directory; give the path of a file",
+        )));
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(Error::TooLarge {
+            role,
+            path: path.to_path_buf(),
+            what: "the file",
+            limit,
+        });
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileExt;
-        let file = File::open(path)?;
-        let len = usize::try_from(file.metadata()?.len()).unwrap_or(0);
-        if len >= PARALLEL_BYTES && rayon::current_num_threads() > 1 {
+        let len = usize::try_from(meta.len()).unwrap_or(0);
+        if meta.is_file() && len >= PARALLEL_BYTES && rayon::current_num_threads() > 1 {
             // Zeroed memory comes from calloc, so the pages are first touched by the reads.
             let mut bytes = vec![0u8; len];
             let (head, tail) = bytes.split_at_mut(len / 2);
@@ -843,7 +848,24 @@ fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
             }
         }
     }
-    fs::read(path)
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let start = reader.fill_buf().map_err(fail)?;
+    let first = start
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(start)
+        .iter()
+        .find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        return Err(Error::Model {
+            path: path.to_path_buf(),
+            message: format!(
+                "not valid JSON (it starts with byte 0x{:02x}); give a {role} written by \
+                 rnn-sentiment",
+                first.copied().unwrap_or_default()
+            ),
+        });
+    }
+    crate::files::read_limited_from(reader, path, limit, role)
 }
 
 /// Parses and validates model JSON; the error says which part is wrong.
@@ -893,15 +915,15 @@ fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
             }
             // Valid JSON of another shape: say so by format and version when those are off.
             if let Ok(h) = serde_json::from_slice::<Header>(bytes) {
-                check_header(
-                    h.format.as_ref().and_then(|f| f.as_str()),
-                    h.version.as_ref().and_then(|v| v.as_u64()),
-                )?;
+                check_header(h.format.as_ref().and_then(|f| f.as_str()), h.version.as_ref())?;
             }
             return Err(format!("not a model file ({e})"));
         }
     };
-    check_header(file.format.as_deref(), file.version)?;
+    check_header(
+        file.format.as_deref(),
+        file.version.map(serde_json::Value::from).as_ref(),
+    )?;
     fn section<'a, T: Deserialize<'a>>(
         raw: Option<&'a RawValue>,
         name: &str,
@@ -926,7 +948,7 @@ fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
         ));
     }
     let vocab = Vocab::from_tokens(tokens).map_err(|m| format!("bad \"vocab\": {m}"))?;
-    let weights = file.weights.ok_or("no \"weights\" section")?;
+    let weights = file.weights.ok_or("no \"weights\" section")?.0;
     let training: TrainingInfo = match file.training {
         Some(_) => section(file.training, "training")?,
         None => TrainingInfo::default(),
@@ -1592,15 +1614,36 @@ mod tests {
             PARALLEL_BYTES + 1,
             3 * PARALLEL_BYTES + 7,
         ] {
-            let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            // JSON files start with `{`; what follows is any bytes.
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| if i == 0 { b'{' } else { (i * 7 % 251) as u8 })
+                .collect();
             let path = dir.path().join(format!("f{len}"));
-            fs::write(&path, &bytes).unwrap();
-            assert_eq!(read_file(&path).unwrap(), bytes, "{len}");
+            std::fs::write(&path, &bytes).unwrap();
+            assert_eq!(read_file(&path, 1 << 30, "model file").unwrap(), bytes, "{len}");
         }
         let missing = dir.path().join("missing");
-        assert_eq!(
-            read_file(&missing).unwrap_err().kind(),
-            fs::read(&missing).unwrap_err().kind()
-        );
+        let e = read_file(&missing, 1 << 30, "model file").unwrap_err();
+        assert!(e.to_string().starts_with("cannot read model file"), "{e}");
+    }
+
+    #[test]
+    fn json_files_are_read_within_their_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        std::fs::write(&path, "{\"a\": 1}").unwrap();
+        assert!(read_file(&path, 8, "model file").is_ok());
+        let e = read_file(&path, 7, "checkpoint").unwrap_err().to_string();
+        assert!(e.contains("checkpoint") && e.contains("limit of 7 bytes"), "{e}");
+        std::fs::write(&path, "a,b\n").unwrap();
+        let e = read_file(&path, 100, "model file").unwrap_err().to_string();
+        assert!(e.contains("not valid JSON"), "{e}");
+        // An endless stream that is not JSON is refused after its first block.
+        if std::path::Path::new("/dev/zero").exists() {
+            let e = read_file(std::path::Path::new("/dev/zero"), 1 << 40, "model file")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("0x00"), "{e}");
+        }
     }
 }

@@ -16,7 +16,9 @@ use rnn_sentiment::checkpoint;
 use rnn_sentiment::config::{
     CellKind, ConfigFile, LrSchedule, OptimizerKind, Pooling, TrainConfig,
 };
+use rnn_sentiment::config::limits;
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
+use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::float::sigmoid;
 use rnn_sentiment::metrics::{self, Metrics, Objective};
 use rnn_sentiment::report::evaluation::EvaluationRun;
@@ -31,6 +33,22 @@ use rnn_sentiment::train::{self, BatchProgress, EpochRecord, Observer};
 const EXIT_GATE_FAILED: i32 = 1;
 /// Exit code when training was interrupted by a signal (and left a checkpoint), as shells use.
 const EXIT_INTERRUPTED: i32 = 130;
+
+/// A line of results on stdout. A closed pipe (`| head`) ends the command quietly; any other
+/// failure (a full disk) is an error, exit 2.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        emit(&mut io::stdout().lock(), format_args!($($arg)*))?
+    };
+}
+
+/// A progress or log line on stderr, best effort: a full or closed stderr must not stop
+/// training or the save, and has nowhere to be reported.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr().lock(), $($arg)*);
+    }};
+}
 
 /// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`.
 fn checkpoint_path(model: &Path) -> PathBuf {
@@ -351,12 +369,21 @@ struct TrainArgs {
 }
 
 /// `--threads 0` means one per core.
-fn thread_count(requested: usize) -> usize {
-    if requested > 0 {
-        requested
-    } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+/// The machine's cores.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `--threads` checked against its limit; 0 means one per core.
+fn thread_count(requested: usize) -> Result<usize> {
+    if requested > limits::MAX_THREADS {
+        bail!(
+            "invalid value for --threads: {requested} is more than the limit of {}; 0 uses \
+             one thread per core",
+            limits::MAX_THREADS
+        );
     }
+    Ok(if requested > 0 { requested } else { cores() })
 }
 
 #[derive(Args)]
@@ -818,7 +845,7 @@ impl Observer for Progress {
             (Some(l), Some(a)) => format!("  valid loss {l:.4} acc {a:.4}"),
             _ => String::new(),
         };
-        eprintln!(
+        note!(
             "epoch {:>3}  train loss {:.4} acc {:.4}{valid}  {:.0} tok/s  {seconds:.1}s",
             r.epoch,
             r.train_loss,
@@ -833,6 +860,73 @@ fn class_counts(examples: &[Example]) -> (usize, usize) {
     (pos, examples.len() - pos)
 }
 
+/// Checks every file `train` reads and writes before any work: no output may be an input or
+/// another output (by identity, links followed), and every output must be replaceable.
+fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()> {
+    let checkpoint = checkpoint_path(&plan.output);
+    let mut uses = vec![Use::input("data file", &args.data)];
+    uses.extend(plan.valid.as_deref().map(|p| Use::input("validation file", p)));
+    uses.extend(args.config.as_deref().map(|p| Use::input("config file", p)));
+    uses.extend(plan.config.embeddings.as_deref().map(|p| Use::input("word vectors", p)));
+    uses.extend(args.resume.as_deref().map(|p| Use::input("checkpoint to resume", p)));
+    uses.push(Use::output("model file", &plan.output));
+    uses.push(Use::output("checkpoint", &checkpoint));
+    let report_files: Vec<PathBuf> = plan
+        .report
+        .iter()
+        .flat_map(|dir| report::TRAINING_FILES.map(|name| dir.join(name)))
+        .collect();
+    uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    // An interrupted resumed run replaces the checkpoint it resumed from, by design.
+    files::check_distinct(&uses, &[("checkpoint", "checkpoint to resume")])?;
+    // Fail before a long run, not after it, if the model, checkpoint or report cannot be
+    // written.
+    files::check_output(&plan.output, "model file")?;
+    files::check_output(&checkpoint, "checkpoint")?;
+    if let Some(dir) = &plan.report {
+        report::check_dir(dir, &report::TRAINING_FILES)?;
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint for `--resume`; its contents are checked against the run in `fit`.
+fn read_checkpoint(path: &Path) -> Result<train::Resume> {
+    let bytes = checkpoint::read_file(path, limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
+    let checkpoint: train::Checkpoint = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{} is not a usable training checkpoint", path.display()))?;
+    Ok(train::Resume {
+        path: path.to_path_buf(),
+        checkpoint,
+    })
+}
+
+/// Ctrl-C or SIGTERM: the returned flag asks training to finish the batch, write a checkpoint
+/// and exit 130. A second signal stops at once, saying that no checkpoint was written.
+fn install_signal_handlers() -> Result<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let flag = stop.clone();
+        let handler = move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                const MESSAGE: &[u8] = b"\ninterrupted again: stopped at once, no checkpoint \
+                    was written by this run (the model file and any earlier checkpoint are \
+                    unchanged)\n";
+                // SAFETY (async-signal-safety): write(2) and _exit(2) are both safe in a
+                // signal handler; nothing else runs here.
+                unsafe {
+                    libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len());
+                    libc::_exit(EXIT_INTERRUPTED);
+                }
+            }
+        };
+        // SAFETY: the handler only touches an atomic and calls async-signal-safe functions.
+        unsafe { signal_hook::low_level::register(signal, handler) }
+            .context("cannot install the signal handler")?;
+    }
+    Ok(stop)
+}
+
 fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let started = Instant::now();
     let plan = plan_training(&args, matches)?;
@@ -840,20 +934,11 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
     for input in std::iter::once(&args.data).chain(&plan.valid) {
         reject_model_as_data(input, data_hint)?;
-        if same_file(input, &plan.output) {
-            bail!(
-                "{} is both the data and the output (-o); the model would overwrite the data, \
-                 so give another output, e.g. -o model.json",
-                input.display()
-            );
-        }
     }
-    // Fail before a long run, not after it, if the model or report cannot be written.
-    checkpoint::check_writable(&plan.output)?;
-    if let Some(dir) = &plan.report {
-        report::check_dir(dir)?;
-    }
+    check_train_files(&args, &plan)?;
+    let threads = thread_count(args.threads)?;
     let examples = data::read_labeled(&args.data, &plan.csv)?;
+    let (file_pos, file_neg) = class_counts(&examples);
     let (train_set, valid_set) = match &plan.valid {
         Some(path) => (examples, data::read_labeled(path, &plan.csv)?),
         None => data::split_validation(
@@ -864,14 +949,24 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     };
     let (pos, neg) = class_counts(&train_set);
     if pos == 0 || neg == 0 {
+        let class = if pos == 0 { "negative" } else { "positive" };
+        if file_pos > 0 && file_neg > 0 {
+            bail!(
+                "{}: after holding out {} of each class for validation (--valid-split {}), the \
+                 {} training rows are all {class}; lower --valid-split or give --valid FILE",
+                args.data.display(),
+                plan.config.valid_split,
+                plan.config.valid_split,
+                train_set.len()
+            );
+        }
         bail!(
-            "{}: the training rows are all {}; a classifier needs examples of both classes",
-            args.data.display(),
-            if pos == 0 { "negative" } else { "positive" }
+            "{}: the training rows are all {class}; a classifier needs examples of both classes",
+            args.data.display()
         );
     }
     if !plan.quiet {
-        eprintln!(
+        note!(
             "training {} on {} rows ({:.1}% positive), validating on {} rows",
             plan.config.cell.name(),
             train_set.len(),
@@ -881,27 +976,11 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     }
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();
-    let threads = thread_count(args.threads);
     let resume = match &args.resume {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read checkpoint {}", path.display()))?;
-            let c: train::Checkpoint = serde_json::from_slice(&bytes).with_context(|| {
-                format!("{} is not a usable training checkpoint", path.display())
-            })?;
-            Some(c)
-        }
+        Some(path) => Some(read_checkpoint(path)?),
         None => None,
     };
-    // Ctrl-C or SIGTERM: finish the batch, write a checkpoint, exit 130. A second signal
-    // exits at once.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone())
-            .context("cannot install the signal handler")?;
-        signal_hook::flag::register(signal, stop.clone())
-            .context("cannot install the signal handler")?;
-    }
+    let stop = install_signal_handlers()?;
     let control = train::Control {
         stop: Some(&stop),
         resume,
@@ -920,8 +999,8 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             progress.clear();
             let path = checkpoint_path(&plan.output);
             let bytes = serde_json::to_vec(&c).context("cannot serialize the checkpoint")?;
-            checkpoint::write_atomic(&path, &bytes)?;
-            eprintln!(
+            files::write_atomic(&path, &bytes, "checkpoint")?;
+            note!(
                 "interrupted in epoch {}, after batch {}: checkpoint saved to {}\n\
                  continue with: rnn-sentiment train --resume {} (and the same data and options)",
                 c.epoch,
@@ -935,8 +1014,12 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let train_seconds = fit_start.elapsed().as_secs_f64();
     checkpoint::save(&trained.model, &plan.output)?;
     if let Some(path) = &args.resume {
-        // The checkpoint has served; the finished model replaces it.
-        let _ = std::fs::remove_file(path);
+        // The checkpoint has served; the finished model replaces it. Only this run's own
+        // checkpoint (`MODEL.ckpt`) is removed: another file given to --resume was not this
+        // command's to delete.
+        if same_file(path, &checkpoint_path(&plan.output)) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     if let Some(dir) = &plan.report {
@@ -964,7 +1047,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
 
     let info = &trained.model.training;
     if let (Some(p), false) = (&info.pretrained, plan.quiet) {
-        eprintln!(
+        note!(
             "pretrained vectors {}: {} of {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
             p.path.display(),
             p.matched,
@@ -1001,13 +1084,13 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             "report": plan.report.as_ref().map(|d| d.join("report.html")),
             "history": info.history,
         });
-        println!("{report}");
+        say!("{report}");
     } else {
         let valid = match best.and_then(|r| r.valid_accuracy.zip(r.valid_loss)) {
             Some((a, l)) => format!(", validation accuracy {a:.4} (loss {l:.4})"),
             None => String::new(),
         };
-        println!(
+        say!(
             "saved {} ({} E={} H={}, vocabulary {}, {} parameters): best epoch {} of {}{valid}; {:.1}s, {:.0} tokens/s",
             plan.output.display(),
             config.cell.name(),
@@ -1028,51 +1111,81 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
 fn write_report(report: &Report, dir: &Path, quiet: bool) -> Result<()> {
     report.write(dir)?;
     if !quiet {
-        eprintln!("report written to {}", dir.join("report.html").display());
+        note!("report written to {}", dir.join("report.html").display());
     }
     Ok(())
 }
 
-fn print_metrics(m: &Metrics, data: &Path) {
+fn print_metrics(m: &Metrics, data: &Path) -> Result<()> {
     let c = &m.confusion;
-    println!(
+    say!(
         "data       {} ({} rows, {:.1}% positive)",
         data.display(),
         m.count,
         100.0 * m.positive_rate
     );
-    println!("threshold  {}", m.threshold);
-    println!("accuracy   {:.4}", m.accuracy);
-    println!("precision  {:.4}", m.precision);
-    println!("recall     {:.4}", m.recall);
-    println!("f1         {:.4}", m.f1);
+    say!("threshold  {}", m.threshold);
+    say!("accuracy   {:.4}", m.accuracy);
+    say!("precision  {:.4}", m.precision);
+    say!("recall     {:.4}", m.recall);
+    say!("f1         {:.4}", m.f1);
     match m.roc_auc {
-        Some(auc) => println!("roc_auc    {auc:.4}"),
-        None => println!("roc_auc    n/a (one class only)"),
+        Some(auc) => say!("roc_auc    {auc:.4}"),
+        None => say!("roc_auc    n/a (one class only)"),
     }
-    println!("log_loss   {:.4}", m.log_loss);
-    println!("confusion            predicted");
-    println!("                     negative  positive");
-    println!(
+    say!("log_loss   {:.4}", m.log_loss);
+    say!("confusion            predicted");
+    say!("                     negative  positive");
+    say!(
         "  actual negative  {:>9} {:>9}",
         c.true_negative, c.false_positive
     );
-    println!(
+    say!(
         "  actual positive  {:>9} {:>9}",
         c.false_negative, c.true_positive
     );
+    Ok(())
 }
 
-/// Sizes rayon's global pool, which batched inference uses.
-fn set_inference_threads(requested: usize) {
+/// Sizes rayon's global pool, which batched inference uses: never more threads than cores,
+/// since inference is bound by arithmetic and each thread costs its start-up.
+fn set_inference_threads(requested: usize) -> Result<()> {
+    let threads = thread_count(requested)?.min(cores());
     // Fails only if the pool was already built, in which case it keeps its size.
     let _ = rayon::ThreadPoolBuilder::new()
-        .num_threads(thread_count(requested))
+        .num_threads(threads)
         .build_global();
+    Ok(())
+}
+
+/// Checks every file `eval` reads and writes before any work (see [`check_train_files`]).
+fn check_eval_files(args: &EvalArgs) -> Result<()> {
+    let model = args.model.model.as_path();
+    let mut uses = vec![
+        Use::input("data file", &args.data),
+        Use::input("model file", model),
+    ];
+    if args.store {
+        uses.push(Use::output("model file to update", model));
+    }
+    let report_files: Vec<PathBuf> = args
+        .report
+        .iter()
+        .flat_map(|dir| report::EVALUATION_FILES.map(|name| dir.join(name)))
+        .collect();
+    uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    files::check_distinct(&uses, &[("model file", "model file to update")])?;
+    if args.store {
+        files::check_output(model, "model file")?;
+    }
+    if let Some(dir) = &args.report {
+        report::check_dir(dir, &report::EVALUATION_FILES)?;
+    }
+    Ok(())
 }
 
 fn eval(args: EvalArgs) -> Result<i32> {
-    set_inference_threads(args.threads);
+    set_inference_threads(args.threads)?;
     if let Some(a) = args.min_accuracy {
         if !(0.0..=1.0).contains(&a) {
             bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
@@ -1082,9 +1195,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
         &args.data,
         &format!("did you mean -m {}?", args.data.display()),
     )?;
-    if let Some(dir) = &args.report {
-        report::check_dir(dir)?;
-    }
+    check_eval_files(&args)?;
     let mut model = load_model(&args.model.model)?;
     let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -1093,7 +1204,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
     let threshold = match args.tune_threshold {
         Some(objective) => {
             let (t, value) = metrics::best_threshold(&logits, &labels, objective);
-            eprintln!(
+            note!(
                 "tuned threshold {t:.6} gives {} {value:.4} on {} (was {})",
                 match objective {
                     Objective::Accuracy => "accuracy",
@@ -1105,7 +1216,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
             if args.store {
                 model.classifier.config.threshold = t;
                 checkpoint::save(&model, &args.model.model)?;
-                eprintln!("stored threshold in {}", args.model.model.display());
+                note!("stored threshold in {}", args.model.model.display());
             }
             t
         }
@@ -1135,12 +1246,12 @@ fn eval(args: EvalArgs) -> Result<i32> {
             value["min_accuracy"] = json!(a);
             value["passed"] = json!(passed);
         }
-        println!("{value}");
+        say!("{value}");
     } else {
-        print_metrics(&m, &args.data);
+        print_metrics(&m, &args.data)?;
     }
     if !passed {
-        eprintln!(
+        note!(
             "quality gate failed: accuracy {:.4} is below --min-accuracy {}",
             m.accuracy,
             args.min_accuracy.unwrap_or_default()
@@ -1219,6 +1330,8 @@ struct ExplanationLine<'a> {
     ids: &'a [u32],
     attributions: &'a [f64],
     unknown: Vec<bool>,
+    /// Tokens left out together to measure each attribution (1 but for long texts).
+    window: usize,
 }
 
 /// One line of `tokenize`.
@@ -1233,14 +1346,14 @@ struct TokenizeLine<'a> {
 fn emit(out: &mut impl Write, line: std::fmt::Arguments) -> Result<()> {
     match out.write_fmt(line).and_then(|_| out.write_all(b"\n")) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        other => other.context("cannot write to stdout"),
+        other => other.context("cannot write to standard output"),
     }
 }
 
 fn flush(out: &mut impl Write) -> Result<()> {
     match out.flush() {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => std::process::exit(0),
-        other => other.context("cannot write to stdout"),
+        other => other.context("cannot write to standard output"),
     }
 }
 
@@ -1253,7 +1366,7 @@ fn check_text_file(input: &TextInput) -> Result<()> {
 }
 
 fn predict(args: PredictArgs) -> Result<i32> {
-    set_inference_threads(args.threads);
+    set_inference_threads(args.threads)?;
     check_text_file(&args.input)?;
     let model = load_model(&args.model.model)?;
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
@@ -1311,6 +1424,7 @@ fn explain(args: &PredictArgs, model: &SentimentModel, threshold: f64) -> Result
                     ids: &e.ids,
                     attributions: &e.attributions,
                     unknown: e.unknown(),
+                    window: e.window,
                 };
                 emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
             } else {
@@ -1455,7 +1569,7 @@ fn inspect(args: InspectArgs) -> Result<i32> {
             "history": info.history,
             "options": info.options,
         });
-        println!("{report}");
+        say!("{report}");
         return Ok(0);
     }
     let mut out = BufWriter::new(io::stdout().lock());
@@ -1565,7 +1679,7 @@ fn write_stdout(bytes: &[u8]) -> Result<i32> {
     let mut out = io::stdout().lock();
     match out.write_all(bytes) {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(0),
-        other => other.context("cannot write to stdout")?,
+        other => other.context("cannot write to standard output")?,
     }
     flush(&mut out)?;
     Ok(0)
@@ -1646,6 +1760,7 @@ mod tests {
             ids: vec![7, 1, 9, 4],
             attributions: vec![0.9, -0.01, 0.4, -0.75],
             probability: 0.8,
+            window: 1,
         }
     }
 
@@ -1672,6 +1787,7 @@ mod tests {
             ids: vec![],
             attributions: vec![],
             probability: 0.5,
+            window: 1,
         };
         assert_eq!(highlight(&e, false), "");
         assert_eq!(highlight(&e, true), "");

@@ -13,19 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::text::TokenizerConfig;
 
-/// Upper bounds that keep a typo (or a hostile model file) from asking for absurd memory.
-pub mod limits {
-    /// Largest embedding or hidden size.
-    pub const MAX_DIM: usize = 8192;
-    /// Largest vocabulary, counting `<pad>` and `<unk>`.
-    pub const MAX_VOCAB: usize = 5_000_000;
-    /// Largest total number of parameters (4 GB of f32).
-    pub const MAX_PARAMS: usize = 1 << 30;
-    /// Largest `max_len` (tokens kept per text).
-    pub const MAX_LEN: usize = 1_000_000;
-    /// Most stacked layers.
-    pub const MAX_LAYERS: usize = 16;
-}
+pub use crate::limits;
 
 /// The recurrent cell, as in `torch.nn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -364,6 +352,17 @@ impl TrainConfig {
         };
         positive("epochs", self.epochs)?;
         positive("batch-size", self.batch_size)?;
+        for (name, value, limit) in [
+            ("epochs", self.epochs, limits::MAX_EPOCHS),
+            ("batch-size", self.batch_size, limits::MAX_BATCH),
+        ] {
+            if value > limit {
+                return Err(Error::option(
+                    name,
+                    format!("{value} is more than the limit of {limit}"),
+                ));
+            }
+        }
         positive("min-count", self.min_count)?;
         for (name, v) in [
             ("embed-dim", self.embed_dim),
@@ -548,8 +547,14 @@ impl ForgetBias {
 impl ConfigFile {
     /// Reads and parses a TOML file; errors name the file, line and key.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::io("cannot read config file", path, e))?;
+        let bytes = crate::files::read_limited(path, limits::MAX_CONFIG_BYTES, "config file")?;
+        let text = String::from_utf8(bytes).map_err(|e| Error::ConfigFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "not UTF-8 text (bad byte at offset {}); a config file is TOML text",
+                e.utf8_error().valid_up_to()
+            ),
+        })?;
         Self::parse(&text).map_err(|message| Error::ConfigFile {
             path: path.to_path_buf(),
             message,
@@ -580,6 +585,26 @@ impl ConfigFile {
         }
         if let Some(d) = &file.delimiter {
             crate::data::parse_delimiter(d).map_err(|m| located("delimiter", m))?;
+        }
+        // As on the command line, a path or a column name may not be empty.
+        let paths = [
+            ("output", &file.output),
+            ("report", &file.report),
+            ("valid", &file.valid),
+            ("embeddings", &file.embeddings),
+        ];
+        for (key, path) in paths {
+            if path.as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+                return Err(located(key, "the path is empty".into()));
+            }
+        }
+        for (key, column) in [
+            ("text_column", &file.text_column),
+            ("label_column", &file.label_column),
+        ] {
+            if column.as_ref().is_some_and(|c| c.trim().is_empty()) {
+                return Err(located(key, "the column name is empty".into()));
+            }
         }
         Ok(file)
     }
@@ -649,14 +674,27 @@ impl ConfigFile {
 /// The message for the first unknown key of `table` (in file order), if there is one.
 fn unknown_key_message(text: &str, table: &toml::Table) -> Option<String> {
     let keys = ConfigFile::keys();
-    let mut unknown: Vec<(Option<usize>, &str)> = table
+    let unknown: std::collections::BTreeSet<&str> = table
         .keys()
-        .filter(|k| !keys.contains(&k.as_str()))
-        .map(|k| (key_line(text, k), k.as_str()))
+        .map(String::as_str)
+        .filter(|k| !keys.contains(k))
         .collect();
-    unknown.sort_by_key(|&(line, _)| line.unwrap_or(usize::MAX));
-    let &(line, key) = unknown.first()?;
+    // The first unknown key in file order, found in one pass over the lines (a file of many
+    // unknown keys must not cost a pass per key).
+    let (line, key) = text
+        .lines()
+        .enumerate()
+        .find_map(|(i, l)| {
+            line_key(l)
+                .and_then(|k| unknown.get(k))
+                .map(|&k| (Some(i + 1), k))
+        })
+        .or_else(|| unknown.first().map(|&k| (None, k)))?;
     let location = line.map_or(String::new(), |l| format!("line {l}: "));
+    let more = match unknown.len() - 1 {
+        0 => String::new(),
+        n => format!(" ({n} more unknown key{})", if n == 1 { "" } else { "s" }),
+    };
     let hint = if table[key].is_table() {
         " (keys go at the top level of the file, not in a [section])".to_string()
     } else {
@@ -664,17 +702,38 @@ fn unknown_key_message(text: &str, table: &toml::Table) -> Option<String> {
     };
     Some(match closest(key, keys) {
         Some(best) => format!(
-            "{location}unknown key `{key}`{hint}; did you mean `{best}`? \
+            "{location}unknown key `{key}`{hint}; did you mean `{best}`?{more} \
              (config.example.toml lists every key)"
         ),
         None => format!(
-            "{location}unknown key `{key}`{hint}; the keys are {}",
+            "{location}unknown key `{key}`{hint}{more}; the keys are {}",
             keys.iter()
                 .map(|k| format!("`{k}`"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     })
+}
+
+/// The key a line defines: `key = ...`, `"key" = ...`, `'key' = ...` or `[key]`, `key.sub`.
+fn line_key(line: &str) -> Option<&str> {
+    let line = line.trim_start();
+    let line = line.strip_prefix('[').unwrap_or(line);
+    let (key, rest) = match line.chars().next()? {
+        q @ ('"' | '\'') => {
+            let end = line[1..].find(q)? + 1;
+            (&line[1..end], &line[end + 1..])
+        }
+        _ => {
+            let end = line
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(line.len());
+            line.split_at(end)
+        }
+    };
+    let rest = rest.trim_start();
+    (!key.is_empty() && (rest.starts_with('=') || rest.starts_with(']') || rest.starts_with('.')))
+        .then_some(key)
 }
 
 /// The 1-based line where `key` is defined (a bare or quoted key, or a `[key]` table).

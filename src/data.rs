@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::rng::Rng;
 
 /// One labelled text.
@@ -80,7 +81,14 @@ fn is_tsv(path: &Path) -> bool {
 
 /// Reads every labelled row of a CSV/TSV file.
 pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io("cannot read data file", path, e))?;
+    let file = File::open(path).map_err(|e| Error::io("cannot read data file", path, e))?;
+    let bytes = crate::files::read_lines_limited(
+        std::io::BufReader::with_capacity(1 << 20, file),
+        path,
+        "data file",
+        limits::MAX_DATA_BYTES,
+        limits::MAX_LINE_BYTES,
+    )?;
     read_labeled_from(&bytes, path, options)
 }
 
@@ -429,15 +437,38 @@ impl TextLines<BufReader<File>> {
     }
 }
 
+impl<R> TextLines<R> {
+    fn bad_line(&self, message: String) -> Error {
+        Error::DataLine {
+            path: self.source.clone(),
+            line: self.line,
+            message,
+        }
+    }
+}
+
 impl<R: BufRead> Iterator for TextLines<R> {
     type Item = Result<(u64, String)>;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.buffer.clear();
-        match self.reader.read_until(b'\n', &mut self.buffer) {
+        let limit = limits::MAX_LINE_BYTES as u64 + 2;
+        match std::io::Read::take(&mut self.reader, limit).read_until(b'\n', &mut self.buffer) {
             Ok(0) => None,
             Ok(_) => {
                 self.line += 1;
+                let ended = self.buffer.last() == Some(&b'\n');
+                if self.buffer.len() as u64 == limit && !ended {
+                    return Some(Err(self.bad_line(format!(
+                        "the line is longer than the limit of {} bytes; give one text per line",
+                        limits::MAX_LINE_BYTES
+                    ))));
+                }
+                if let Some(at) = memchr::memchr(0, &self.buffer) {
+                    return Some(Err(self.bad_line(format!(
+                        "a NUL byte at offset {at}; texts must be UTF-8 text without NUL bytes"
+                    ))));
+                }
                 if self.buffer.last() == Some(&b'\n') {
                     self.buffer.pop();
                     if self.buffer.last() == Some(&b'\r') {

@@ -16,6 +16,49 @@ pub enum Error {
         cause: io::Error,
     },
 
+    /// An operating-system error on a file named by its role ("checkpoint", "report file").
+    #[error("{action} {role} {}: {cause}", path.display())]
+    IoRole {
+        action: &'static str,
+        role: &'static str,
+        path: PathBuf,
+        cause: io::Error,
+    },
+
+    /// An output path that must not be written: a link, a FIFO, a device, an immutable file.
+    #[error("cannot write {role} {}: {message}", path.display())]
+    Output {
+        role: &'static str,
+        path: PathBuf,
+        message: String,
+    },
+
+    /// Two of a command's files are one, and one of them is an output.
+    #[error(
+        "{} ({first_role}) and {} ({second_role}) are the same file; {advice}",
+        first.display(),
+        second.display()
+    )]
+    SameFile {
+        first_role: &'static str,
+        first: PathBuf,
+        second_role: &'static str,
+        second: PathBuf,
+        advice: String,
+    },
+
+    /// A file or a part of it beyond a size limit.
+    #[error(
+        "{role} {}: {what} is larger than the limit of {limit} bytes; is it the right file?",
+        path.display()
+    )]
+    TooLarge {
+        role: &'static str,
+        path: PathBuf,
+        what: &'static str,
+        limit: u64,
+    },
+
     /// A bad record in a data file (CSV/TSV or a text list); `line` is 1-based.
     #[error("{}, line {line}: {message}", path.display())]
     DataLine {
@@ -31,6 +74,10 @@ pub enum Error {
     /// A model file that cannot be used; the message says which part is wrong.
     #[error("{}: not a usable rnn-sentiment model: {message}", path.display())]
     Model { path: PathBuf, message: String },
+
+    /// A training checkpoint that cannot continue this run; the message says why.
+    #[error("{}: cannot resume from this checkpoint: {message}", path.display())]
+    Checkpoint { path: PathBuf, message: String },
 
     /// A configuration file that cannot be used.
     #[error("{}: {message}", path.display())]
@@ -65,6 +112,21 @@ impl Error {
     pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: io::Error) -> Self {
         Error::Io {
             action,
+            path: path.into(),
+            cause,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done to which kind of file.
+    pub fn io_role(
+        action: &'static str,
+        role: &'static str,
+        path: impl Into<PathBuf>,
+        cause: io::Error,
+    ) -> Self {
+        Error::IoRole {
+            action,
+            role,
             path: path.into(),
             cause,
         }

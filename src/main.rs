@@ -1,5 +1,8 @@
 //! The `rnn-sentiment` binary: parse arguments, run, map the outcome to an exit code.
-//! Exit codes: 0 success, 1 quality gate failed, 2 any error.
+//! Exit codes: 0 success, 1 quality gate failed, 2 any error, 130 training interrupted by a
+//! signal (a checkpoint is written, unless a second signal stopped it at once).
+
+use std::io::Write;
 
 mod alloc;
 mod cli;
@@ -13,7 +16,8 @@ fn main() {
         Ok(code) => code,
         Err(error) => {
             // The whole chain: what failed, then why.
-            eprintln!("error: {error:#}");
+            // Best effort: a closed or full stderr must not turn an error into a panic.
+            let _ = writeln!(std::io::stderr().lock(), "error: {error:#}");
             2
         }
     };

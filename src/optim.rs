@@ -268,6 +268,58 @@ impl<F: Float> Optimizer<F> {
         self.frozen[index] = true;
     }
 
+    /// Checks that state read from a file fits an optimizer built for this run (`fresh`): the
+    /// same kind and settings, per-tensor flags, and one finite state vector of each tensor's
+    /// length per moment; `steps` is the number of steps the file says were taken. The message
+    /// names the first difference.
+    pub fn check_like(&self, fresh: &Self, steps: usize) -> Result<(), String> {
+        if (self.kind, self.momentum, self.weight_decay)
+            != (fresh.kind, fresh.momentum, fresh.weight_decay)
+        {
+            return Err("the optimizer's kind or settings differ from the options".into());
+        }
+        if self.decays != fresh.decays || self.frozen != fresh.frozen {
+            return Err("the optimizer's per-tensor flags do not fit the model".into());
+        }
+        if self.step != steps as u64 {
+            return Err(format!(
+                "the optimizer took {} steps but the checkpoint says {steps}",
+                self.step
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return Err(format!("the optimizer's learning rate {} is not valid", self.lr));
+        }
+        for (name, state, expected) in [
+            ("first", &self.first, &fresh.first),
+            ("second", &self.second, &fresh.second),
+        ] {
+            if state.len() != expected.len() {
+                return Err(format!(
+                    "the optimizer has {} {name}-moment tensors where the model needs {}",
+                    state.len(),
+                    expected.len()
+                ));
+            }
+            for (i, (v, e)) in state.iter().zip(expected).enumerate() {
+                if v.len() != e.len() {
+                    return Err(format!(
+                        "the optimizer's {name}-moment tensor {i} has {} values where its \
+                         parameter has {}",
+                        v.len(),
+                        e.len()
+                    ));
+                }
+                if !v.iter().all(|x| x.is_finite()) {
+                    return Err(format!(
+                        "the optimizer's {name}-moment tensor {i} is not finite"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Applies one update with gradients `grads` to every parameter (PyTorch's dense step).
     pub fn step(&mut self, params: &mut Params<F>, grads: &Params<F>) {
         self.step_rows(params, grads, Rows::All);

@@ -48,14 +48,17 @@ impl SentimentModel {
     pub fn explain(&self, text: &str) -> Explanation {
         let tokens = self.tokenizer.tokenize(text);
         let ids = self.vocab.encode(&tokens);
-        // Row 0 is the text as the model sees it; row 1 + i is the text without token i.
-        // All T + 1 rows are scored in one batched forward pass: (T + 1, T - 1..T) ids.
-        let mut sequences: Vec<Vec<u32>> = Vec::with_capacity(ids.len() + 1);
+        let window = occlusion_window(ids.len());
+        // Row 0 is the text as the model sees it; row 1 + k is the text without window k
+        // (tokens k*w .. (k+1)*w). All rows are scored in one batched forward pass; their
+        // tokens number at most OCCLUSION_BUDGET + T.
+        let mut sequences: Vec<Vec<u32>> = Vec::with_capacity(ids.len() / window + 2);
         sequences.push(ids.clone());
-        for i in 0..ids.len() {
-            let mut without = Vec::with_capacity(ids.len() - 1);
-            without.extend_from_slice(&ids[..i]);
-            without.extend_from_slice(&ids[i + 1..]);
+        for start in (0..ids.len()).step_by(window) {
+            let end = (start + window).min(ids.len());
+            let mut without = Vec::with_capacity(ids.len() - (end - start));
+            without.extend_from_slice(&ids[..start]);
+            without.extend_from_slice(&ids[end..]);
             sequences.push(without);
         }
         let probabilities: Vec<f64> = logits_batched(&self.classifier, &sequences, INFERENCE_BATCH)
@@ -63,16 +66,16 @@ impl SentimentModel {
             .map(sigmoid)
             .collect();
         let probability = probabilities[0];
-        // attribution_i = p(text) - p(text without token i)
-        let attributions = probabilities[1..]
-            .iter()
-            .map(|&p_without| probability - p_without)
+        // attribution_i = p(text) - p(text without the window holding token i)
+        let attributions = (0..ids.len())
+            .map(|i| probability - probabilities[1 + i / window])
             .collect();
         Explanation {
             tokens,
             ids,
             attributions,
             probability,
+            window,
         }
     }
 
@@ -85,6 +88,20 @@ impl SentimentModel {
     pub fn threshold(&self) -> f64 {
         self.classifier.config.threshold
     }
+}
+
+/// Tokens scored in all of one text's occluded variants together, at most (a time bound:
+/// leaving out each of T tokens costs T * T tokens of forward passes).
+pub const OCCLUSION_BUDGET: usize = 2_000_000;
+
+/// How many consecutive tokens [`SentimentModel::explain`] leaves out together for a text of
+/// `tokens` tokens: 1 (each token alone) up to about 1,400 tokens, then the smallest window
+/// that keeps the variants within [`OCCLUSION_BUDGET`] tokens.
+pub fn occlusion_window(tokens: usize) -> usize {
+    tokens
+        .saturating_mul(tokens)
+        .div_ceil(OCCLUSION_BUDGET)
+        .clamp(1, tokens.max(1))
 }
 
 /// Why the model scored a text as it did: how much each token the model sees moves the
@@ -110,6 +127,11 @@ impl SentimentModel {
 /// - cheap: all T variants of a text (T - 1 tokens each) and the text itself are scored in
 ///   one batched forward pass ([`logits_batched`]); O(T) sequences, inference only.
 ///
+/// Long texts: leaving out each of T tokens costs T variants of T tokens, quadratic in T. Past
+/// about 1,400 tokens, windows of `window` consecutive tokens are left out together (see
+/// [`occlusion_window`]) so that the variants hold at most [`OCCLUSION_BUDGET`] tokens; each
+/// token then carries its window's attribution.
+///
 /// Limits: it measures each token alone, so two words that each suffice (e.g. "great" twice)
 /// may share little attribution; attributions are in probability units, so they shrink when
 /// the prediction is saturated near 0 or 1. An empty text has no tokens and no attributions.
@@ -123,6 +145,8 @@ pub struct Explanation {
     pub attributions: Vec<f64>,
     /// p(positive) for the whole text, the same number `predict` gives.
     pub probability: f64,
+    /// Tokens left out together (1 but for long texts; see [`occlusion_window`]).
+    pub window: usize,
 }
 
 impl Explanation {
@@ -315,6 +339,32 @@ mod tests {
         let tables = token_projections(&large, &few).expect("2 distinct ids in 5 tokens");
         assert!(tables.covers(&[7, 900]) && !tables.covers(&[8]));
         assert!(token_projections(&large, &[vec![1000, 1000, 1000]]).is_none());
+    }
+
+    #[test]
+    fn long_texts_are_explained_by_windows_within_the_budget() {
+        assert_eq!(occlusion_window(0), 1);
+        assert_eq!(occlusion_window(1000), 1);
+        assert_eq!(occlusion_window(1414), 1);
+        assert_eq!(occlusion_window(4000), 8);
+        assert_eq!(occlusion_window(1_000_000), 500_000);
+        for t in [1, 1415, 3000, 10_000, 1_000_000] {
+            let w = occlusion_window(t);
+            assert!(t.div_ceil(w) * t <= OCCLUSION_BUDGET + t, "{t} tokens, window {w}");
+        }
+        let mut m = model();
+        m.tokenizer = Tokenizer::new(TokenizerConfig {
+            max_len: 10_000,
+            ..TokenizerConfig::default()
+        });
+        let text = "good bad movie plot ".repeat(500);
+        let e = m.explain(&text);
+        assert_eq!(e.tokens.len(), 2000);
+        assert_eq!(e.window, 2);
+        for pair in e.attributions.chunks(2) {
+            assert_eq!(pair[0], pair[1]);
+        }
+        assert_ne!(e.attributions[0], e.attributions[2]);
     }
 
     #[test]

@@ -257,12 +257,117 @@ pub struct Checkpoint {
     pub tokens_trained: u64,
 }
 
+/// A checkpoint to continue from, and the file it was read from (for messages).
+#[derive(Clone, Debug)]
+pub struct Resume {
+    pub path: std::path::PathBuf,
+    pub checkpoint: Checkpoint,
+}
+
 /// How a [`fit`] may be steered from outside: a flag that asks it to stop after the current
 /// batch (set from a signal handler), and a checkpoint to continue from.
 #[derive(Default)]
 pub struct Control<'a> {
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
-    pub resume: Option<Checkpoint>,
+    pub resume: Option<Resume>,
+}
+
+/// Checks a tensor list read from a checkpoint against the model's: the same count and
+/// shapes, each with as many values as its shape needs, all finite.
+fn check_tensors(what: &str, tensors: &[Tensor<f32>], model: &Params<f32>) -> Result<(), String> {
+    let expected = model.tensors();
+    if tensors.len() != expected.len() {
+        return Err(format!(
+            "{what} has {} tensors where the model has {}",
+            tensors.len(),
+            expected.len()
+        ));
+    }
+    for (i, (t, e)) in tensors.iter().zip(expected).enumerate() {
+        if t.shape != e.shape {
+            return Err(format!(
+                "{what} tensor {i} has shape {:?} where the model needs {:?} (other data or \
+                 vocabulary?)",
+                t.shape, e.shape
+            ));
+        }
+        if t.data.len() != e.data.len() {
+            return Err(format!(
+                "{what} tensor {i} has {} values but its shape {:?} needs {}",
+                t.data.len(),
+                t.shape,
+                e.data.len()
+            ));
+        }
+        if !t.data.iter().all(|x| x.is_finite()) {
+            return Err(format!("{what} tensor {i} holds NaN or infinite values"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks everything in a checkpoint against the run it is to continue, before any of it is
+/// used: the options and data, every tensor and optimizer state against the model, and the
+/// counters against each other (`batches` is the number of batches in an epoch).
+fn check_checkpoint(
+    c: &Checkpoint,
+    run: (&TrainConfig, &str, &str),
+    model: &Params<f32>,
+    fresh_optimizer: &Optimizer<f32>,
+    batches: usize,
+) -> Result<(), String> {
+    let (config, data_fingerprint, valid_fingerprint) = run;
+    if c.format != CHECKPOINT_FORMAT || c.version != 1 {
+        return Err(format!("not a version-1 {CHECKPOINT_FORMAT} file"));
+    }
+    if c.options != *config {
+        return Err(
+            "it was made with other training options; resume with the same data and options"
+                .into(),
+        );
+    }
+    if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
+        return Err(
+            "it was made with other training or validation data; resume with the same data and \
+             options"
+                .into(),
+        );
+    }
+    check_tensors("the weights", &c.params, model)?;
+    if let Some((loss, epoch, best)) = &c.best {
+        check_tensors("the best weights", best, model)?;
+        if !loss.is_finite() || *epoch == 0 || *epoch > c.history.len() {
+            return Err(format!(
+                "the best epoch {epoch} (loss {loss}) is not among the {} epochs done",
+                c.history.len()
+            ));
+        }
+    }
+    let (loss_sum, correct, seen, _tokens) = c.partial;
+    let counters_fit = (1..=config.epochs).contains(&c.epoch)
+        && (1..=batches).contains(&c.batch)
+        && Some(c.step) == (c.epoch - 1).checked_mul(batches).map(|s| s + c.batch)
+        && c.history.len() == c.epoch - 1
+        && c.epochs_without_gain <= c.history.len()
+        && correct <= seen
+        && seen <= c.batch.saturating_mul(config.batch_size)
+        && loss_sum.is_finite()
+        && loss_sum >= 0.0;
+    if !counters_fit {
+        return Err(format!(
+            "its counters do not fit together (epoch {} of {}, batch {} of {batches}, step {}, \
+             {} epochs of history, {correct} correct of {seen} rows); the file was changed or \
+             damaged",
+            c.epoch,
+            config.epochs,
+            c.batch,
+            c.step,
+            c.history.len()
+        ));
+    }
+    c.optimizer.check_like(fresh_optimizer, c.step)?;
+    Rng::from_state(&c.epoch_rng)?;
+    Ok(())
 }
 
 /// How [`fit`] ended.
@@ -356,7 +461,9 @@ pub fn fit(
         }
         None => None,
     };
-    let shards = config.batch_size.div_ceil(SHARD_ROWS);
+    // A batch larger than the data is the whole data: size the shards for what a batch can
+    // hold, not for what was asked.
+    let shards = config.batch_size.min(train.len().max(1)).div_ceil(SHARD_ROWS);
     // Sparse steps keep each shard's embedding gradient compact (`shard_rows`) and never
     // touch the shards' embedding tables, which then cost no memory (pages never written).
     let sparse = !config.dense_embedding_updates;
@@ -398,35 +505,10 @@ pub fn fit(
 
     // Where to start: the beginning, or exactly where a checkpoint stopped.
     let mut start = (1, 0, (0.0f64, 0usize, 0usize, 0usize));
-    if let Some(c) = control.resume {
-        let refuse = |what: &str| {
-            Error::option(
-                "resume",
-                format!(
-                    "the checkpoint was made with {what}; resume with the same data and options"
-                ),
-            )
-        };
-        if c.format != CHECKPOINT_FORMAT || c.version != 1 {
-            return Err(Error::option(
-                "resume",
-                format!("not a version-1 {CHECKPOINT_FORMAT} file"),
-            ));
-        }
-        if c.options != *config {
-            return Err(refuse("other training options"));
-        }
-        if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
-            return Err(refuse("other training or validation data"));
-        }
-        let shapes_match = c.params.len() == model.params.tensors().len()
-            && c.params
-                .iter()
-                .zip(model.params.tensors())
-                .all(|(a, b)| a.shape == b.shape);
-        if !shapes_match {
-            return Err(refuse("a different model shape (another vocabulary?)"));
-        }
+    if let Some(Resume { path, checkpoint: c }) = control.resume {
+        let run = (config, data_fingerprint.as_str(), valid_fingerprint.as_str());
+        check_checkpoint(&c, run, &model.params, &optimizer, batches)
+            .map_err(|message| Error::Checkpoint { path, message })?;
         model.params = Params::from_tensors(c.params);
         optimizer = c.optimizer;
         shuffle_rng = Rng::from_state(&c.epoch_rng).map_err(|m| Error::option("resume", m))?;

@@ -330,7 +330,10 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         );
     }
     Ok(Report {
-        files: vec![("report.html", page.finish()), ("mistakes.csv", csv)],
+        files: vec![
+            (super::EVALUATION_FILES[0], page.finish()),
+            (super::EVALUATION_FILES[1], csv),
+        ],
     })
 }
 

@@ -13,8 +13,8 @@ pub mod training;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::checkpoint::write_atomic;
 use crate::error::{Error, Result};
+use crate::files::{self, write_atomic};
 
 /// The files a report consists of: (file name, contents).
 #[derive(Clone, Debug)]
@@ -28,7 +28,7 @@ impl Report {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("cannot create report directory", dir, e))?;
         for (name, contents) in &self.files {
-            write_atomic(&dir.join(name), contents.as_bytes())?;
+            write_atomic(&dir.join(name), contents.as_bytes(), "report file")?;
         }
         Ok(())
     }
@@ -42,9 +42,15 @@ impl Report {
     }
 }
 
+/// The files of a training report, in `dir`.
+pub const TRAINING_FILES: [&str; 2] = ["report.html", "history.csv"];
+/// The files of an evaluation report, in `dir`.
+pub const EVALUATION_FILES: [&str; 2] = ["report.html", "mistakes.csv"];
+
 /// Fails before a long run if `dir` cannot hold a report: it must be a directory (or not exist
-/// yet, with a parent that is a directory).
-pub fn check_dir(dir: &Path) -> Result<()> {
+/// yet, with a parent that is a directory), and each of `names` in it must be replaceable
+/// (see [`files::check_output`]).
+pub fn check_dir(dir: &Path, names: &[&str]) -> Result<()> {
     let not_dir = |what: &str| Error::Io {
         action: "cannot write report to",
         path: dir.to_path_buf(),
@@ -52,9 +58,15 @@ pub fn check_dir(dir: &Path) -> Result<()> {
             "{what}; give a directory (it is created if missing), e.g. --report report"
         )),
     };
+    if dir.as_os_str().is_empty() {
+        return Err(not_dir("the path is empty"));
+    }
     if dir.exists() {
         if !dir.is_dir() {
             return Err(not_dir("it is a file, not a directory"));
+        }
+        for name in names {
+            files::check_output(&dir.join(name), "report file")?;
         }
     } else if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
         if parent.exists() && !parent.is_dir() {
@@ -197,11 +209,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("file");
         std::fs::write(&file, "x").unwrap();
-        assert!(check_dir(dir.path()).is_ok());
-        assert!(check_dir(&dir.path().join("new")).is_ok());
-        let e = check_dir(&file).unwrap_err().to_string();
+        assert!(check_dir(dir.path(), &[]).is_ok());
+        assert!(check_dir(&dir.path().join("new"), &[]).is_ok());
+        let e = check_dir(&file, &[]).unwrap_err().to_string();
         assert!(e.contains("it is a file"), "{e}");
-        let e = check_dir(&file.join("below")).unwrap_err().to_string();
+        let e = check_dir(&file.join("below"), &[]).unwrap_err().to_string();
         assert!(e.contains("parent is a file"), "{e}");
     }
 }

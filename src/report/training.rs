@@ -450,8 +450,8 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
 
     Ok(Report {
         files: vec![
-            ("report.html", page.finish()),
-            ("history.csv", history_csv(history, run.timings)),
+            (super::TRAINING_FILES[0], page.finish()),
+            (super::TRAINING_FILES[1], history_csv(history, run.timings)),
         ],
     })
 }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -51,18 +51,20 @@ enum Moment {
 /// file of the save in place.
 fn kill_at(child: &mut Child, dir: &Path, moment: Moment) -> bool {
     let start = Instant::now();
-    let temp: PathBuf = dir.join(format!(".m.json.tmp-{}", child.id()));
+    // The save's temporary file: `.m.json.tmp-PID-RANDOM`, the random part unguessable.
+    let prefix = format!(".m.json.tmp-{}-", child.id());
+    let temp_exists = || strays(dir).iter().any(|n| n.starts_with(&prefix));
     match moment {
         Moment::After(seconds) => {
             std::thread::sleep(Duration::from_secs_f64(seconds));
-            let during_save = temp.exists();
+            let during_save = temp_exists();
             let _ = child.kill();
             during_save
         }
         Moment::DuringSave { not_before } => {
             std::thread::sleep(Duration::from_secs_f64(not_before));
             loop {
-                if temp.exists() {
+                if temp_exists() {
                     let _ = child.kill();
                     return true;
                 }
@@ -141,7 +143,8 @@ fn sigkill_during_train_leaves_the_old_or_the_complete_new_model() {
         for name in strays(d) {
             let pid: u32 = name
                 .strip_prefix(".m.json.tmp-")
-                .and_then(|p| p.parse().ok())
+                .and_then(|p| p.split_once('-'))
+                .and_then(|(pid, _)| pid.parse().ok())
                 .unwrap_or_else(|| panic!("trial {trial}: unexpected file {name:?}"));
             assert!(
                 killed_pids.contains(&pid),

@@ -313,7 +313,10 @@ fn training_never_overwrites_its_own_data() {
     let before = std::fs::read(&data).unwrap();
     fails_with(
         bin(d).args(["train", "--quiet", "-o", "./reviews.csv", "reviews.csv"]),
-        &["reviews.csv is both the data and the output (-o)"],
+        &[
+            "reviews.csv (data file) and ./reviews.csv (model file) are the same file",
+            "give the model file another path",
+        ],
     );
     fails_with(
         bin(d)
@@ -326,7 +329,7 @@ fn training_never_overwrites_its_own_data() {
                 "reviews.csv",
             ])
             .arg(sample("train.csv")),
-        &["reviews.csv is both the data and the output (-o)"],
+        &["reviews.csv (validation file) and reviews.csv (model file) are the same file"],
     );
     assert_eq!(std::fs::read(&data).unwrap(), before, "the data changed");
 }

@@ -9,6 +9,7 @@ mod ergonomics;
 mod explain;
 mod fuzz_regressions;
 mod gradcheck;
+mod hardening;
 mod model_file;
 mod padding;
 mod properties;

@@ -99,7 +99,7 @@ fn resuming_after_any_batch_gives_the_same_model_file() {
         let checkpoint: Checkpoint = serde_json::from_slice(&json).unwrap();
         let control = Control {
             stop: None,
-            resume: Some(checkpoint),
+            resume: Some(resume_from(checkpoint)),
         };
         let resumed = finished(
             train::fit(
@@ -116,6 +116,14 @@ fn resuming_after_any_batch_gives_the_same_model_file() {
             resumed == whole,
             "stopping after batch {at} changed the model file"
         );
+    }
+}
+
+/// A checkpoint to resume from, as if read from a file.
+fn resume_from(checkpoint: Checkpoint) -> train::Resume {
+    train::Resume {
+        path: "m.json.ckpt".into(),
+        checkpoint,
     }
 }
 
@@ -144,7 +152,7 @@ fn a_checkpoint_refuses_other_options_or_data() {
     };
     let control = Control {
         stop: None,
-        resume: Some((*checkpoint).clone()),
+        resume: Some(resume_from((*checkpoint).clone())),
     };
     let err = train::fit(
         &other,
@@ -158,7 +166,7 @@ fn a_checkpoint_refuses_other_options_or_data() {
     assert!(err.to_string().contains("same data and options"), "{err}");
     let control = Control {
         stop: None,
-        resume: Some(*checkpoint),
+        resume: Some(resume_from(*checkpoint)),
     };
     let err = train::fit(
         &config,
