@@ -26,9 +26,9 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
-use crate::limits::MAX_MODEL_BYTES;
 use crate::error::{Error, Result};
 use crate::files::Role;
+use crate::limits::MAX_MODEL_BYTES;
 use crate::model::params::{expected_shapes, Params, Tensor};
 use crate::model::Classifier;
 use crate::sentiment::SentimentModel;
@@ -915,7 +915,10 @@ fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
             }
             // Valid JSON of another shape: say so by format and version when those are off.
             if let Ok(h) = serde_json::from_slice::<Header>(bytes) {
-                check_header(h.format.as_ref().and_then(|f| f.as_str()), h.version.as_ref())?;
+                check_header(
+                    h.format.as_ref().and_then(|f| f.as_str()),
+                    h.version.as_ref(),
+                )?;
             }
             return Err(format!("not a model file ({e})"));
         }
@@ -1620,7 +1623,11 @@ mod tests {
                 .collect();
             let path = dir.path().join(format!("f{len}"));
             std::fs::write(&path, &bytes).unwrap();
-            assert_eq!(read_file(&path, 1 << 30, "model file").unwrap(), bytes, "{len}");
+            assert_eq!(
+                read_file(&path, 1 << 30, "model file").unwrap(),
+                bytes,
+                "{len}"
+            );
         }
         let missing = dir.path().join("missing");
         let e = read_file(&missing, 1 << 30, "model file").unwrap_err();
@@ -1634,7 +1641,10 @@ mod tests {
         std::fs::write(&path, "{\"a\": 1}").unwrap();
         assert!(read_file(&path, 8, "model file").is_ok());
         let e = read_file(&path, 7, "checkpoint").unwrap_err().to_string();
-        assert!(e.contains("checkpoint") && e.contains("limit of 7 bytes"), "{e}");
+        assert!(
+            e.contains("checkpoint") && e.contains("limit of 7 bytes"),
+            "{e}"
+        );
         std::fs::write(&path, "a,b\n").unwrap();
         let e = read_file(&path, 100, "model file").unwrap_err().to_string();
         assert!(e.contains("not valid JSON"), "{e}");

@@ -13,10 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use rnn_sentiment::checkpoint;
+use rnn_sentiment::config::limits;
 use rnn_sentiment::config::{
     CellKind, ConfigFile, LrSchedule, OptimizerKind, Pooling, TrainConfig,
 };
-use rnn_sentiment::config::limits;
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::float::sigmoid;
@@ -62,7 +62,7 @@ fn checkpoint_path(model: &Path) -> PathBuf {
     name = "rnn-sentiment",
     version,
     about = "Train, evaluate and serve binary sentiment classifiers built from recurrent networks (RNN, LSTM, GRU).",
-    after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error, 130 training interrupted (checkpoint written).\n\
+    after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error, 130 training interrupted (checkpoint written; a second signal stops at once without one).\n\
                   Quick start: rnn-sentiment train data/train.csv && rnn-sentiment predict \"I love this movie\""
 )]
 struct Cli {
@@ -144,6 +144,8 @@ With --explain, also:
   ids                 their ids; 1 is <unk>
   attributions        per token: p(text) - p(text with that token removed)
   unknown             per token: true when outside the vocabulary (the model sees <unk>)
+  window              tokens removed together: 1, but past about 1,400 tokens a window of
+                      consecutive tokens (each token carries its window's attribution)
 Plain output: label<TAB>probability; with --explain, a third field: the tokens separated by
 spaces, each followed by its signed attribution, e.g. great[+0.412] movie[+0.010], unknown
 words marked (unk): zzz(unk)[-0.003]. On a terminal, tokens are coloured instead: green
@@ -153,7 +155,10 @@ value) turns colour off.
 
 Attribution method: leave-one-token-out occlusion. Each token is removed (not replaced by
 <unk>) and the text rescored; the drop in probability is the token's attribution. It is exact
-and faithful to this model, and all variants of a text score in one batched forward pass.";
+and faithful to this model, and all variants of a text score in one batched forward pass.
+Removing each of T tokens costs T variants of T tokens; past about 1,400 tokens, windows of
+consecutive tokens are removed together so that one text costs at most 2,000,000 tokens of
+scoring (a 4,000-token text: windows of 8).";
 
 const TOKENIZE_JSON: &str = "\
 Output (always JSON; --json is accepted for symmetry with the other commands): one object per
@@ -449,7 +454,7 @@ struct PredictArgs {
     #[arg(long, allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Print JSON lines {"text","label","probability"} (with --explain also
-    /// "tokens","ids","attributions","unknown").
+    /// "tokens","ids","attributions","unknown","window").
     #[arg(long)]
     json: bool,
     /// Show how much each token moves the probability (leave-one-token-out occlusion).
@@ -498,8 +503,14 @@ struct ManArgs {
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
     match cli.command {
         Command::Train(args) => {
             let args = *args;
@@ -515,6 +526,27 @@ pub fn run() -> Result<i32> {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
     }
+}
+
+/// What clap would print and exit with for `--help`, `--version` or a usage error, but with
+/// the writes checked: help to a full disk is exit 2 with a message, as any other result.
+fn clap_exit(e: &clap::Error) -> Result<i32> {
+    let styled = e.render();
+    let terminal = if e.use_stderr() {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let text = if terminal {
+        styled.ansi().to_string()
+    } else {
+        styled.to_string()
+    };
+    if e.use_stderr() {
+        note!("{}", text.trim_end());
+        return Ok(e.exit_code());
+    }
+    write_stdout(text.as_bytes())
 }
 
 fn csv_options(args: &CsvArgs) -> CsvOptions {
@@ -865,10 +897,23 @@ fn class_counts(examples: &[Example]) -> (usize, usize) {
 fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()> {
     let checkpoint = checkpoint_path(&plan.output);
     let mut uses = vec![Use::input("data file", &args.data)];
-    uses.extend(plan.valid.as_deref().map(|p| Use::input("validation file", p)));
+    uses.extend(
+        plan.valid
+            .as_deref()
+            .map(|p| Use::input("validation file", p)),
+    );
     uses.extend(args.config.as_deref().map(|p| Use::input("config file", p)));
-    uses.extend(plan.config.embeddings.as_deref().map(|p| Use::input("word vectors", p)));
-    uses.extend(args.resume.as_deref().map(|p| Use::input("checkpoint to resume", p)));
+    uses.extend(
+        plan.config
+            .embeddings
+            .as_deref()
+            .map(|p| Use::input("word vectors", p)),
+    );
+    uses.extend(
+        args.resume
+            .as_deref()
+            .map(|p| Use::input("checkpoint to resume", p)),
+    );
     uses.push(Use::output("model file", &plan.output));
     uses.push(Use::output("checkpoint", &checkpoint));
     let report_files: Vec<PathBuf> = plan
@@ -1138,11 +1183,13 @@ fn print_metrics(m: &Metrics, data: &Path) -> Result<()> {
     say!("                     negative  positive");
     say!(
         "  actual negative  {:>9} {:>9}",
-        c.true_negative, c.false_positive
+        c.true_negative,
+        c.false_positive
     );
     say!(
         "  actual positive  {:>9} {:>9}",
-        c.false_negative, c.true_positive
+        c.false_negative,
+        c.true_positive
     );
     Ok(())
 }
@@ -1724,8 +1771,7 @@ fn man(args: ManArgs) -> Result<i32> {
         let mut bytes = Vec::new();
         page.render(&mut bytes)
             .context("cannot render the man page")?;
-        fs::write(&path, bytes)
-            .with_context(|| format!("cannot write man page {}", path.display()))?;
+        files::write_atomic(&path, &bytes, "man page")?;
         written.push(path);
     }
     written.sort();

@@ -285,7 +285,12 @@ pub fn read_limited(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
 }
 
 /// [`read_limited`] from an open reader; `path` names it in messages.
-pub fn read_limited_from(reader: impl Read, path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
+pub fn read_limited_from(
+    reader: impl Read,
+    path: &Path,
+    limit: u64,
+    role: Role,
+) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     reader
         .take(limit + 1)
@@ -369,13 +374,19 @@ mod tests {
         let new2 = dir.path().join("sub/../new.json");
         fs::create_dir(dir.path().join("sub")).unwrap();
         assert!(check_distinct(
-            &[Use::output("model file", &new), Use::output("report file", &new2)],
+            &[
+                Use::output("model file", &new),
+                Use::output("report file", &new2)
+            ],
             &[]
         )
         .is_err());
         let other = dir.path().join("other.json");
         check_distinct(
-            &[Use::output("model file", &new), Use::output("report file", &other)],
+            &[
+                Use::output("model file", &new),
+                Use::output("report file", &other),
+            ],
             &[],
         )
         .unwrap();
@@ -393,17 +404,25 @@ mod tests {
         fs::hard_link(&target, &hard).unwrap();
         for other in [&link, &hard] {
             assert!(check_distinct(
-                &[Use::input("config file", &target), Use::output("model file", other)],
+                &[
+                    Use::input("config file", &target),
+                    Use::output("model file", other)
+                ],
                 &[]
             )
             .is_err());
         }
         let e = check_output(&link, "model file").unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
-        let e = write_atomic(&link, b"new", "model file").unwrap_err().to_string();
+        let e = write_atomic(&link, b"new", "model file")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("symbolic link"), "{e}");
         assert_eq!(fs::read(&target).unwrap(), b"keep");
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
     }
 
     #[test]
@@ -416,7 +435,9 @@ mod tests {
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
         check_output(&path, "model file").unwrap();
-        let e = check_output(dir.path(), "model file").unwrap_err().to_string();
+        let e = check_output(dir.path(), "model file")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("directory"), "{e}");
         let e = check_output(&dir.path().join("no/m.json"), "checkpoint")
             .unwrap_err()
@@ -430,7 +451,9 @@ mod tests {
         let path = dir.path().join("f");
         fs::write(&path, "a\nbb\nccc\n").unwrap();
         assert_eq!(read_limited(&path, 9, "config file").unwrap().len(), 9);
-        let e = read_limited(&path, 8, "config file").unwrap_err().to_string();
+        let e = read_limited(&path, 8, "config file")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("limit of 8 bytes"), "{e}");
         let read = |limit, max_line| {
             read_lines_limited(
@@ -443,11 +466,20 @@ mod tests {
         };
         assert_eq!(read(100, 3).unwrap(), b"a\nbb\nccc\n");
         let e = read(100, 2).unwrap_err().to_string();
-        assert!(e.contains("line 3") && e.contains("limit of 2 bytes"), "{e}");
+        assert!(
+            e.contains("line 3") && e.contains("limit of 2 bytes"),
+            "{e}"
+        );
         assert!(read(5, 3).is_err());
-        let e = read_lines_limited(io::BufReader::new(io::repeat(0).take(1 << 20)), &path, "data file", 1 << 30, 1000)
-            .unwrap_err()
-            .to_string();
+        let e = read_lines_limited(
+            io::BufReader::new(io::repeat(0).take(1 << 20)),
+            &path,
+            "data file",
+            1 << 30,
+            1000,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 1"), "{e}");
     }
 }

@@ -288,7 +288,10 @@ impl<F: Float> Optimizer<F> {
             ));
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return Err(format!("the optimizer's learning rate {} is not valid", self.lr));
+            return Err(format!(
+                "the optimizer's learning rate {} is not valid",
+                self.lr
+            ));
         }
         for (name, state, expected) in [
             ("first", &self.first, &fresh.first),

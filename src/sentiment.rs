@@ -350,7 +350,10 @@ mod tests {
         assert_eq!(occlusion_window(1_000_000), 500_000);
         for t in [1, 1415, 3000, 10_000, 1_000_000] {
             let w = occlusion_window(t);
-            assert!(t.div_ceil(w) * t <= OCCLUSION_BUDGET + t, "{t} tokens, window {w}");
+            assert!(
+                t.div_ceil(w) * t <= OCCLUSION_BUDGET + t,
+                "{t} tokens, window {w}"
+            );
         }
         let mut m = model();
         m.tokenizer = Tokenizer::new(TokenizerConfig {

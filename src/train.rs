@@ -322,8 +322,7 @@ fn check_checkpoint(
     }
     if c.options != *config {
         return Err(
-            "it was made with other training options; resume with the same data and options"
-                .into(),
+            "it was made with other training options; resume with the same data and options".into(),
         );
     }
     if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
@@ -463,7 +462,10 @@ pub fn fit(
     };
     // A batch larger than the data is the whole data: size the shards for what a batch can
     // hold, not for what was asked.
-    let shards = config.batch_size.min(train.len().max(1)).div_ceil(SHARD_ROWS);
+    let shards = config
+        .batch_size
+        .min(train.len().max(1))
+        .div_ceil(SHARD_ROWS);
     // Sparse steps keep each shard's embedding gradient compact (`shard_rows`) and never
     // touch the shards' embedding tables, which then cost no memory (pages never written).
     let sparse = !config.dense_embedding_updates;
@@ -505,8 +507,16 @@ pub fn fit(
 
     // Where to start: the beginning, or exactly where a checkpoint stopped.
     let mut start = (1, 0, (0.0f64, 0usize, 0usize, 0usize));
-    if let Some(Resume { path, checkpoint: c }) = control.resume {
-        let run = (config, data_fingerprint.as_str(), valid_fingerprint.as_str());
+    if let Some(Resume {
+        path,
+        checkpoint: c,
+    }) = control.resume
+    {
+        let run = (
+            config,
+            data_fingerprint.as_str(),
+            valid_fingerprint.as_str(),
+        );
         check_checkpoint(&c, run, &model.params, &optimizer, batches)
             .map_err(|message| Error::Checkpoint { path, message })?;
         model.params = Params::from_tensors(c.params);

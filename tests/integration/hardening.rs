@@ -1241,7 +1241,10 @@ fn a_config_of_many_unknown_keys_is_refused_quickly() {
     // and are read, so the unknown-key lookup itself must be linear.
     for (keys, expected) in [
         (200_000, &["config file", "limit of 1048576 bytes"][..]),
-        (100_000, &["unknown key `k0`", "99999 more unknown keys"][..]),
+        (
+            100_000,
+            &["unknown key `k0`", "99999 more unknown keys"][..],
+        ),
     ] {
         let text: String = (0..keys).map(|i| format!("k{i}=1\n")).collect();
         write(d, "many.toml", text);
