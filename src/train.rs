@@ -342,7 +342,7 @@ fn check_checkpoint(
             ));
         }
     }
-    let (loss_sum, correct, seen, _tokens) = c.partial;
+    let (loss_sum, correct, seen, tokens) = c.partial;
     let counters_fit = (1..=config.epochs).contains(&c.epoch)
         && (1..=batches).contains(&c.batch)
         && Some(c.step) == (c.epoch - 1).checked_mul(batches).map(|s| s + c.batch)
@@ -351,7 +351,10 @@ fn check_checkpoint(
         && correct <= seen
         && seen <= c.batch.saturating_mul(config.batch_size)
         && loss_sum.is_finite()
-        && loss_sum >= 0.0;
+        && loss_sum >= 0.0
+        // Token counts only grow by a batch's tokens: far from overflowing in any real run.
+        && tokens <= usize::MAX / 4
+        && c.tokens_trained <= u64::MAX / 4;
     if !counters_fit {
         return Err(format!(
             "its counters do not fit together (epoch {} of {}, batch {} of {batches}, step {}, \
