@@ -26,14 +26,15 @@ use criterion::{
 };
 
 use rnn_sentiment::batch::Batch;
-use rnn_sentiment::checkpoint;
 use rnn_sentiment::config::{CellKind, ModelConfig, Pooling};
 use rnn_sentiment::model::params::Params;
 use rnn_sentiment::model::{Classifier, Mode};
+use rnn_sentiment::model_file;
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Vocab, PAD, UNK};
-use rnn_sentiment::train::{TrainingInfo, SHARD_ROWS};
+use rnn_sentiment::train::SHARD_ROWS;
+use rnn_sentiment::training_info::TrainingInfo;
 
 /// B: rows per batch.
 const BATCH: usize = 64;
@@ -168,16 +169,16 @@ fn model_with_vocab() -> SentimentModel {
 
 fn bench_model_file(c: &mut Criterion) {
     let model = model_with_vocab();
-    let json = checkpoint::to_json(&model).expect("serializable model");
+    let json = model_file::to_json(&model).expect("serializable model");
     let mut group = short(c, "model_file_v20000_e128_h128_lstm");
     // ~0.1 s per call: the same iteration count in every sample fits the 3 s budget.
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Bytes(json.len() as u64));
     group.bench_function("from_json", |b| {
-        b.iter(|| checkpoint::from_json(black_box(&json)).expect("valid model JSON"))
+        b.iter(|| model_file::from_json(black_box(&json)).expect("valid model JSON"))
     });
     group.bench_function("to_json", |b| {
-        b.iter(|| checkpoint::to_json(black_box(&model)).expect("serializable model"))
+        b.iter(|| model_file::to_json(black_box(&model)).expect("serializable model"))
     });
     group.finish();
 }

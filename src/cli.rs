@@ -12,22 +12,23 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use rnn_sentiment::checkpoint;
-use rnn_sentiment::config::limits;
 use rnn_sentiment::config::{
     CellKind, ConfigFile, LrSchedule, OptimizerKind, Pooling, TrainConfig,
 };
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::limits;
 use rnn_sentiment::metrics::{self, Metrics, Objective};
+use rnn_sentiment::model_file;
 use rnn_sentiment::report::evaluation::EvaluationRun;
 use rnn_sentiment::report::training::{EpochTiming, TrainingRun};
 use rnn_sentiment::report::{self, Report};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
-use rnn_sentiment::train::{self, BatchProgress, EpochRecord, Observer};
+use rnn_sentiment::train::{self, BatchProgress, Observer};
+use rnn_sentiment::training_info::EpochRecord;
 
 /// Exit code when `eval --min-accuracy` is not met.
 const EXIT_GATE_FAILED: i32 = 1;
@@ -559,7 +560,7 @@ fn csv_options(args: &CsvArgs) -> CsvOptions {
 
 fn load_model(path: &Path) -> Result<SentimentModel> {
     reject_data_as_model(path)?;
-    Ok(checkpoint::load(path)?)
+    Ok(model_file::load(path)?)
 }
 
 /// How much of a file the mix-up checks below read.
@@ -601,7 +602,7 @@ fn looks_like_model(path: &Path, start: &[u8]) -> bool {
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    let marker = format!("\"format\":\"{}\"", checkpoint::FORMAT);
+    let marker = format!("\"format\":\"{}\"", model_file::FORMAT);
     compact
         .windows(marker.len())
         .any(|w| w == marker.as_bytes())
@@ -936,7 +937,7 @@ fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()> {
 
 /// Reads a checkpoint for `--resume`; its contents are checked against the run in `fit`.
 fn read_checkpoint(path: &Path) -> Result<train::Resume> {
-    let bytes = checkpoint::read_file(path, limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
+    let bytes = model_file::read_file(path, limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
     let checkpoint: train::Checkpoint = serde_json::from_slice(&bytes)
         .with_context(|| format!("{} is not a usable training checkpoint", path.display()))?;
     Ok(train::Resume {
@@ -1057,7 +1058,7 @@ fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         }
     };
     let train_seconds = fit_start.elapsed().as_secs_f64();
-    checkpoint::save(&trained.model, &plan.output)?;
+    model_file::save(&trained.model, &plan.output)?;
     if let Some(path) = &args.resume {
         // The checkpoint has served; the finished model replaces it. Only this run's own
         // checkpoint (`MODEL.ckpt`) is removed: another file given to --resume was not this
@@ -1262,7 +1263,7 @@ fn eval(args: EvalArgs) -> Result<i32> {
             );
             if args.store {
                 model.classifier.config.threshold = t;
-                checkpoint::save(&model, &args.model.model)?;
+                model_file::save(&model, &args.model.model)?;
                 note!("stored threshold in {}", args.model.model.display());
             }
             t
@@ -1583,7 +1584,7 @@ fn inspect(args: InspectArgs) -> Result<i32> {
         let report = json!({
             "model": path,
             "file_bytes": file_bytes,
-            "format_version": checkpoint::VERSION,
+            "format_version": model_file::VERSION,
             "tool_version": tool_version,
             "cell": config.cell.name(),
             "embed_dim": config.embed_dim,
@@ -1626,7 +1627,7 @@ fn inspect(args: InspectArgs) -> Result<i32> {
         format!(
             "{} ({file_bytes} bytes, format version {}, written by rnn-sentiment {})",
             path.display(),
-            checkpoint::VERSION,
+            model_file::VERSION,
             tool_version.unwrap_or("(unknown)")
         ),
     )?;

@@ -13,7 +13,6 @@
 //! The library never prints; the binary (`src/cli.rs`) does.
 
 pub mod batch;
-pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod embeddings;
@@ -24,6 +23,7 @@ pub mod limits;
 pub mod linalg;
 pub mod metrics;
 pub mod model;
+pub mod model_file;
 pub mod optim;
 pub mod report;
 pub mod rng;
@@ -31,5 +31,6 @@ pub mod row_grads;
 pub mod sentiment;
 pub mod text;
 pub mod train;
+pub mod training_info;
 
 pub use error::{Error, Result};

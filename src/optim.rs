@@ -68,7 +68,7 @@ const PIECE: usize = 1 << 14;
 // An embedding row is never split across pieces, so with [`Rows::Only`] the embedding's
 // pieces are its rows, one each, in order: compact rows ([`RowGrads`]) are found by piece
 // index.
-const _: () = assert!(crate::config::limits::MAX_DIM <= PIECE);
+const _: () = assert!(crate::limits::MAX_DIM <= PIECE);
 
 /// The parts of the parameters a step covers ([`Rows`]), as `(tensor index, element range)`
 /// pieces of at most [`PIECE`] elements, in tensor order and, within a tensor, in element

@@ -8,7 +8,7 @@ use crate::batch::Batch;
 use crate::float::sigmoid;
 use crate::model::{Classifier, TokenProjections};
 use crate::text::{Tokenizer, Vocab, UNK_ID};
-use crate::train::TrainingInfo;
+use crate::training_info::TrainingInfo;
 
 /// Texts scored per batch at inference.
 pub const INFERENCE_BATCH: usize = 256;

@@ -3,7 +3,7 @@
 //! agree with the plain one on every input, and a model that loads must save and load again.
 
 use libfuzzer_sys::fuzz_target;
-use rnn_sentiment::checkpoint::{from_json, from_json_plain, to_json};
+use rnn_sentiment::model_file::{from_json, from_json_plain, to_json};
 
 fuzz_target!(|data: &[u8]| {
     let fast = from_json(data);

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::metrics;
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::UNK_ID;
-use crate::train::EpochRecord;
+use crate::training_info::EpochRecord;
 
 /// Wall-clock figures of one epoch, measured by the caller (they are not in the model file,
 /// which must not depend on timing).

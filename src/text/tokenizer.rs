@@ -18,8 +18,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use unicode_segmentation::UnicodeSegmentation;
 
-use crate::config::limits;
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// Which end of a text too long for `max_len` is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rnn_sentiment::checkpoint;
+use rnn_sentiment::model_file;
 use rnn_sentiment::rng::Rng;
 
 use crate::common::*;
@@ -127,7 +127,7 @@ fn sigkill_during_train_leaves_the_old_or_the_complete_new_model() {
         }
 
         let bytes = std::fs::read(&model).unwrap();
-        checkpoint::load(&model)
+        model_file::load(&model)
             .unwrap_or_else(|e| panic!("trial {trial} ({moment:?}): m.json does not load: {e}"));
         if bytes == old {
             kept_old += 1;

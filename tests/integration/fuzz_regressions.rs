@@ -8,9 +8,9 @@ use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 
-use rnn_sentiment::checkpoint::{from_json, from_json_plain, to_json};
 use rnn_sentiment::config::ConfigFile;
 use rnn_sentiment::data::{read_labeled_from, CsvOptions};
+use rnn_sentiment::model_file::{from_json, from_json_plain, to_json};
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Truncation};
 
 fn inputs(kind: &str, target: &str) -> Vec<(PathBuf, Vec<u8>)> {

@@ -1,12 +1,12 @@
 //! The model file: exact round trips, atomic writes, and loud refusals of bad files.
 
-use rnn_sentiment::checkpoint::{self, from_json, to_json};
 use rnn_sentiment::config::CellKind;
 use rnn_sentiment::model::Classifier;
+use rnn_sentiment::model_file::{self, from_json, to_json};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Vocab};
-use rnn_sentiment::train::TrainingInfo;
+use rnn_sentiment::training_info::TrainingInfo;
 use serde_json::{json, Value};
 
 use crate::common::*;
@@ -190,8 +190,8 @@ fn atomic_save_replaces_and_leaves_no_temporary_file() {
     let dir = temp_dir();
     let path = dir.path().join("m.json");
     std::fs::write(&path, "old").unwrap();
-    checkpoint::save(&sample_model(CellKind::Gru), &path).unwrap();
-    assert!(checkpoint::load(&path).is_ok());
+    model_file::save(&sample_model(CellKind::Gru), &path).unwrap();
+    assert!(model_file::load(&path).is_ok());
     let names: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -199,6 +199,6 @@ fn atomic_save_replaces_and_leaves_no_temporary_file() {
     assert_eq!(names, ["m.json"]);
     // A failing save (missing directory) leaves nothing behind and reports the path.
     let missing = dir.path().join("no/such/dir/m.json");
-    let err = checkpoint::save(&sample_model(CellKind::Gru), &missing).unwrap_err();
+    let err = model_file::save(&sample_model(CellKind::Gru), &missing).unwrap_err();
     assert!(err.to_string().contains("no/such/dir"), "{err}");
 }

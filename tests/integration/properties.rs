@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use proptest::prelude::*;
-use rnn_sentiment::checkpoint::{from_json, to_json};
 use rnn_sentiment::config::{CellKind, ModelConfig, Pooling};
 use rnn_sentiment::data::{parse_label, read_labeled_from, CsvOptions};
 use rnn_sentiment::model::Classifier;
+use rnn_sentiment::model_file::{from_json, to_json};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{Tokenizer, TokenizerConfig, Truncation, Vocab};
-use rnn_sentiment::train::TrainingInfo;
+use rnn_sentiment::training_info::TrainingInfo;
 
 fn tokenizer(max_len: usize, left: bool, punctuation: bool) -> Tokenizer {
     Tokenizer::new(TokenizerConfig {

@@ -6,9 +6,9 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rnn_sentiment::checkpoint::to_json;
 use rnn_sentiment::config::TrainConfig;
 use rnn_sentiment::data::{read_labeled, split_validation, CsvOptions, Example};
+use rnn_sentiment::model_file::to_json;
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::train::{self, BatchProgress, Checkpoint, Control, Observer, Outcome};
 

@@ -33,7 +33,7 @@ use crate::model::params::{expected_shapes, Params, Tensor};
 use crate::model::Classifier;
 use crate::sentiment::SentimentModel;
 use crate::text::{Tokenizer, TokenizerConfig, Vocab};
-use crate::train::TrainingInfo;
+use crate::training_info::TrainingInfo;
 
 /// The `format` value of every model file.
 pub const FORMAT: &str = "rnn-sentiment";

@@ -1,0 +1,61 @@
+//! What a model file records of how the model was trained: options, data, vocabulary
+//! coverage, pretrained vectors and the per-epoch history. Training fills it in, the model
+//! file stores it, reports and `inspect` show it. It holds no timings, so the same data and
+//! seed give a byte-identical file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+
+/// One epoch's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub valid_loss: Option<f64>,
+    pub valid_accuracy: Option<f64>,
+    pub lr: f64,
+}
+
+/// What `--embeddings` contributed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PretrainedInfo {
+    pub path: std::path::PathBuf,
+    pub dim: usize,
+    /// Vector lines in the file.
+    pub file_words: usize,
+    /// Vocabulary entries that got a vector (of which `lowercased` through lowercasing).
+    pub matched: usize,
+    pub lowercased: usize,
+    /// `matched / (V - 2)`.
+    pub type_coverage: f64,
+    /// Fraction of training tokens whose word got a vector.
+    pub token_coverage: f64,
+}
+
+/// How a model was trained; saved in the model file. Holds no timings, so that the same data
+/// and seed give a byte-identical file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingInfo {
+    /// rnn-sentiment version that wrote the model.
+    pub tool_version: String,
+    /// All training options.
+    pub options: Option<TrainConfig>,
+    pub train_rows: usize,
+    pub valid_rows: usize,
+    pub train_positive_rate: f64,
+    /// Fingerprint of the training split's texts and labels.
+    pub data_fingerprint: String,
+    /// Tokens of the training split that the vocabulary covers (not `<unk>`), as a fraction.
+    pub vocab_coverage: f64,
+    /// Pretrained vectors used, if any.
+    pub pretrained: Option<PretrainedInfo>,
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept (the lowest validation loss).
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub history: Vec<EpochRecord>,
+}
