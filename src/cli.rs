@@ -12,9 +12,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use rnn_sentiment::config::{
-    CellKind, ConfigFile, LrSchedule, OptimizerKind, Pooling, TrainConfig,
-};
+use rnn_sentiment::config::{ConfigFile, TrainConfig, TrainOptions};
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::float::sigmoid;
@@ -26,7 +24,7 @@ use rnn_sentiment::report::training::{EpochTiming, TrainingRun};
 use rnn_sentiment::report::{self, Report};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
-use rnn_sentiment::text::{TokenizerConfig, Truncation};
+use rnn_sentiment::text::Truncation;
 use rnn_sentiment::train::{self, BatchProgress, Observer};
 use rnn_sentiment::training_info::EpochRecord;
 
@@ -200,24 +198,6 @@ Install, for example:
   zsh:   rnn-sentiment completions zsh > ~/.zfunc/_rnn-sentiment   (with fpath+=~/.zfunc)
   fish:  rnn-sentiment completions fish > ~/.config/fish/completions/rnn-sentiment.fish";
 
-fn defaults() -> TrainConfig {
-    TrainConfig::default()
-}
-
-/// Parses `--forget-bias`: a number, or `none` for PyTorch's plain initialisation.
-fn parse_forget_bias(s: &str) -> Result<Option<f64>, String> {
-    if s.eq_ignore_ascii_case("none") {
-        return Ok(None);
-    }
-    s.parse::<f64>()
-        .map(Some)
-        .map_err(|_| format!("{s:?} is not a number or \"none\""))
-}
-
-fn show_forget_bias(v: Option<f64>) -> String {
-    v.map_or("none".into(), |b| b.to_string())
-}
-
 #[derive(Args)]
 struct CsvArgs {
     /// Name of the column holding the text.
@@ -239,142 +219,21 @@ struct TrainArgs {
     /// TOML file of training options (see config.example.toml); command-line options win.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Where to write the model.
-    #[arg(short, long, default_value = "model.json")]
-    output: PathBuf,
-    /// Recurrent cell.
-    #[arg(long, value_enum, default_value_t = defaults().cell)]
-    cell: CellKind,
-    /// Embedding size E.
-    #[arg(long, default_value_t = defaults().embed_dim)]
-    embed_dim: usize,
-    /// Hidden size H.
-    #[arg(long, default_value_t = defaults().hidden_dim)]
-    hidden_dim: usize,
-    /// Stacked recurrent layers.
-    #[arg(long, default_value_t = defaults().layers)]
-    layers: usize,
-    /// Also run each layer over the reversed text and concatenate both directions.
-    #[arg(long, default_value_t = defaults().bidirectional, action = clap::ArgAction::Set)]
-    bidirectional: bool,
-    /// How the head summarises the top layer's outputs over the real tokens.
-    #[arg(long, value_enum, default_value_t = defaults().pooling)]
-    pooling: Pooling,
-    /// Dropout between stacked layers and before the head (training only).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().dropout)]
-    dropout: f64,
-    /// Standard deviation of the embedding's normal initialisation (PyTorch uses 1).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_init)]
-    embed_init: f64,
-    /// Dropout on the embeddings (training only).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_dropout)]
-    embed_dropout: f64,
-    /// Initial LSTM forget-gate bias, or "none" for PyTorch's plain uniform initialisation.
-    #[arg(long, default_value_t = show_forget_bias(defaults().forget_bias))]
-    forget_bias: String,
-    /// Maximum passes over the training data.
-    #[arg(long, default_value_t = defaults().epochs)]
-    epochs: usize,
-    /// Texts per training batch.
-    #[arg(long, default_value_t = defaults().batch_size)]
-    batch_size: usize,
-    /// Learning rate.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().lr)]
-    lr: f64,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value_t = defaults().optimizer)]
-    optimizer: OptimizerKind,
-    /// Momentum (SGD only).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().momentum)]
-    momentum: f64,
-    /// Weight decay on weight matrices (decoupled, AdamW, for adam; L2 for sgd); biases never.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
-    weight_decay: f64,
-    /// Learning-rate schedule after warm-up: constant, or linear/cosine decay to 0.
-    #[arg(long, value_enum, default_value_t = defaults().lr_schedule)]
-    lr_schedule: LrSchedule,
-    /// Linear learning-rate warm-up over this fraction of all steps.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().warmup)]
-    warmup: f64,
-    /// Batch texts of similar length together (seeded, shuffled buckets).
-    #[arg(long, default_value_t = defaults().bucket, action = clap::ArgAction::Set)]
-    bucket: bool,
-    /// Weight of the positive class in the loss (>1 favours recall on positives).
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().pos_weight)]
-    pos_weight: f64,
-    /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
-    /// the rows of the batch's tokens.
-    #[arg(long, default_value_t = defaults().dense_embedding_updates, action = clap::ArgAction::Set)]
-    dense_embedding_updates: bool,
-    /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
-    /// format (a word and its floats per line, optional "COUNT DIM" header); the dimension must
-    /// equal --embed-dim.
-    #[arg(long)]
-    embeddings: Option<PathBuf>,
-    /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
-    #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
-    freeze_embeddings: bool,
-    /// Clip the global gradient norm to this value; 0 turns clipping off.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().clip_norm)]
-    clip_norm: f64,
-    /// Stop after this many epochs without a lower validation loss (0: never); the saved model
-    /// is always the best epoch's.
-    #[arg(long, default_value_t = defaults().patience)]
-    patience: usize,
-    /// Fraction of the training data held out (stratified, seeded) for validation; ignored with --valid.
-    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().valid_split)]
-    valid_split: f64,
-    /// Validation data file (instead of --valid-split).
-    #[arg(long)]
-    valid: Option<PathBuf>,
-    /// Keep tokens seen at least this many times in the training split.
-    #[arg(long, default_value_t = defaults().min_count)]
-    min_count: usize,
-    /// Largest vocabulary, counting <pad> and <unk> (= embedding rows).
-    #[arg(long, default_value_t = defaults().max_vocab)]
-    max_vocab: usize,
-    /// Random seed: same data + seed + options give a byte-identical model file.
-    #[arg(long, default_value_t = defaults().seed)]
-    seed: u64,
-    /// Tokens per text the model sees at most.
-    #[arg(long, default_value_t = defaults().tokenizer.max_len)]
-    max_len: usize,
-    /// Which end of a longer text is cut: right keeps the first --max-len tokens, left the last.
-    #[arg(long, value_enum, default_value_t = defaults().tokenizer.truncation)]
-    truncation: Truncation,
-    /// Lowercase text before splitting.
-    #[arg(long, default_value_t = defaults().tokenizer.lowercase, action = clap::ArgAction::Set)]
-    lowercase: bool,
-    /// Keep punctuation, symbol and emoji tokens.
-    #[arg(long, default_value_t = defaults().tokenizer.punctuation, action = clap::ArgAction::Set)]
-    punctuation: bool,
-    /// Replace HTML tags such as <br /> with spaces.
-    #[arg(long, default_value_t = defaults().tokenizer.strip_html, action = clap::ArgAction::Set)]
-    strip_html: bool,
     #[command(flatten)]
-    csv: CsvArgs,
+    options: TrainOptions,
     /// Continue an interrupted run from its checkpoint (written as MODEL.ckpt on Ctrl-C or
     /// SIGTERM); give the same data and options. The result is byte-identical to an
     /// uninterrupted run.
     #[arg(long)]
     resume: Option<PathBuf>,
-    /// Also write a report of the run into this directory (created if missing): report.html,
-    /// self-contained, with charts of loss, accuracy, learning rate and throughput per epoch,
-    /// data statistics and the configuration; and history.csv, one row per epoch.
-    #[arg(long, value_name = "DIR")]
-    report: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// No progress output on stderr.
-    #[arg(short, long)]
-    quiet: bool,
     /// Print the final report as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
 
-/// `--threads 0` means one per core.
 /// The machine's cores.
 fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -689,111 +548,19 @@ fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let on_cli = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
-    macro_rules! pick {
-        ($field:ident) => {
-            if on_cli(stringify!($field)) {
-                args.$field.clone()
-            } else {
-                file.$field.clone().unwrap_or_else(|| args.$field.clone())
-            }
-        };
-    }
-    let forget_bias = if on_cli("forget_bias") {
-        parse_forget_bias(&args.forget_bias)
-            .map_err(|e| anyhow::anyhow!("invalid value for --forget-bias: {e}"))?
-    } else {
-        match file.forget_bias {
-            Some(b) => b.value(),
-            None => parse_forget_bias(&args.forget_bias)
-                .map_err(|e| anyhow::anyhow!("invalid value for --forget-bias: {e}"))?,
-        }
-    };
-    let delimiter =
-        if on_cli("delimiter") {
-            args.csv.delimiter
-        } else {
-            match &file.delimiter {
-                Some(d) => Some(data::parse_delimiter(d).map_err(|e| {
-                    anyhow::anyhow!("invalid value for delimiter in config file: {e}")
-                })?),
-                None => args.csv.delimiter,
-            }
-        };
-    let pick_csv = |id: &str, cli: &String, file: &Option<String>| {
-        if on_cli(id) {
-            cli.clone()
-        } else {
-            file.clone().unwrap_or_else(|| cli.clone())
-        }
-    };
-    let config = TrainConfig {
-        cell: pick!(cell),
-        embed_dim: pick!(embed_dim),
-        hidden_dim: pick!(hidden_dim),
-        layers: pick!(layers),
-        bidirectional: pick!(bidirectional),
-        pooling: pick!(pooling),
-        embed_dropout: pick!(embed_dropout),
-        embed_init: pick!(embed_init),
-        dropout: pick!(dropout),
-        forget_bias,
-        epochs: pick!(epochs),
-        batch_size: pick!(batch_size),
-        lr: pick!(lr),
-        optimizer: pick!(optimizer),
-        momentum: pick!(momentum),
-        weight_decay: pick!(weight_decay),
-        lr_schedule: pick!(lr_schedule),
-        warmup: pick!(warmup),
-        bucket: pick!(bucket),
-        pos_weight: pick!(pos_weight),
-        embeddings: if on_cli("embeddings") {
-            args.embeddings.clone()
-        } else {
-            file.embeddings.clone().or_else(|| args.embeddings.clone())
-        },
-        freeze_embeddings: pick!(freeze_embeddings),
-        dense_embedding_updates: pick!(dense_embedding_updates),
-        clip_norm: pick!(clip_norm),
-        patience: pick!(patience),
-        valid_split: pick!(valid_split),
-        min_count: pick!(min_count),
-        max_vocab: pick!(max_vocab),
-        seed: pick!(seed),
-        tokenizer: TokenizerConfig {
-            lowercase: pick!(lowercase),
-            punctuation: pick!(punctuation),
-            strip_html: pick!(strip_html),
-            max_len: pick!(max_len),
-            truncation: pick!(truncation),
-        },
-    };
-    config.validate()?;
-    let valid = if on_cli("valid") {
-        args.valid.clone()
-    } else {
-        file.valid.clone().or_else(|| args.valid.clone())
-    };
+    let typed = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    let options = args.options.merge(&file, typed)?;
     Ok(TrainPlan {
-        config,
+        config: options.to_config()?,
         csv: CsvOptions {
-            text_column: pick_csv("text_column", &args.csv.text_column, &file.text_column),
-            label_column: pick_csv("label_column", &args.csv.label_column, &file.label_column),
-            delimiter,
+            text_column: options.text_column,
+            label_column: options.label_column,
+            delimiter: options.delimiter.map(|d| d.0),
         },
-        valid,
-        output: if on_cli("output") {
-            args.output.clone()
-        } else {
-            file.output.clone().unwrap_or_else(|| args.output.clone())
-        },
-        report: if on_cli("report") {
-            args.report.clone()
-        } else {
-            file.report.clone().or_else(|| args.report.clone())
-        },
-        quiet: args.quiet || file.quiet.unwrap_or(false),
+        valid: options.valid,
+        output: options.output,
+        report: options.report,
+        quiet: options.quiet,
     })
 }
 

@@ -261,26 +261,28 @@ fn command_line_beats_config_file_beats_defaults() {
 
 #[test]
 fn config_example_documents_every_key_with_its_default() {
-    use rnn_sentiment::config::{ConfigFile, TrainConfig};
+    use rnn_sentiment::config::{ConfigFile, TrainOptions};
     let path = repo_file("config.example.toml");
     let text = std::fs::read_to_string(&path).unwrap();
-    // Every key is valid (the file parses with unknown keys refused)...
+    // Every key is valid (the file parses with unknown keys refused) and sets its default...
     let file = ConfigFile::load(&path).unwrap();
-    assert_eq!(file.output.as_deref(), Some(Path::new("model.json")));
-    assert_eq!(file.text_column.as_deref(), Some("text"));
-    assert_eq!(file.label_column.as_deref(), Some("label"));
-    assert_eq!(file.quiet, Some(false));
-    // ...and every training option appears with its real default value.
+    assert_eq!(file.options(), TrainOptions::default());
+    // ...and every option a config file can set appears in it: set to its real default, or,
+    // for options without a default value, as a comment.
     let example: toml::Table = toml::from_str(&text).unwrap();
-    let mut defaults = toml::Table::try_from(TrainConfig::default()).unwrap();
-    let tokenizer = defaults.remove("tokenizer").unwrap();
-    defaults.extend(tokenizer.as_table().unwrap().clone());
-    for (key, value) in &defaults {
-        assert_eq!(example.get(key), Some(value), "config.example.toml: {key}");
-    }
-    // Options without a default value are documented as comments.
-    for key in ["# valid =", "# delimiter =", "# embeddings ="] {
-        assert!(text.contains(key), "config.example.toml lacks {key}");
+    let defaults = serde_json::to_value(TrainOptions::default()).unwrap();
+    for key in TrainOptions::keys() {
+        match example.get(*key) {
+            Some(value) => assert_eq!(
+                serde_json::to_value(value).unwrap(),
+                defaults[key],
+                "config.example.toml: {key}"
+            ),
+            None => assert!(
+                defaults[key].is_null() && text.contains(&format!("# {key} =")),
+                "config.example.toml lacks {key}"
+            ),
+        }
     }
 }
 

@@ -16,3 +16,14 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+
+/// The README's test command must run the library's `debug_assert!`s (shape checks, the
+/// scratch buffers' NaN poisoning): this fails when the test build has them off, as
+/// `cargo test --release` does.
+#[test]
+fn debug_assertions_are_on() {
+    assert!(
+        cfg!(debug_assertions),
+        "debug assertions are off in this test build; run the tests with `cargo test --profile ci`"
+    );
+}

@@ -1,0 +1,383 @@
+//! Every option of `train`, declared once. [`TrainOptions`] is read by clap from the command
+//! line (its `--help` text and defaults are here) and by serde from a config file (keys named
+//! like the long options with `_` for `-`). The two are merged generically, by key: the
+//! command line wins, then the file, then the defaults ([`TrainOptions::merge`]). Adding an
+//! option is a field here and, when training uses it, a field of [`TrainConfig`].
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{CellKind, LrSchedule, OptimizerKind, Pooling, TrainConfig};
+use crate::error::{Error, Result};
+use crate::text::{TokenizerConfig, Truncation};
+
+fn defaults() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// The training options a command line or a config file can set. Field names are the clap
+/// ids, the config keys and the serde names at once.
+#[derive(Clone, Debug, PartialEq, Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainOptions {
+    /// Where to write the model.
+    #[arg(short, long, default_value = "model.json")]
+    pub output: PathBuf,
+    /// Recurrent cell.
+    #[arg(long, value_enum, default_value_t = defaults().cell)]
+    pub cell: CellKind,
+    /// Embedding size E.
+    #[arg(long, default_value_t = defaults().embed_dim)]
+    pub embed_dim: usize,
+    /// Hidden size H.
+    #[arg(long, default_value_t = defaults().hidden_dim)]
+    pub hidden_dim: usize,
+    /// Stacked recurrent layers.
+    #[arg(long, default_value_t = defaults().layers)]
+    pub layers: usize,
+    /// Also run each layer over the reversed text and concatenate both directions.
+    #[arg(long, default_value_t = defaults().bidirectional, action = clap::ArgAction::Set)]
+    pub bidirectional: bool,
+    /// How the head summarises the top layer's outputs over the real tokens.
+    #[arg(long, value_enum, default_value_t = defaults().pooling)]
+    pub pooling: Pooling,
+    /// Dropout between stacked layers and before the head (training only).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().dropout)]
+    pub dropout: f64,
+    /// Standard deviation of the embedding's normal initialisation (PyTorch uses 1).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_init)]
+    pub embed_init: f64,
+    /// Dropout on the embeddings (training only).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().embed_dropout)]
+    pub embed_dropout: f64,
+    /// Initial LSTM forget-gate bias, or "none" for PyTorch's plain uniform initialisation.
+    #[arg(long, value_parser = ForgetBias::from_str, default_value_t = ForgetBias(defaults().forget_bias))]
+    pub forget_bias: ForgetBias,
+    /// Maximum passes over the training data.
+    #[arg(long, default_value_t = defaults().epochs)]
+    pub epochs: usize,
+    /// Texts per training batch.
+    #[arg(long, default_value_t = defaults().batch_size)]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().lr)]
+    pub lr: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value_t = defaults().optimizer)]
+    pub optimizer: OptimizerKind,
+    /// Momentum (SGD only).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().momentum)]
+    pub momentum: f64,
+    /// Weight decay on weight matrices (decoupled, AdamW, for adam; L2 for sgd); biases never.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().weight_decay)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule after warm-up: constant, or linear/cosine decay to 0.
+    #[arg(long, value_enum, default_value_t = defaults().lr_schedule)]
+    pub lr_schedule: LrSchedule,
+    /// Linear learning-rate warm-up over this fraction of all steps.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().warmup)]
+    pub warmup: f64,
+    /// Batch texts of similar length together (seeded, shuffled buckets).
+    #[arg(long, default_value_t = defaults().bucket, action = clap::ArgAction::Set)]
+    pub bucket: bool,
+    /// Weight of the positive class in the loss (>1 favours recall on positives).
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().pos_weight)]
+    pub pos_weight: f64,
+    /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
+    /// the rows of the batch's tokens.
+    #[arg(long, default_value_t = defaults().dense_embedding_updates, action = clap::ArgAction::Set)]
+    pub dense_embedding_updates: bool,
+    /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
+    /// format (a word and its floats per line, optional "COUNT DIM" header); the dimension must
+    /// equal --embed-dim.
+    #[arg(long)]
+    pub embeddings: Option<PathBuf>,
+    /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
+    #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
+    pub freeze_embeddings: bool,
+    /// Clip the global gradient norm to this value; 0 turns clipping off.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().clip_norm)]
+    pub clip_norm: f64,
+    /// Stop after this many epochs without a lower validation loss (0: never); the saved model
+    /// is always the best epoch's.
+    #[arg(long, default_value_t = defaults().patience)]
+    pub patience: usize,
+    /// Fraction of the training data held out (stratified, seeded) for validation; ignored with --valid.
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().valid_split)]
+    pub valid_split: f64,
+    /// Validation data file (instead of --valid-split).
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Keep tokens seen at least this many times in the training split.
+    #[arg(long, default_value_t = defaults().min_count)]
+    pub min_count: usize,
+    /// Largest vocabulary, counting <pad> and <unk> (= embedding rows).
+    #[arg(long, default_value_t = defaults().max_vocab)]
+    pub max_vocab: usize,
+    /// Random seed: same data + seed + options give a byte-identical model file.
+    #[arg(long, default_value_t = defaults().seed)]
+    pub seed: u64,
+    /// Tokens per text the model sees at most.
+    #[arg(long, default_value_t = defaults().tokenizer.max_len)]
+    pub max_len: usize,
+    /// Which end of a longer text is cut: right keeps the first --max-len tokens, left the last.
+    #[arg(long, value_enum, default_value_t = defaults().tokenizer.truncation)]
+    pub truncation: Truncation,
+    /// Lowercase text before splitting.
+    #[arg(long, default_value_t = defaults().tokenizer.lowercase, action = clap::ArgAction::Set)]
+    pub lowercase: bool,
+    /// Keep punctuation, symbol and emoji tokens.
+    #[arg(long, default_value_t = defaults().tokenizer.punctuation, action = clap::ArgAction::Set)]
+    pub punctuation: bool,
+    /// Replace HTML tags such as <br /> with spaces.
+    #[arg(long, default_value_t = defaults().tokenizer.strip_html, action = clap::ArgAction::Set)]
+    pub strip_html: bool,
+    /// Name of the column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Name of the column holding the label (1/0, positive/negative, pos/neg, true/false).
+    #[arg(long, default_value = "label")]
+    pub label_column: String,
+    /// Field separator: comma, tab, semicolon, pipe or one ASCII character [default: tab for
+    /// .tsv files, comma otherwise].
+    #[arg(long, value_parser = Delimiter::from_str)]
+    pub delimiter: Option<Delimiter>,
+    /// Also write a report of the run into this directory (created if missing): report.html,
+    /// self-contained, with charts of loss, accuracy, learning rate and throughput per epoch,
+    /// data statistics and the configuration; and history.csv, one row per epoch.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// No progress output on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Only the options, for reading their defaults through clap.
+#[derive(Parser)]
+struct OnlyOptions {
+    #[command(flatten)]
+    options: TrainOptions,
+}
+
+impl Default for TrainOptions {
+    /// The defaults as clap gives them for an empty command line: one source for both.
+    fn default() -> Self {
+        let matches = OnlyOptions::command()
+            .try_get_matches_from(["defaults"])
+            .expect("every option has a default or is optional");
+        OnlyOptions::from_arg_matches(&matches)
+            .expect("the defaults parse")
+            .options
+    }
+}
+
+impl TrainOptions {
+    /// Every key a config file may set (the field names).
+    pub fn keys() -> &'static [&'static str] {
+        super::file::field_names::<TrainOptions>()
+    }
+
+    /// These options with each `(key, value)` of `overrides` put in place of the field of
+    /// that name: the one generic merge of options from any source. A value of the wrong type
+    /// is an error naming the key.
+    pub fn with<'a>(
+        &self,
+        overrides: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    ) -> std::result::Result<Self, (String, String)> {
+        let mut merged = serde_json::to_value(self).expect("options serialize to JSON");
+        for (key, value) in overrides {
+            merged[key] = value.clone();
+            // Checked one key at a time, so that the error names the key that is wrong.
+            Self::deserialize(&merged).map_err(|e| (key.to_string(), e.to_string()))?;
+        }
+        Self::deserialize(merged).map_err(|e| (String::new(), e.to_string()))
+    }
+
+    /// The options of a run: these (parsed from the command line) with every key the config
+    /// `file` sets and `typed` says the command line did not, taken from the file.
+    pub fn merge(&self, file: &super::ConfigFile, typed: impl Fn(&str) -> bool) -> Result<Self> {
+        // The command line's own values first, so that a bad one is named as the option it is
+        // (JSON, the merge's medium, has no NaN or infinity to carry it through).
+        self.to_config()?;
+        self.with(file.values().filter(|(key, _)| !typed(key)))
+            .map_err(|(key, message)| Error::option("config", format!("{key}: {message}")))
+    }
+
+    /// The validated training configuration these options give.
+    pub fn to_config(&self) -> Result<TrainConfig> {
+        let config = TrainConfig {
+            cell: self.cell,
+            embed_dim: self.embed_dim,
+            hidden_dim: self.hidden_dim,
+            layers: self.layers,
+            bidirectional: self.bidirectional,
+            pooling: self.pooling,
+            embed_dropout: self.embed_dropout,
+            embed_init: self.embed_init,
+            dropout: self.dropout,
+            forget_bias: self.forget_bias.0,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            optimizer: self.optimizer,
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            lr_schedule: self.lr_schedule,
+            warmup: self.warmup,
+            bucket: self.bucket,
+            pos_weight: self.pos_weight,
+            embeddings: self.embeddings.clone(),
+            freeze_embeddings: self.freeze_embeddings,
+            dense_embedding_updates: self.dense_embedding_updates,
+            clip_norm: self.clip_norm,
+            patience: self.patience,
+            valid_split: self.valid_split,
+            min_count: self.min_count,
+            max_vocab: self.max_vocab,
+            seed: self.seed,
+            tokenizer: TokenizerConfig {
+                lowercase: self.lowercase,
+                punctuation: self.punctuation,
+                strip_html: self.strip_html,
+                max_len: self.max_len,
+                truncation: self.truncation,
+            },
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// The LSTM forget-gate bias: a number, or `None` ("none") for PyTorch's plain uniform
+/// initialisation. On the command line and in a config file: a number or `"none"`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ForgetBias(pub Option<f64>);
+
+impl FromStr for ForgetBias {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        if s.eq_ignore_ascii_case("none") {
+            return Ok(Self(None));
+        }
+        s.parse::<f64>()
+            .map(|b| Self(Some(b)))
+            .map_err(|_| format!("{s:?} is not a number or \"none\""))
+    }
+}
+
+impl std::fmt::Display for ForgetBias {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(b) => write!(f, "{b}"),
+            None => f.write_str("none"),
+        }
+    }
+}
+
+impl Serialize for ForgetBias {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self.0 {
+            Some(b) => s.serialize_f64(b),
+            None => s.serialize_str("none"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ForgetBias {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// A number or the word "none".
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Value(f64),
+            Word(String),
+        }
+        match Written::deserialize(d)? {
+            Written::Value(b) => Ok(Self(Some(b))),
+            Written::Word(w) if w == "none" => Ok(Self(None)),
+            Written::Word(w) => Err(serde::de::Error::custom(format!(
+                "{w:?} is not a number or \"none\""
+            ))),
+        }
+    }
+}
+
+/// A CSV field separator, written as a name (`comma`, `tab`, `semicolon`, `pipe`) or one ASCII
+/// character.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Delimiter(pub u8);
+
+impl FromStr for Delimiter {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        crate::data::parse_delimiter(s).map(Self)
+    }
+}
+
+impl Serialize for Delimiter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&char::from(self.0).to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Delimiter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_training_defaults() {
+        let options = TrainOptions::default();
+        assert_eq!(options.to_config().unwrap(), TrainConfig::default());
+        assert_eq!(options.output, PathBuf::from("model.json"));
+        assert_eq!((options.valid.as_ref(), options.quiet), (None, false));
+    }
+
+    #[test]
+    fn a_merge_takes_each_key_and_names_a_wrong_one() {
+        let base = TrainOptions::default();
+        let values = [
+            ("epochs", Value::from(3)),
+            ("forget_bias", Value::from("none")),
+            ("delimiter", Value::from(";")),
+            ("max_len", Value::from(7)),
+        ];
+        let merged = base.with(values.iter().map(|(k, v)| (*k, v))).unwrap();
+        assert_eq!(merged.epochs, 3);
+        assert_eq!(merged.forget_bias, ForgetBias(None));
+        assert_eq!(merged.delimiter, Some(Delimiter(b';')));
+        let config = merged.to_config().unwrap();
+        assert_eq!((config.tokenizer.max_len, config.forget_bias), (7, None));
+        let wrong = Value::from("three");
+        let (key, message) = base.with([("epochs", &wrong)]).unwrap_err();
+        assert_eq!(key, "epochs");
+        assert!(message.contains("three"), "{message}");
+    }
+
+    #[test]
+    fn forget_bias_and_delimiter_read_as_they_are_written() {
+        for text in ["1.5", "none"] {
+            let b: ForgetBias = text.parse().unwrap();
+            assert_eq!(b.to_string(), text);
+            let json = serde_json::to_value(b).unwrap();
+            assert_eq!(serde_json::from_value::<ForgetBias>(json).unwrap(), b);
+        }
+        assert!("nope".parse::<ForgetBias>().is_err());
+        let tab: Delimiter = "tab".parse().unwrap();
+        let json = serde_json::to_value(tab).unwrap();
+        assert_eq!(serde_json::from_value::<Delimiter>(json).unwrap(), tab);
+    }
+}
