@@ -21,6 +21,7 @@ mod resume;
 /// scratch buffers' NaN poisoning): this fails when the test build has them off, as
 /// `cargo test --release` does.
 #[test]
+#[allow(clippy::assertions_on_constants)] // constant per build: that is what it checks
 fn debug_assertions_are_on() {
     assert!(
         cfg!(debug_assertions),
