@@ -1,0 +1,205 @@
+//! `eval`: a model on labelled data, metrics, the quality gate, the report.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::json;
+
+use rnn_sentiment::data::{self};
+use rnn_sentiment::files::{self, Use};
+use rnn_sentiment::metrics::{self, Metrics, Objective};
+use rnn_sentiment::model_file;
+use rnn_sentiment::report::evaluation::EvaluationRun;
+use rnn_sentiment::report::{self};
+
+use super::args::*;
+use super::output::*;
+use super::sniff::*;
+use super::EXIT_GATE_FAILED;
+
+pub(crate) const EVAL_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  data, model         the paths used
+  count               rows evaluated
+  threshold           probability at or above which a row counts as positive
+  accuracy, precision, recall, f1
+  roc_auc             null when DATA holds one class only
+  log_loss            mean binary cross-entropy
+  positive_rate       fraction of rows labelled positive
+  confusion           {true_positive, false_positive, true_negative, false_negative}
+  min_accuracy, passed  only with --min-accuracy
+  report              path of report.html, only with --report";
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// Labelled data: CSV (or TSV) with a header row.
+    pub(crate) data: PathBuf,
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    #[command(flatten)]
+    pub(crate) csv: CsvArgs,
+    /// Probability at or above which a text counts as positive [default: the model's, 0.5 unless tuned].
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) threshold: Option<f64>,
+    /// Exit with status 1 when accuracy is below this (a CI quality gate).
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) min_accuracy: Option<f64>,
+    /// Choose the threshold that maximises this metric on DATA (use validation data, not your
+    /// test set) and report the metrics at it.
+    #[arg(long, value_enum, conflicts_with = "threshold")]
+    pub(crate) tune_threshold: Option<Objective>,
+    /// With --tune-threshold: store the chosen threshold in the model file (written atomically).
+    #[arg(long, requires = "tune_threshold")]
+    pub(crate) store: bool,
+    /// Also write a report into this directory (created if missing): report.html,
+    /// self-contained, with ROC, precision-recall and calibration charts, the confusion matrix
+    /// and the most confident mistakes; and mistakes.csv, every misclassified row.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) report: Option<PathBuf>,
+    /// How many of the most confident mistakes report.html lists.
+    #[arg(long, default_value_t = 25, requires = "report")]
+    pub(crate) mistakes: usize,
+    /// Print the metrics as JSON on stdout.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Threads for scoring (0: one per core); results do not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub(crate) threads: usize,
+}
+
+pub(crate) fn print_metrics(m: &Metrics, data: &Path) -> Result<()> {
+    let c = &m.confusion;
+    say!(
+        "data       {} ({} rows, {:.1}% positive)",
+        data.display(),
+        m.count,
+        100.0 * m.positive_rate
+    );
+    say!("threshold  {}", m.threshold);
+    say!("accuracy   {:.4}", m.accuracy);
+    say!("precision  {:.4}", m.precision);
+    say!("recall     {:.4}", m.recall);
+    say!("f1         {:.4}", m.f1);
+    match m.roc_auc {
+        Some(auc) => say!("roc_auc    {auc:.4}"),
+        None => say!("roc_auc    n/a (one class only)"),
+    }
+    say!("log_loss   {:.4}", m.log_loss);
+    say!("confusion            predicted");
+    say!("                     negative  positive");
+    say!(
+        "  actual negative  {:>9} {:>9}",
+        c.true_negative,
+        c.false_positive
+    );
+    say!(
+        "  actual positive  {:>9} {:>9}",
+        c.false_negative,
+        c.true_positive
+    );
+    Ok(())
+}
+
+/// Checks every file `eval` reads and writes before any work (see [`check_train_files`]).
+pub(crate) fn check_eval_files(args: &EvalArgs) -> Result<()> {
+    let model = args.model.model.as_path();
+    let mut uses = vec![
+        Use::input("data file", &args.data),
+        Use::input("model file", model),
+    ];
+    if args.store {
+        uses.push(Use::output("model file to update", model));
+    }
+    let report_files: Vec<PathBuf> = args
+        .report
+        .iter()
+        .flat_map(|dir| report::EVALUATION_FILES.map(|name| dir.join(name)))
+        .collect();
+    uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    files::check_distinct(&uses, &[("model file", "model file to update")])?;
+    if args.store {
+        files::check_output(model, "model file")?;
+    }
+    if let Some(dir) = &args.report {
+        report::check_dir(dir, &report::EVALUATION_FILES)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
+    set_inference_threads(args.threads)?;
+    if let Some(a) = args.min_accuracy {
+        if !(0.0..=1.0).contains(&a) {
+            bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
+        }
+    }
+    reject_model_as_data(
+        &args.data,
+        &format!("did you mean -m {}?", args.data.display()),
+    )?;
+    check_eval_files(&args)?;
+    let mut model = load_model(&args.model.model)?;
+    let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
+    let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
+    let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
+    let logits = model.logits(&texts);
+    let threshold = match args.tune_threshold {
+        Some(objective) => {
+            let (t, value) = metrics::best_threshold(&logits, &labels, objective);
+            note!(
+                "tuned threshold {t:.6} gives {} {value:.4} on {} (was {})",
+                match objective {
+                    Objective::Accuracy => "accuracy",
+                    Objective::F1 => "F1",
+                },
+                args.data.display(),
+                model.threshold()
+            );
+            if args.store {
+                model.classifier.config.threshold = t;
+                model_file::save(&model, &args.model.model)?;
+                note!("stored threshold in {}", args.model.model.display());
+            }
+            t
+        }
+        None => check_threshold(args.threshold.unwrap_or(model.threshold()))?,
+    };
+    let m = metrics::evaluate(&logits, &labels, threshold);
+    let passed = args.min_accuracy.is_none_or(|a| m.accuracy >= a);
+    if let Some(dir) = &args.report {
+        let run = EvaluationRun {
+            model_path: &args.model.model,
+            data_path: &args.data,
+            examples: &examples,
+            logits: &logits,
+            metrics: &m,
+            mistakes: args.mistakes,
+        };
+        write_report(&report::evaluation::render(&run)?, dir, false)?;
+    }
+    if args.json {
+        let mut value = serde_json::to_value(&m)?;
+        value["data"] = json!(args.data);
+        value["model"] = json!(args.model.model);
+        if let Some(dir) = &args.report {
+            value["report"] = json!(dir.join("report.html"));
+        }
+        if let Some(a) = args.min_accuracy {
+            value["min_accuracy"] = json!(a);
+            value["passed"] = json!(passed);
+        }
+        say!("{value}");
+    } else {
+        print_metrics(&m, &args.data)?;
+    }
+    if !passed {
+        note!(
+            "quality gate failed: accuracy {:.4} is below --min-accuracy {}",
+            m.accuracy,
+            args.min_accuracy.unwrap_or_default()
+        );
+        return Ok(EXIT_GATE_FAILED);
+    }
+    Ok(0)
+}

@@ -1,0 +1,221 @@
+//! `inspect`: what a model file holds.
+
+use std::fs::{self};
+use std::io::{self, BufWriter};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use rnn_sentiment::model_file;
+use rnn_sentiment::text::Truncation;
+
+use super::args::*;
+use super::output::*;
+use super::sniff::*;
+
+pub(crate) const INSPECT_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  model               path of the model file
+  file_bytes          its size in bytes
+  format_version      model file format version
+  tool_version        rnn-sentiment version that wrote it (null if not recorded)
+  cell                \"rnn\", \"lstm\" or \"gru\"
+  embed_dim, hidden_dim, layers, bidirectional
+  pooling             \"last\", \"mean\", \"max\" or \"last-max\"
+  forget_bias         initial LSTM forget-gate bias (null: PyTorch's plain init)
+  parameters          number of trainable parameters
+  vocab_size          vocabulary entries, counting <pad> and <unk>
+  tokenizer           {lowercase, punctuation, strip_html, max_len, truncation}
+  threshold           probability at or above which a text is called positive
+  data_fingerprint    fingerprint of the training split's texts and labels
+  train_rows, valid_rows
+  train_positive_rate fraction of training rows labelled positive
+  vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
+  pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
+                      token_coverage}
+  epochs_run, best_epoch, stopped_early
+  valid_loss          the best epoch's validation loss (null without validation data)
+  valid_accuracy      the best epoch's validation accuracy (null without validation data)
+  history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
+                      valid_accuracy, lr}
+  options             every training option (the keys of config.example.toml), or null";
+
+#[derive(Args)]
+pub(crate) struct InspectArgs {
+    #[command(flatten)]
+    pub(crate) model: ModelArg,
+    /// Print one JSON object on stdout (fields below).
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+pub(crate) fn truncation_name(t: Truncation) -> &'static str {
+    match t {
+        Truncation::Right => "right",
+        Truncation::Left => "left",
+    }
+}
+
+pub(crate) fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
+    let path = &args.model.model;
+    let model = load_model(path)?;
+    let file_bytes = fs::metadata(path)
+        .with_context(|| format!("cannot read model file {}", path.display()))?
+        .len();
+    let config = &model.classifier.config;
+    let tokenizer = model.tokenizer.config();
+    let info = &model.training;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
+    let valid_loss = best.and_then(|r| r.valid_loss);
+    let valid_accuracy = best.and_then(|r| r.valid_accuracy);
+    let tool_version = Some(info.tool_version.as_str()).filter(|v| !v.is_empty());
+    if args.json {
+        let report = json!({
+            "model": path,
+            "file_bytes": file_bytes,
+            "format_version": model_file::VERSION,
+            "tool_version": tool_version,
+            "cell": config.cell.name(),
+            "embed_dim": config.embed_dim,
+            "hidden_dim": config.hidden_dim,
+            "layers": config.layers,
+            "bidirectional": config.bidirectional,
+            "pooling": config.pooling.name(),
+            "forget_bias": config.forget_bias,
+            "parameters": config.parameter_count(),
+            "vocab_size": model.vocab.len(),
+            "tokenizer": {
+                "lowercase": tokenizer.lowercase,
+                "punctuation": tokenizer.punctuation,
+                "strip_html": tokenizer.strip_html,
+                "max_len": tokenizer.max_len,
+                "truncation": truncation_name(tokenizer.truncation),
+            },
+            "threshold": config.threshold,
+            "data_fingerprint": info.data_fingerprint,
+            "train_rows": info.train_rows,
+            "valid_rows": info.valid_rows,
+            "train_positive_rate": info.train_positive_rate,
+            "vocab_coverage": info.vocab_coverage,
+            "pretrained": info.pretrained,
+            "epochs_run": info.epochs_run,
+            "best_epoch": info.best_epoch,
+            "stopped_early": info.stopped_early,
+            "valid_loss": valid_loss,
+            "valid_accuracy": valid_accuracy,
+            "history": info.history,
+            "options": info.options,
+        });
+        say!("{report}");
+        return Ok(0);
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut line = |key: &str, value: String| emit(&mut out, format_args!("{key:<15}{value}"));
+    line(
+        "model",
+        format!(
+            "{} ({file_bytes} bytes, format version {}, written by rnn-sentiment {})",
+            path.display(),
+            model_file::VERSION,
+            tool_version.unwrap_or("(unknown)")
+        ),
+    )?;
+    line(
+        "architecture",
+        format!(
+            "{} E={} H={}, {} layer{}, {}, pooling {}",
+            config.cell.name(),
+            config.embed_dim,
+            config.hidden_dim,
+            config.layers,
+            if config.layers == 1 { "" } else { "s" },
+            if config.bidirectional {
+                "bidirectional"
+            } else {
+                "one direction"
+            },
+            config.pooling.name()
+        ),
+    )?;
+    line("parameters", config.parameter_count().to_string())?;
+    line(
+        "vocabulary",
+        format!("{} entries (with <pad> and <unk>)", model.vocab.len()),
+    )?;
+    line(
+        "tokenizer",
+        format!(
+            "lowercase {}, punctuation {}, strip_html {}, max_len {}, truncation {}",
+            on_off(tokenizer.lowercase),
+            on_off(tokenizer.punctuation),
+            on_off(tokenizer.strip_html),
+            tokenizer.max_len,
+            truncation_name(tokenizer.truncation)
+        ),
+    )?;
+    line("threshold", config.threshold.to_string())?;
+    line(
+        "training data",
+        format!(
+            "{} rows ({:.1}% positive), {} validation rows, fingerprint {}",
+            info.train_rows,
+            100.0 * info.train_positive_rate,
+            info.valid_rows,
+            if info.data_fingerprint.is_empty() {
+                "(not recorded)"
+            } else {
+                &info.data_fingerprint
+            }
+        ),
+    )?;
+    line(
+        "vocab coverage",
+        format!("{:.1}% of training tokens", 100.0 * info.vocab_coverage),
+    )?;
+    line(
+        "pretrained",
+        match &info.pretrained {
+            None => "none".into(),
+            Some(p) => format!(
+                "{} (dim {}): {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
+                p.path.display(),
+                p.dim,
+                p.matched,
+                100.0 * p.type_coverage,
+                p.lowercased,
+                100.0 * p.token_coverage
+            ),
+        },
+    )?;
+    line(
+        "epochs",
+        format!(
+            "{} run, best epoch {}{}",
+            info.epochs_run,
+            info.best_epoch,
+            if info.stopped_early {
+                ", stopped early"
+            } else {
+                ""
+            }
+        ),
+    )?;
+    line(
+        "best epoch",
+        match (valid_loss, valid_accuracy) {
+            (Some(l), Some(a)) => format!("validation loss {l:.4}, accuracy {a:.4}"),
+            _ => "no validation data".into(),
+        },
+    )?;
+    flush(&mut out)?;
+    Ok(0)
+}

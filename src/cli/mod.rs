@@ -1,0 +1,123 @@
+//! Command-line interface: clap types -> validated library configs -> results on stdout.
+//! This is the only part of the crate that prints: results on stdout, progress and errors on
+//! stderr. One file per command; `args` holds the arguments commands share, `output` the
+//! checked writes, `sniff` the mix-up checks on input files, `progress` the training bar.
+
+use std::io::{self, IsTerminal};
+
+use anyhow::Result;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+#[macro_use]
+mod output;
+mod args;
+mod docs;
+mod eval;
+mod inspect;
+mod predict;
+mod progress;
+mod sniff;
+mod tokenize;
+mod train;
+
+use docs::{completions, man, CompletionsArgs, ManArgs, COMPLETIONS_HELP};
+use eval::{eval, EvalArgs, EVAL_JSON};
+use inspect::{inspect, InspectArgs, INSPECT_JSON};
+use output::write_stdout;
+use predict::{predict, PredictArgs, PREDICT_JSON};
+use tokenize::{tokenize, TokenizeArgs, TOKENIZE_JSON};
+use train::{train, TrainArgs, TRAIN_JSON};
+
+/// Exit code when `eval --min-accuracy` is not met.
+pub(crate) const EXIT_GATE_FAILED: i32 = 1;
+/// Exit code when training was interrupted by a signal (and left a checkpoint), as shells use.
+pub(crate) const EXIT_INTERRUPTED: i32 = 130;
+
+#[derive(Parser)]
+#[command(
+    name = "rnn-sentiment",
+    version,
+    about = "Train, evaluate and serve binary sentiment classifiers built from recurrent networks (RNN, LSTM, GRU).",
+    after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error, 130 training interrupted (checkpoint written; a second signal stops at once without one).\n\
+                  Quick start: rnn-sentiment train data/train.csv && rnn-sentiment predict \"I love this movie\""
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model from a CSV/TSV file with text and label columns; writes one JSON model file.
+    #[command(after_long_help = TRAIN_JSON)]
+    Train(Box<TrainArgs>),
+    /// Evaluate a model on labelled data: accuracy, precision, recall, F1, ROC AUC, log loss.
+    #[command(after_long_help = EVAL_JSON)]
+    Eval(EvalArgs),
+    /// Predict the sentiment of texts (arguments, --file, or one text per line on stdin).
+    #[command(after_long_help = PREDICT_JSON)]
+    Predict(PredictArgs),
+    /// Show the tokens and ids the model sees for each text (to debug the text pipeline).
+    #[command(after_long_help = TOKENIZE_JSON)]
+    Tokenize(TokenizeArgs),
+    /// Show what a model file holds: architecture, parameter count, vocabulary, tokenizer,
+    /// training data, how training went, and the version that wrote it.
+    #[command(after_long_help = INSPECT_JSON)]
+    Inspect(InspectArgs),
+    /// Print a shell completion script to stdout.
+    #[command(after_long_help = COMPLETIONS_HELP)]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout, or write one page per command with --out DIR.
+    Man(ManArgs),
+}
+
+// `--json` output of each command. Field names are stable: new fields may be added, existing
+// ones are never renamed or removed.
+
+/// Parses the command line and runs the command; returns the exit code.
+pub fn run() -> Result<i32> {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(matches) => matches,
+        Err(e) => return clap_exit(&e),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
+    match cli.command {
+        Command::Train(args) => {
+            let args = *args;
+            let sub = matches
+                .subcommand_matches("train")
+                .expect("train matches exist for the train command");
+            train(args, sub)
+        }
+        Command::Eval(args) => eval(args),
+        Command::Predict(args) => predict(args),
+        Command::Tokenize(args) => tokenize(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
+    }
+}
+
+/// What clap would print and exit with for `--help`, `--version` or a usage error, but with
+/// the writes checked: help to a full disk is exit 2 with a message, as any other result.
+fn clap_exit(e: &clap::Error) -> Result<i32> {
+    let styled = e.render();
+    let terminal = if e.use_stderr() {
+        io::stderr().is_terminal()
+    } else {
+        io::stdout().is_terminal()
+    };
+    let text = if terminal {
+        styled.ansi().to_string()
+    } else {
+        styled.to_string()
+    };
+    if e.use_stderr() {
+        note!("{}", text.trim_end());
+        return Ok(e.exit_code());
+    }
+    write_stdout(text.as_bytes())
+}

@@ -1,0 +1,119 @@
+//! Mix-ups caught before the real readers run: a model given as data, data given as a model.
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use rnn_sentiment::model_file;
+use rnn_sentiment::sentiment::SentimentModel;
+
+pub(crate) fn load_model(path: &Path) -> Result<SentimentModel> {
+    reject_data_as_model(path)?;
+    Ok(model_file::load(path)?)
+}
+
+/// How much of a file the mix-up checks below read.
+pub(crate) const SNIFF_BYTES: u64 = 4096;
+
+/// The first [`SNIFF_BYTES`] of a file without a UTF-8 byte-order mark, or `None` when it
+/// cannot be read (the real reader then reports why) or is not a regular file: reading from a
+/// pipe (`eval <(zcat data.csv.gz)`) would consume what the real reader needs.
+pub(crate) fn file_start(path: &Path) -> Option<Vec<u8>> {
+    if !fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut start = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(SNIFF_BYTES)
+        .read_to_end(&mut start)
+        .ok()?;
+    if start.starts_with(b"\xef\xbb\xbf") {
+        start.drain(..3);
+    }
+    Some(start)
+}
+
+pub(crate) fn first_non_space(bytes: &[u8]) -> Option<u8> {
+    bytes.iter().copied().find(|b| !b.is_ascii_whitespace())
+}
+
+/// Whether a file starts like a model file: JSON whose first key is `"format": "rnn-sentiment"`.
+pub(crate) fn looks_like_model(path: &Path, start: &[u8]) -> bool {
+    let is_json_name = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !(is_json_name || first_non_space(start) == Some(b'{')) {
+        return false;
+    }
+    let compact: Vec<u8> = start
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let marker = format!("\"format\":\"{}\"", model_file::FORMAT);
+    compact
+        .windows(marker.len())
+        .any(|w| w == marker.as_bytes())
+}
+
+/// Whether two paths name the same existing file.
+pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A model file given where data is expected (`eval model.json`) is said as such, instead of
+/// a CSV error about its columns.
+pub(crate) fn reject_model_as_data(path: &Path, hint: &str) -> Result<()> {
+    match file_start(path) {
+        Some(start) if looks_like_model(path, &start) => bail!(
+            "{} looks like an rnn-sentiment model file, not data; {hint}",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Data given where a model is expected (`predict -m data.csv`) is said as such, instead of a
+/// JSON syntax error.
+pub(crate) fn reject_data_as_model(path: &Path) -> Result<()> {
+    let Some(start) = file_start(path) else {
+        return Ok(());
+    };
+    match first_non_space(&start) {
+        // Empty, or JSON: the model loader says what is wrong with it.
+        None | Some(b'{' | b'[' | b'"') => Ok(()),
+        Some(_) => {
+            let text = match std::str::from_utf8(&start) {
+                Ok(text) => Some(text),
+                // The sniffed prefix may end inside a character.
+                Err(e) if e.error_len().is_none() => {
+                    std::str::from_utf8(&start[..e.valid_up_to()]).ok()
+                }
+                Err(_) => None,
+            }
+            .filter(|t| !t.contains('\0'));
+            match text.and_then(|t| t.lines().find(|l| !l.trim().is_empty())) {
+                Some(line) => {
+                    let line: String = line.trim().chars().take(60).collect();
+                    bail!(
+                        "{path} looks like a CSV/text file, not a model (it starts with {line:?}); \
+                         to train a model from it, run `rnn-sentiment train {path}`, and give the \
+                         model file with -m",
+                        path = path.display()
+                    )
+                }
+                None => bail!(
+                    "{} is not an rnn-sentiment model file (it is not JSON text); give a model \
+                     written by `rnn-sentiment train` with -m",
+                    path.display()
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Resume checkpoints: everything needed to continue an interrupted run exactly where it
+//! stopped, written as JSON when training is interrupted and checked strictly against the run
+//! before any of it is used.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::model::params::{Params, Tensor};
+use crate::optim::Optimizer;
+use crate::rng::{Rng, RngState};
+use crate::training_info::EpochRecord;
+
+/// The format tag of a checkpoint file.
+pub const CHECKPOINT_FORMAT: &str = "rnn-sentiment-checkpoint";
+
+/// Everything needed to continue an interrupted run exactly where it stopped: resuming gives a
+/// model file byte-identical to an uninterrupted run with the same data, options and seed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoint {
+    pub format: String,
+    pub version: u64,
+    /// The run's options; a resumed run must be given the same ones.
+    pub options: TrainConfig,
+    /// Fingerprints of the training and validation rows; a resumed run must read the same.
+    pub data_fingerprint: String,
+    pub valid_fingerprint: String,
+    /// The epoch in progress (1-based) and the batches of it already done.
+    pub epoch: usize,
+    pub batch: usize,
+    /// Training steps done in all (the learning-rate schedule and dropout streams follow it).
+    pub step: usize,
+    /// The batch-order generator as it was before this epoch's shuffle.
+    pub epoch_rng: RngState,
+    pub params: Vec<Tensor<f32>>,
+    pub optimizer: Optimizer<f32>,
+    pub history: Vec<EpochRecord>,
+    /// Lowest validation loss so far, its epoch and weights.
+    pub best: Option<(f64, usize, Vec<Tensor<f32>>)>,
+    pub epochs_without_gain: usize,
+    /// This epoch's running loss sum, correct count, rows and tokens.
+    pub partial: (f64, usize, usize, usize),
+    pub tokens_trained: u64,
+}
+
+/// A checkpoint to continue from, and the file it was read from (for messages).
+#[derive(Clone, Debug)]
+pub struct Resume {
+    pub path: std::path::PathBuf,
+    pub checkpoint: Checkpoint,
+}
+
+/// Checks a tensor list read from a checkpoint against the model's: the same count and
+/// shapes, each with as many values as its shape needs, all finite.
+fn check_tensors(what: &str, tensors: &[Tensor<f32>], model: &Params<f32>) -> Result<(), String> {
+    let expected = model.tensors();
+    if tensors.len() != expected.len() {
+        return Err(format!(
+            "{what} has {} tensors where the model has {}",
+            tensors.len(),
+            expected.len()
+        ));
+    }
+    for (i, (t, e)) in tensors.iter().zip(expected).enumerate() {
+        if t.shape != e.shape {
+            return Err(format!(
+                "{what} tensor {i} has shape {:?} where the model needs {:?} (other data or \
+                 vocabulary?)",
+                t.shape, e.shape
+            ));
+        }
+        if t.data.len() != e.data.len() {
+            return Err(format!(
+                "{what} tensor {i} has {} values but its shape {:?} needs {}",
+                t.data.len(),
+                t.shape,
+                e.data.len()
+            ));
+        }
+        if !t.data.iter().all(|x| x.is_finite()) {
+            return Err(format!("{what} tensor {i} holds NaN or infinite values"));
+        }
+    }
+    Ok(())
+}
+
+/// Checks everything in a checkpoint against the run it is to continue, before any of it is
+/// used: the options and data, every tensor and optimizer state against the model, and the
+/// counters against each other (`batches` is the number of batches in an epoch).
+pub(super) fn check_checkpoint(
+    c: &Checkpoint,
+    run: (&TrainConfig, &str, &str),
+    model: &Params<f32>,
+    fresh_optimizer: &Optimizer<f32>,
+    batches: usize,
+) -> Result<(), String> {
+    let (config, data_fingerprint, valid_fingerprint) = run;
+    if c.format != CHECKPOINT_FORMAT || c.version != 1 {
+        return Err(format!("not a version-1 {CHECKPOINT_FORMAT} file"));
+    }
+    if c.options != *config {
+        return Err(
+            "it was made with other training options; resume with the same data and options".into(),
+        );
+    }
+    if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
+        return Err(
+            "it was made with other training or validation data; resume with the same data and \
+             options"
+                .into(),
+        );
+    }
+    check_tensors("the weights", &c.params, model)?;
+    if let Some((loss, epoch, best)) = &c.best {
+        check_tensors("the best weights", best, model)?;
+        if !loss.is_finite() || *epoch == 0 || *epoch > c.history.len() {
+            return Err(format!(
+                "the best epoch {epoch} (loss {loss}) is not among the {} epochs done",
+                c.history.len()
+            ));
+        }
+    }
+    let (loss_sum, correct, seen, tokens) = c.partial;
+    let counters_fit = (1..=config.epochs).contains(&c.epoch)
+        && (1..=batches).contains(&c.batch)
+        && Some(c.step) == (c.epoch - 1).checked_mul(batches).map(|s| s + c.batch)
+        && c.history.len() == c.epoch - 1
+        && c.epochs_without_gain <= c.history.len()
+        && correct <= seen
+        && seen <= c.batch.saturating_mul(config.batch_size)
+        && loss_sum.is_finite()
+        && loss_sum >= 0.0
+        // Token counts only grow by a batch's tokens: far from overflowing in any real run.
+        && tokens <= usize::MAX / 4
+        && c.tokens_trained <= u64::MAX / 4;
+    if !counters_fit {
+        return Err(format!(
+            "its counters do not fit together (epoch {} of {}, batch {} of {batches}, step {}, \
+             {} epochs of history, {correct} correct of {seen} rows); the file was changed or \
+             damaged",
+            c.epoch,
+            config.epochs,
+            c.batch,
+            c.step,
+            c.history.len()
+        ));
+    }
+    c.optimizer.check_like(fresh_optimizer, c.step)?;
+    Rng::from_state(&c.epoch_rng)?;
+    Ok(())
+}
+
+impl Checkpoint {
+    /// Reads a checkpoint file (up to [`crate::limits::MAX_CHECKPOINT_BYTES`]); its contents
+    /// are checked against the run when training resumes from it.
+    pub fn read(path: &Path) -> Result<Resume> {
+        let bytes =
+            crate::model_file::read_file(path, crate::limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
+        let checkpoint = serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
+            path: path.to_path_buf(),
+            message: format!("not a training checkpoint ({e})"),
+        })?;
+        Ok(Resume {
+            path: path.to_path_buf(),
+            checkpoint,
+        })
+    }
+
+    /// Writes the checkpoint to `path` atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let bytes =
+            serde_json::to_vec(self).map_err(|e| Error::option("checkpoint", e.to_string()))?;
+        crate::files::write_atomic(path, &bytes, "checkpoint")
+    }
+}
+
+/// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`.
+pub fn checkpoint_path(model: &Path) -> PathBuf {
+    let mut name = model.as_os_str().to_owned();
+    name.push(".ckpt");
+    PathBuf::from(name)
+}

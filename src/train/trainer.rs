@@ -1,0 +1,567 @@
+//! The training loop as an object whose stages a reader can name: [`Trainer::prepare`] (the
+//! vocabulary, the model, pretrained vectors, buffers and optimizer), [`Trainer::resume`] (a
+//! checkpoint's state), [`Trainer::run`] (epochs until the last or early stopping), an epoch
+//! ([`Trainer::run_epoch`]), a batch ([`Trainer::step_batch`]), [`Trainer::validate`],
+//! [`Trainer::snapshot`] (a checkpoint) and [`Trainer::finish`] (the model and what it
+//! records of its training).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::checkpoint::{check_checkpoint, Checkpoint, Resume, CHECKPOINT_FORMAT};
+use super::early_stopping::EarlyStopping;
+use super::embedding::EmbeddingUpdates;
+use super::shards::{shard_step, ShardOutcome, ShardSettings};
+use super::{
+    dropout_rng, epoch_batches, streams, BatchProgress, Observer, Outcome, Trained, MAX_SHARDS,
+    SHARD_ROWS,
+};
+use crate::config::TrainConfig;
+use crate::data::{fingerprint, Example};
+use crate::embeddings::{self, EmbeddingsOptions};
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::model::params::Params;
+use crate::model::Classifier;
+use crate::optim::Optimizer;
+use crate::rng::{Rng, RngState};
+use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
+use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
+use crate::training_info::{EpochRecord, PretrainedInfo, TrainingInfo};
+
+/// A split's texts as vocabulary ids, and their labels.
+struct Encoded {
+    ids: Vec<Vec<u32>>,
+    labels: Vec<bool>,
+}
+
+/// An epoch's running sums: loss (times rows), correct predictions, rows and tokens.
+#[derive(Clone, Copy, Debug, Default)]
+struct EpochTotals {
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    tokens: usize,
+}
+
+impl EpochTotals {
+    fn from_tuple((loss_sum, correct, seen, tokens): (f64, usize, usize, usize)) -> Self {
+        Self {
+            loss_sum,
+            correct,
+            seen,
+            tokens,
+        }
+    }
+
+    fn tuple(self) -> (f64, usize, usize, usize) {
+        (self.loss_sum, self.correct, self.seen, self.tokens)
+    }
+}
+
+/// Where the loop starts: epoch 1, or where a checkpoint stopped (its epoch, the batches of
+/// it done, and their running sums).
+struct Start {
+    epoch: usize,
+    batch: usize,
+    totals: EpochTotals,
+}
+
+/// A run in progress.
+pub(super) struct Trainer<'a> {
+    config: &'a TrainConfig,
+    tokenizer: Tokenizer,
+    vocab: Vocab,
+    train: Encoded,
+    valid: Encoded,
+    lengths: Vec<usize>,
+    model: Classifier<f32>,
+    pretrained: Option<PretrainedInfo>,
+    /// One gradient buffer per shard of a batch; the sum lands in the first.
+    shard_grads: Vec<Params<f32>>,
+    embedding: EmbeddingUpdates,
+    pool: rayon::ThreadPool,
+    optimizer: Optimizer<f32>,
+    shuffle_rng: Rng,
+    early: EarlyStopping,
+    history: Vec<EpochRecord>,
+    /// Training steps done (the schedule and the dropout streams follow it).
+    step: usize,
+    tokens_trained: u64,
+    /// Batches per epoch, steps in the whole run, and warm-up steps.
+    batches: usize,
+    total_steps: usize,
+    warmup_steps: usize,
+    data_fingerprint: String,
+    valid_fingerprint: String,
+    start: Start,
+    started: Instant,
+    step_seconds: f64,
+}
+
+/// Builds the vocabulary from the training texts and encodes both splits. Texts are kept as
+/// token indices while counting, then mapped to vocabulary ids in place: no token is held as
+/// a string beyond its own text (see [`TokenCounts`]).
+fn encode(
+    config: &TrainConfig,
+    tokenizer: &Tokenizer,
+    train: &[Example],
+    valid: &[Example],
+) -> (Vocab, Encoded, Encoded) {
+    let mut counts = TokenCounts::default();
+    let mut train_ids: Vec<Vec<u32>> = train
+        .iter()
+        .map(|e| counts.add(tokenizer.tokenize(&e.text)))
+        .collect();
+    let (vocab, ids) = Vocab::from_counts(&counts, config.min_count, config.max_vocab);
+    drop(counts);
+    for text in &mut train_ids {
+        text.iter_mut()
+            .for_each(|k| *k = ids.get(*k as usize).copied().unwrap_or(UNK_ID));
+    }
+    let valid_ids = valid
+        .iter()
+        .map(|e| vocab.encode(&tokenizer.tokenize(&e.text)))
+        .collect();
+    let labels = |rows: &[Example]| rows.iter().map(|e| e.label).collect();
+    let train = Encoded {
+        ids: train_ids,
+        labels: labels(train),
+    };
+    let valid = Encoded {
+        ids: valid_ids,
+        labels: labels(valid),
+    };
+    (vocab, train, valid)
+}
+
+/// A fresh model for `vocab`: PyTorch's initialisation, the embedding scaled to
+/// `embed_init`, then pretrained vectors where `--embeddings` has them.
+fn initial_model(
+    config: &TrainConfig,
+    vocab: &Vocab,
+    train_ids: &[Vec<u32>],
+) -> Result<(Classifier<f32>, Option<PretrainedInfo>)> {
+    let model_config = config.model_config(vocab.len());
+    model_config
+        .validate()
+        .map_err(|m| Error::option("model size", m))?;
+    let mut model =
+        Classifier::<f32>::new(model_config, &mut Rng::stream(config.seed, streams::INIT));
+    // Params::init draws N(0, 1) as PyTorch does; scale it to the configured deviation.
+    if config.embed_init != 1.0 {
+        let std = config.embed_init as f32;
+        model
+            .params
+            .embedding
+            .data
+            .iter_mut()
+            .for_each(|x| *x *= std);
+    }
+    let Some(path) = &config.embeddings else {
+        return Ok((model, None));
+    };
+    let options = EmbeddingsOptions {
+        lowercase: config.tokenizer.lowercase,
+    };
+    let vectors = embeddings::load(path, vocab, &options)?;
+    vectors.apply(&mut model.params.embedding.data, config.embed_dim)?;
+    let info = PretrainedInfo {
+        path: path.clone(),
+        dim: vectors.dim,
+        file_words: vectors.file_words,
+        matched: vectors.matched_ids,
+        lowercased: vectors.lowercased_ids,
+        type_coverage: vectors.type_coverage(),
+        token_coverage: vectors.token_coverage(train_ids.iter().flatten()),
+    };
+    Ok((model, Some(info)))
+}
+
+impl<'a> Trainer<'a> {
+    /// Everything a run needs before its first step.
+    pub(super) fn prepare(
+        config: &'a TrainConfig,
+        train: &[Example],
+        valid: &[Example],
+        threads: usize,
+    ) -> Result<Self> {
+        config.validate()?;
+        let started = Instant::now();
+        let tokenizer = Tokenizer::new(config.tokenizer.clone());
+        let (vocab, train_set, valid_set) = encode(config, &tokenizer, train, valid);
+        let (model, pretrained) = initial_model(config, &vocab, &train_set.ids)?;
+        // A batch larger than the data is the whole data: size the shards for what a batch
+        // can hold, not for what was asked.
+        let shards = config
+            .batch_size
+            .min(train.len().max(1))
+            .div_ceil(SHARD_ROWS);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.clamp(1, shards))
+            .build()
+            .map_err(|e| Error::option("threads", e.to_string()))?;
+        let mut optimizer = Optimizer::new(
+            config.optimizer,
+            config.lr,
+            config.momentum,
+            config.weight_decay,
+            &model.params,
+        );
+        if config.freeze_embeddings {
+            optimizer.freeze(0);
+        }
+        let batches = train.len().div_ceil(config.batch_size);
+        let total_steps = batches * config.epochs;
+        Ok(Self {
+            config,
+            tokenizer,
+            vocab,
+            lengths: train_set.ids.iter().map(Vec::len).collect(),
+            train: train_set,
+            valid: valid_set,
+            shard_grads: (0..shards).map(|_| Params::zeros(&model.config)).collect(),
+            embedding: EmbeddingUpdates::new(
+                !config.dense_embedding_updates,
+                shards,
+                config.embed_dim,
+            ),
+            model,
+            pretrained,
+            pool,
+            optimizer,
+            shuffle_rng: Rng::stream(config.seed, streams::SHUFFLE),
+            early: EarlyStopping::new(config.patience),
+            history: Vec::new(),
+            step: 0,
+            tokens_trained: 0,
+            batches,
+            total_steps,
+            warmup_steps: (config.warmup * total_steps as f64).round() as usize,
+            data_fingerprint: fingerprint(train),
+            valid_fingerprint: fingerprint(valid),
+            start: Start {
+                epoch: 1,
+                batch: 0,
+                totals: EpochTotals::default(),
+            },
+            started,
+            step_seconds: 0.0,
+        })
+    }
+
+    /// Continues from a checkpoint: checked against this run first, then its weights,
+    /// optimizer state, random streams, counters and history replace the fresh ones.
+    pub(super) fn resume(&mut self, resume: Resume) -> Result<()> {
+        let Resume {
+            path,
+            checkpoint: c,
+        } = resume;
+        let run = (
+            self.config,
+            self.data_fingerprint.as_str(),
+            self.valid_fingerprint.as_str(),
+        );
+        check_checkpoint(&c, run, &self.model.params, &self.optimizer, self.batches)
+            .map_err(|message| Error::Checkpoint { path, message })?;
+        self.model.params = Params::from_tensors(c.params);
+        self.optimizer = c.optimizer;
+        self.shuffle_rng = Rng::from_state(&c.epoch_rng).map_err(|m| Error::option("resume", m))?;
+        self.history = c.history;
+        self.early.best = c
+            .best
+            .map(|(loss, epoch, p)| (loss, epoch, Params::from_tensors(p)));
+        self.early.epochs_without_gain = c.epochs_without_gain;
+        self.step = c.step;
+        self.tokens_trained = c.tokens_trained;
+        self.start = Start {
+            epoch: c.epoch,
+            batch: c.batch,
+            totals: EpochTotals::from_tuple(c.partial),
+        };
+        Ok(())
+    }
+
+    /// Epochs until the last one, early stopping, or a stop request (then a checkpoint).
+    pub(super) fn run(
+        mut self,
+        observer: &mut dyn Observer,
+        stop: Option<&AtomicBool>,
+    ) -> Result<Outcome> {
+        let mut stopped_early = false;
+        for epoch in self.start.epoch..=self.config.epochs {
+            let totals = match self.run_epoch(epoch, observer, stop)? {
+                EpochEnd::Done(totals) => totals,
+                EpochEnd::Stopped { batch, rng, totals } => {
+                    let snapshot = self.snapshot(epoch, batch, rng, totals);
+                    return Ok(Outcome::Interrupted(Box::new(snapshot)));
+                }
+            };
+            let (valid_loss, valid_accuracy) = self.validate();
+            let record = EpochRecord {
+                epoch,
+                train_loss: totals.loss_sum / totals.seen.max(1) as f64,
+                train_accuracy: totals.correct as f64 / totals.seen.max(1) as f64,
+                valid_loss,
+                valid_accuracy,
+                lr: self.optimizer.lr(),
+            };
+            observer.epoch(&record);
+            self.history.push(record);
+            if self.early.observe(epoch, valid_loss, &self.model.params) {
+                stopped_early = epoch < self.config.epochs;
+                break;
+            }
+        }
+        Ok(Outcome::Finished(Box::new(self.finish(stopped_early))))
+    }
+
+    /// One epoch's batches, in the order of this epoch's shuffle; a resumed epoch skips the
+    /// batches its checkpoint had done. Non-finite weights at the end are an error.
+    fn run_epoch(
+        &mut self,
+        epoch: usize,
+        observer: &mut dyn Observer,
+        stop: Option<&AtomicBool>,
+    ) -> Result<EpochEnd> {
+        let config = self.config;
+        let rng = self.shuffle_rng.state();
+        let batches = epoch_batches(
+            &self.lengths,
+            config.batch_size,
+            config.bucket,
+            &mut self.shuffle_rng,
+        );
+        let resuming = epoch == self.start.epoch;
+        let skip = if resuming { self.start.batch } else { 0 };
+        let mut totals = if resuming {
+            self.start.totals
+        } else {
+            EpochTotals::default()
+        };
+        observer.epoch_start(epoch, resuming && skip > 0);
+        let steps_start = Instant::now();
+        for (b, rows) in batches.iter().enumerate().skip(skip) {
+            let outcome = self.step_batch(epoch, b + 1, rows)?;
+            totals.loss_sum += outcome.loss * rows.len() as f64;
+            totals.correct += outcome.correct;
+            totals.seen += rows.len();
+            totals.tokens += outcome.tokens;
+            observer.batch(&BatchProgress {
+                epoch,
+                epochs: config.epochs,
+                batch: b + 1,
+                batches: self.batches,
+                tokens: totals.tokens,
+                loss: totals.loss_sum / totals.seen as f64,
+                accuracy: totals.correct as f64 / totals.seen as f64,
+            });
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Ok(EpochEnd::Stopped {
+                    batch: b + 1,
+                    rng,
+                    totals,
+                });
+            }
+        }
+        self.tokens_trained += totals.tokens as u64;
+        self.step_seconds += steps_start.elapsed().as_secs_f64();
+        if !self.model.params.all_finite() {
+            return Err(Error::Diverged {
+                epoch,
+                batch: self.batches,
+                what: "weights",
+                value: f64::NAN,
+            });
+        }
+        Ok(EpochEnd::Done(totals))
+    }
+
+    /// One training step on the batch `rows` (batch `batch`, 1-based, of epoch `epoch`): the
+    /// shards' forward and backward in parallel, their gradients summed in shard order, the
+    /// norm clipped, the optimizer's update. Returns the batch's mean loss, correct count and
+    /// tokens.
+    fn step_batch(&mut self, epoch: usize, batch: usize, rows: &[usize]) -> Result<ShardOutcome> {
+        let config = self.config;
+        let lr_factor = config
+            .lr_schedule
+            .factor(self.step, self.total_steps, self.warmup_steps);
+        self.optimizer.set_lr(config.lr * lr_factor);
+        // Each shard's loss and gradients are its part of the batch mean.
+        let scale = 1.0 / rows.len() as f32;
+        let shard_texts: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
+        let (model, train, step) = (&self.model, &self.train, self.step);
+        let slots = self.embedding.shard_slots();
+        let outcomes: Vec<ShardOutcome> = self.pool.install(|| {
+            shard_texts
+                .par_iter()
+                .zip(self.shard_grads.par_iter_mut())
+                .zip(slots)
+                .enumerate()
+                .map(|(k, ((rows, grads), embedding))| {
+                    let mut rng = dropout_rng(config.seed, step * MAX_SHARDS + k);
+                    let settings = ShardSettings {
+                        scale,
+                        pos_weight: config.pos_weight as f32,
+                        dropout: (config.embed_dropout, config.dropout),
+                        rng: &mut rng,
+                    };
+                    shard_step(
+                        model,
+                        rows,
+                        &train.ids,
+                        &train.labels,
+                        grads,
+                        embedding,
+                        settings,
+                    )
+                })
+                .collect()
+        });
+        let loss: f64 = outcomes.iter().map(|o| o.loss).sum();
+        let diverged = |what, value: f64| Error::Diverged {
+            epoch,
+            batch,
+            what,
+            value,
+        };
+        if !loss.is_finite() {
+            return Err(diverged("loss", loss));
+        }
+        let used = &mut self.shard_grads[..shard_texts.len()];
+        let embedding = &mut self.embedding;
+        let norm = self.pool.install(|| embedding.reduce(used));
+        let grads = &mut used[0];
+        if !norm.is_finite() {
+            return Err(diverged("gradient norm", norm));
+        }
+        if config.clip_norm > 0.0 {
+            embedding.clip(grads, norm, config.clip_norm);
+        }
+        let (optimizer, params) = (&mut self.optimizer, &mut self.model.params);
+        self.pool
+            .install(|| embedding.step(optimizer, params, grads));
+        embedding.zero(grads);
+        self.step += 1;
+        Ok(ShardOutcome {
+            loss,
+            correct: outcomes.iter().map(|o| o.correct).sum(),
+            tokens: outcomes.iter().map(|o| o.tokens).sum(),
+        })
+    }
+
+    /// Validation loss and accuracy (`None` without validation data). Early stopping watches
+    /// the loss being trained, so with `--pos-weight` the weighted loss (evaluation's log loss
+    /// stays the plain one).
+    fn validate(&self) -> (Option<f64>, Option<f64>) {
+        if self.valid.ids.is_empty() {
+            return (None, None);
+        }
+        let logits = logits_batched(&self.model, &self.valid.ids, INFERENCE_BATCH);
+        let m = metrics::evaluate(&logits, &self.valid.labels, 0.5);
+        let pos_weight = self.config.pos_weight;
+        let loss = if pos_weight == 1.0 {
+            m.log_loss
+        } else {
+            logits
+                .iter()
+                .zip(&self.valid.labels)
+                .map(|(&z, &y)| {
+                    crate::model::loss::weighted_bce_with_logits(
+                        z,
+                        f64::from(u8::from(y)),
+                        pos_weight,
+                    )
+                })
+                .sum::<f64>()
+                / logits.len() as f64
+        };
+        (Some(loss), Some(m.accuracy))
+    }
+
+    /// The run's state after batch `batch` of epoch `epoch`, as a checkpoint; `rng` is the
+    /// batch-order generator as it was before this epoch's shuffle.
+    fn snapshot(
+        self,
+        epoch: usize,
+        batch: usize,
+        rng: RngState,
+        totals: EpochTotals,
+    ) -> Checkpoint {
+        let tensors = |p: &Params<f32>| p.tensors().into_iter().cloned().collect();
+        Checkpoint {
+            format: CHECKPOINT_FORMAT.to_string(),
+            version: 1,
+            options: self.config.clone(),
+            data_fingerprint: self.data_fingerprint,
+            valid_fingerprint: self.valid_fingerprint,
+            epoch,
+            batch,
+            step: self.step,
+            epoch_rng: rng,
+            params: tensors(&self.model.params),
+            optimizer: self.optimizer,
+            history: self.history,
+            best: self
+                .early
+                .best
+                .as_ref()
+                .map(|(loss, e, p)| (*loss, *e, tensors(p))),
+            epochs_without_gain: self.early.epochs_without_gain,
+            partial: totals.tuple(),
+            tokens_trained: self.tokens_trained,
+        }
+    }
+
+    /// The trained model with the best epoch's weights, and what it records of its training.
+    fn finish(mut self, stopped_early: bool) -> Trained {
+        let epochs_run = self.history.len();
+        let best_epoch = self.early.restore_best(&mut self.model.params, epochs_run);
+        let ids = &self.train.ids;
+        let known = ids.iter().flatten().filter(|&&id| id != UNK_ID).count();
+        let total = ids.iter().map(Vec::len).sum::<usize>();
+        let rows = self.train.labels.len();
+        let training = TrainingInfo {
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            options: Some(self.config.clone()),
+            train_rows: rows,
+            valid_rows: self.valid.labels.len(),
+            train_positive_rate: self.train.labels.iter().filter(|&&y| y).count() as f64
+                / rows.max(1) as f64,
+            data_fingerprint: self.data_fingerprint,
+            vocab_coverage: if total == 0 {
+                0.0
+            } else {
+                known as f64 / total as f64
+            },
+            pretrained: self.pretrained,
+            epochs_run,
+            best_epoch,
+            stopped_early,
+            history: self.history,
+        };
+        Trained {
+            model: SentimentModel {
+                tokenizer: self.tokenizer,
+                vocab: self.vocab,
+                classifier: self.model,
+                training,
+            },
+            tokens_trained: self.tokens_trained,
+            step_seconds: self.step_seconds,
+            train_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+/// How an epoch ended: done, with its sums, or stopped on request after batch `batch`.
+enum EpochEnd {
+    Done(EpochTotals),
+    Stopped {
+        batch: usize,
+        rng: RngState,
+        totals: EpochTotals,
+    },
+}
