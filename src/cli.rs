@@ -17,7 +17,7 @@ use rnn_sentiment::config::{
 };
 use rnn_sentiment::data::{self, CsvOptions, Example, TextLines};
 use rnn_sentiment::files::{self, Use};
-use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::limits;
 use rnn_sentiment::metrics::{self, Metrics, Objective};
 use rnn_sentiment::model_file;

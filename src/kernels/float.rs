@@ -39,7 +39,7 @@ pub trait Float:
     fn gate_tanh(self) -> Self;
 
     /// Runs `f` on this thread's pool of spare buffers of this type (see
-    /// [`crate::linalg::zeros`]).
+    /// [`crate::kernels::linalg::zeros`]).
     fn with_spare_buffers<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
 }
 

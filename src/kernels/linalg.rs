@@ -13,7 +13,7 @@
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::float::{widest_simd, Float};
+use crate::kernels::float::{widest_simd, Float};
 
 /// `out = a · b + out`: `(m, k) x (k, n)` added into `(m, n)`. Any strides (transposed views
 /// included); the result depends only on the shapes and values, never on timing, but a row's
