@@ -37,15 +37,6 @@ pub trait Float:
     /// `tanh` as the cells use it: exact for `f64`, [`fast_exp`]-based for `f32` (absolute
     /// error below 3e-7).
     fn gate_tanh(self) -> Self;
-
-    /// Runs `f` on this thread's pool of spare buffers of this type (see
-    /// [`crate::kernels::linalg::zeros`]).
-    fn with_spare_buffers<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R;
-}
-
-thread_local! {
-    static SPARE_F32: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
-    static SPARE_F64: std::cell::RefCell<Vec<Vec<f64>>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Float for f32 {
@@ -65,9 +56,6 @@ impl Float for f32 {
         // tanh(x) = 1 - 2 / (e^2x + 1)
         1.0 - 2.0 / (fast_exp(2.0 * self) + 1.0)
     }
-    fn with_spare_buffers<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
-        SPARE_F32.with_borrow_mut(f)
-    }
 }
 
 impl Float for f64 {
@@ -84,9 +72,6 @@ impl Float for f64 {
     #[inline]
     fn gate_tanh(self) -> Self {
         self.tanh()
-    }
-    fn with_spare_buffers<R>(f: impl FnOnce(&mut Vec<Vec<Self>>) -> R) -> R {
-        SPARE_F64.with_borrow_mut(f)
     }
 }
 
