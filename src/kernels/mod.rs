@@ -10,3 +10,5 @@
 
 pub mod float;
 pub mod linalg;
+#[cfg(test)]
+pub(crate) mod target_features;

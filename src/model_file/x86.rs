@@ -270,6 +270,19 @@ mod tests {
     }
 
     #[test]
+    fn run_time_checks_name_every_enabled_feature() {
+        // The three functions here enable exactly what `available` checks, and arrays.rs
+        // calls them only after it (the rules are in kernels::target_features).
+        let sources = [
+            ("src/model_file/x86.rs", include_str!("x86.rs")),
+            ("src/model_file/arrays.rs", include_str!("arrays.rs")),
+        ];
+        let checked = crate::kernels::target_features::check_sources(&sources)
+            .unwrap_or_else(|errors| panic!("{}", errors.join("\n")));
+        assert_eq!(checked, 3);
+    }
+
+    #[test]
     fn the_simd_path_leaves_halfway_cases_to_the_exact_parser() {
         if !super::available() {
             return;
