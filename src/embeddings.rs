@@ -34,7 +34,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::float::Float;
+use crate::kernels::float::Float;
 use crate::text::{Vocab, PAD_ID, UNK_ID};
 
 /// Bytes one line may hold. A 300-value line is about 3 KB; the limit only stops a binary or

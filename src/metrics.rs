@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::float::sigmoid;
+use crate::kernels::float::sigmoid;
 use crate::model::loss::bce_with_logits;
 
 /// Counts of the confusion matrix (positive = label true).

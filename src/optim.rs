@@ -28,8 +28,8 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::OptimizerKind;
-use crate::float::{widest_simd, Float};
-use crate::linalg::prefetch;
+use crate::kernels::float::{widest_simd, Float};
+use crate::kernels::linalg::prefetch;
 use crate::model::params::Params;
 use crate::row_grads::RowGrads;
 

@@ -11,7 +11,7 @@
 
 use ndarray::ArrayView2;
 
-use crate::float::{widest_simd, Float};
+use crate::kernels::float::{widest_simd, Float};
 
 /// Rows `ids` (sorted, unique) of a `(V, width)` table's gradient, row `u` of `data` being
 /// the gradient of table row `ids[u]`; every other row's gradient is zero.
@@ -114,7 +114,7 @@ impl<F: Float> RowGrads<F> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linalg::scatter_add_rows;
+    use crate::kernels::linalg::scatter_add_rows;
 
     #[test]
     fn gathered_rows_are_the_scattered_table_rows_bit_for_bit() {

@@ -5,7 +5,7 @@
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::float::sigmoid;
+use crate::kernels::float::sigmoid;
 use crate::model::{Classifier, TokenProjections};
 use crate::text::{Tokenizer, Vocab, UNK_ID};
 use crate::training_info::TrainingInfo;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args;
 
 use rnn_sentiment::data::TextLines;
-use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
 
 use super::args::*;

@@ -3,7 +3,7 @@
 
 use ndarray::Array2;
 
-use crate::float::Float;
+use crate::kernels::float::Float;
 use crate::rng::Rng;
 
 /// A `(rows, cols)` mask of 0 and 1 / (1 - p), drawn row-major from `rng`.

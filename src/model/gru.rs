@@ -13,7 +13,7 @@
 //! tutorials as `h' = (1 - z) * r * tanh(...)` is simply wrong.
 
 use super::recurrent::{Cell, RowBackward, RowForward};
-use crate::float::Float;
+use crate::kernels::float::Float;
 
 /// Marker for the GRU cell.
 pub struct Gru;

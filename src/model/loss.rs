@@ -7,7 +7,7 @@
 //! which never overflows; `dl/dz = (1 - y) - (1 + (w - 1) y) sigma(-z)`, which is
 //! `sigma(z) - y` for w = 1.
 
-use crate::float::{sigmoid, Float};
+use crate::kernels::float::{sigmoid, Float};
 
 /// Per-example loss, computed stably.
 pub fn bce_with_logits<F: Float>(z: F, y: F) -> F {

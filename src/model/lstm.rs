@@ -10,7 +10,7 @@
 //! ```
 
 use super::recurrent::{Cell, RowBackward, RowForward};
-use crate::float::Float;
+use crate::kernels::float::Float;
 
 /// Marker for the LSTM cell.
 pub struct Lstm;

@@ -31,8 +31,8 @@ use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::config::{CellKind, ModelConfig};
-use crate::float::{sigmoid, Float};
-use crate::linalg::{recycle, scatter_add_rows, stack_rows};
+use crate::kernels::float::{sigmoid, Float};
+use crate::kernels::linalg::{recycle, scatter_add_rows, stack_rows};
 use crate::rng::Rng;
 use crate::row_grads::RowGrads;
 use packing::Packing;
@@ -196,7 +196,7 @@ impl<F: Float> Classifier<F> {
                 let gh = p.w_ih.shape[0];
                 let mut table = Array2::<F>::zeros((ids.len(), gh));
                 // Each chunk's scratch arrays are taken and recycled on the same worker, so
-                // they stay in that thread's spare buffers (see `linalg::zeros`).
+                // they stay in that thread's spare buffers (see `kernels::linalg::zeros`).
                 table
                     .as_slice_mut()
                     .expect("standard layout")

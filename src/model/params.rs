@@ -7,7 +7,7 @@
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut1, ArrayViewMut2};
 
 use crate::config::{CellKind, ModelConfig};
-use crate::float::Float;
+use crate::kernels::float::Float;
 use crate::rng::Rng;
 
 /// A dense row-major tensor.

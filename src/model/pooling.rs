@@ -12,7 +12,7 @@ use ndarray::{s, Array2, ArrayView2};
 
 use super::packing::Packing;
 use crate::config::Pooling;
-use crate::float::Float;
+use crate::kernels::float::Float;
 
 /// What backward needs.
 #[derive(Clone, Debug)]

@@ -3,7 +3,7 @@
 //! `h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`
 
 use super::recurrent::{Cell, RowBackward, RowForward};
-use crate::float::Float;
+use crate::kernels::float::Float;
 
 /// Marker for the RNN cell.
 pub struct Rnn;

@@ -8,7 +8,7 @@ use super::charts::{self, Axes, Series, SeriesLabelPosition};
 use super::{csv_field, escape, figure, fixed, key_values, Page, Report};
 use crate::data::Example;
 use crate::error::{Error, Result};
-use crate::float::sigmoid;
+use crate::kernels::float::sigmoid;
 use crate::metrics::{self, Metrics};
 
 /// Bins of the calibration plot and the score distribution.

@@ -5,7 +5,7 @@ use ndarray::s;
 use rnn_sentiment::batch::Batch;
 use rnn_sentiment::config::CellKind;
 use rnn_sentiment::config::{ModelConfig, Pooling};
-use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::model::{Classifier, Mode};
 use rnn_sentiment::rng::Rng;
 

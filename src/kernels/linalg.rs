@@ -10,10 +10,13 @@
 //!   a training shard always has the same shape, whatever `--threads` is. Its own threads
 //!   stay off (`Parallelism::None`): the training loop already runs one shard per core.
 
+use std::any::Any;
+use std::cell::RefCell;
+
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::float::{widest_simd, Float};
+use crate::kernels::float::{widest_simd, Float};
 
 /// `out = a · b + out`: `(m, k) x (k, n)` added into `(m, n)`. Any strides (transposed views
 /// included); the result depends only on the shapes and values, never on timing, but a row's
@@ -232,6 +235,38 @@ pub fn transposed<F: Float>(a: ArrayView2<F>) -> Array2<F> {
 /// Spare buffers kept per thread and type; more are dropped.
 const SPARE_BUFFERS: usize = 16;
 
+/// One thread's spare buffers, a pool per scalar type (see [`zeros`] and [`recycle`]).
+struct SparePools {
+    f32: Vec<Vec<f32>>,
+    f64: Vec<Vec<f64>>,
+}
+
+thread_local! {
+    static SPARE: RefCell<SparePools> = const {
+        RefCell::new(SparePools {
+            f32: Vec::new(),
+            f64: Vec::new(),
+        })
+    };
+}
+
+/// Runs `f` on this thread's pool of spare buffers of type `F`. The pool is chosen by a
+/// checked `Any` downcast (`F: 'static`, as every [`Float`] is), which the compiler resolves
+/// for each `F`; a [`Float`] other than `f32` and `f64` gets an empty pool for the call, so
+/// its buffers are simply not kept. `f` must not call back into the pools (none of this
+/// module's callers does; the `RefCell` would panic rather than alias).
+fn with_spare_buffers<F: Float, R>(f: impl FnOnce(&mut Vec<Vec<F>>) -> R) -> R {
+    SPARE.with_borrow_mut(|pools| {
+        if let Some(pool) = (&mut pools.f32 as &mut dyn Any).downcast_mut::<Vec<Vec<F>>>() {
+            return f(pool);
+        }
+        if let Some(pool) = (&mut pools.f64 as &mut dyn Any).downcast_mut::<Vec<Vec<F>>>() {
+            return f(pool);
+        }
+        f(&mut Vec::new())
+    })
+}
+
 /// A `(rows, cols)` array of zeros, in a buffer reused from an earlier [`recycle`] on this
 /// thread when one is large enough.
 ///
@@ -294,7 +329,7 @@ pub fn stack_rows<'a, F: Float>(
 /// A vector with room for `len` values, holding whatever values it had: the smallest spare
 /// buffer of this thread that is large enough, else a new, empty allocation.
 fn spare_buffer<F: Float>(len: usize) -> Vec<F> {
-    let buffer = F::with_spare_buffers(|spare| {
+    let buffer = with_spare_buffers::<F, _>(|spare| {
         let fit = (0..spare.len())
             .filter(|&i| spare[i].capacity() >= len)
             .min_by_key(|&i| spare[i].capacity())?;
@@ -323,7 +358,7 @@ pub fn recycle<F: Float>(a: Array2<F>) {
     if buffer.capacity() == 0 {
         return;
     }
-    F::with_spare_buffers(|spare| {
+    with_spare_buffers::<F, _>(|spare| {
         if spare.len() < SPARE_BUFFERS {
             spare.push(buffer);
         } else if let Some(smallest) = (0..spare.len()).min_by_key(|&i| spare[i].capacity()) {
@@ -472,6 +507,21 @@ mod tests {
         assert_eq!(b, Array2::<f32>::zeros((2, 4)));
         let c = zeros::<f32>(100, 100);
         assert_eq!(c, Array2::<f32>::zeros((100, 100)));
+    }
+
+    #[test]
+    fn each_float_type_has_its_own_pool() {
+        let a = zeros::<f64>(6, 7);
+        let ptr = a.as_ptr();
+        recycle(a);
+        // An f32 array of the same byte size does not take the f64 buffer ...
+        let b = zeros::<f32>(6, 14);
+        assert_ne!(b.as_ptr().cast::<f64>(), ptr);
+        recycle(b);
+        // ... which is there for the next f64 array, zeroed.
+        let c = zeros::<f64>(6, 7);
+        assert_eq!(c.as_ptr(), ptr);
+        assert_eq!(c, Array2::<f64>::zeros((6, 7)));
     }
 
     #[test]
