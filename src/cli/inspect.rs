@@ -71,14 +71,50 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let file_bytes = fs::metadata(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?
         .len();
+    let facts = Facts {
+        path,
+        model: &model,
+        file_bytes,
+    };
+    if args.json {
+        inspect_json(&facts)
+    } else {
+        inspect_text(&facts)
+    }
+}
+
+/// What `inspect` shows of a model file.
+struct Facts<'a> {
+    path: &'a std::path::Path,
+    model: &'a rnn_sentiment::sentiment::SentimentModel,
+    file_bytes: u64,
+}
+
+impl Facts<'_> {
+    /// The best epoch's validation loss and accuracy.
+    fn best(&self) -> (Option<f64>, Option<f64>) {
+        let info = &self.model.training;
+        let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
+        (
+            best.and_then(|r| r.valid_loss),
+            best.and_then(|r| r.valid_accuracy),
+        )
+    }
+
+    fn tool_version(&self) -> Option<&str> {
+        Some(self.model.training.tool_version.as_str()).filter(|v| !v.is_empty())
+    }
+}
+
+/// `inspect --json`: one object.
+fn inspect_json(facts: &Facts) -> Result<i32> {
+    let (path, model, file_bytes) = (facts.path, facts.model, facts.file_bytes);
     let config = &model.classifier.config;
     let tokenizer = model.tokenizer.config();
     let info = &model.training;
-    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let valid_loss = best.and_then(|r| r.valid_loss);
-    let valid_accuracy = best.and_then(|r| r.valid_accuracy);
-    let tool_version = Some(info.tool_version.as_str()).filter(|v| !v.is_empty());
-    if args.json {
+    let (valid_loss, valid_accuracy) = facts.best();
+    let tool_version = facts.tool_version();
+    {
         let report = json!({
             "model": path,
             "file_bytes": file_bytes,
@@ -116,8 +152,18 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
             "options": info.options,
         });
         say!("{report}");
-        return Ok(0);
+        Ok(0)
     }
+}
+
+/// `inspect`: one line per fact, aligned.
+fn inspect_text(facts: &Facts) -> Result<i32> {
+    let (path, model, file_bytes) = (facts.path, facts.model, facts.file_bytes);
+    let config = &model.classifier.config;
+    let tokenizer = model.tokenizer.config();
+    let info = &model.training;
+    let (valid_loss, valid_accuracy) = facts.best();
+    let tool_version = facts.tool_version();
     let mut out = BufWriter::new(io::stdout().lock());
     let mut line = |key: &str, value: String| emit(&mut out, format_args!("{key:<15}{value}"));
     line(

@@ -292,6 +292,19 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         write_report(&report::training::render(&run)?, dir, plan.quiet)?;
     }
 
+    let seconds = (train_seconds, started.elapsed().as_secs_f64());
+    print_summary(&args, &plan, &trained, seconds, threads)
+}
+
+/// The run's summary: pretrained-vector coverage on stderr, then one line (or, with
+/// `--json`, one object) on stdout.
+fn print_summary(
+    args: &TrainArgs,
+    plan: &TrainPlan,
+    trained: &train::Trained,
+    (train_seconds, wall_seconds): (f64, f64),
+    threads: usize,
+) -> Result<i32> {
     let info = &trained.model.training;
     if let (Some(p), false) = (&info.pretrained, plan.quiet) {
         note!(
@@ -325,7 +338,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             "valid_loss": best.and_then(|r| r.valid_loss),
             "valid_accuracy": best.and_then(|r| r.valid_accuracy),
             "train_seconds": train_seconds,
-            "wall_seconds": started.elapsed().as_secs_f64(),
+            "wall_seconds": wall_seconds,
             "tokens_per_s": tokens_per_s,
             "threads": threads,
             "report": plan.report.as_ref().map(|d| d.join("report.html")),

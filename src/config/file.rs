@@ -3,7 +3,6 @@
 //! when it is read: unknown keys (with the closest valid key suggested), values of the wrong
 //! type and values out of range are errors naming the key and its line.
 
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::TrainOptions;
@@ -214,39 +213,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
         previous = current;
     }
     previous[b.len()]
-}
-
-/// The field names serde uses for struct `T`, captured from `deserialize_struct` so that the
-/// list can never drift from the struct.
-pub(super) fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
-    use serde::de::{self, Visitor};
-    struct Capture<'a>(&'a mut &'static [&'static str]);
-    impl<'de> de::Deserializer<'de> for Capture<'_> {
-        type Error = de::value::Error;
-        fn deserialize_any<V: Visitor<'de>>(
-            self,
-            _: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            Err(de::Error::custom("field names only"))
-        }
-        fn deserialize_struct<V: Visitor<'de>>(
-            self,
-            _name: &'static str,
-            fields: &'static [&'static str],
-            _visitor: V,
-        ) -> std::result::Result<V::Value, Self::Error> {
-            *self.0 = fields;
-            Err(de::Error::custom("field names only"))
-        }
-        serde::forward_to_deserialize_any! {
-            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
-            ignored_any
-        }
-    }
-    let mut fields: &'static [&'static str] = &[];
-    let _ = T::deserialize(Capture(&mut fields));
-    fields
 }
 
 #[cfg(test)]

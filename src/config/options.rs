@@ -178,7 +178,7 @@ impl Default for TrainOptions {
 impl TrainOptions {
     /// Every key a config file may set (the field names).
     pub fn keys() -> &'static [&'static str] {
-        super::file::field_names::<TrainOptions>()
+        field_names::<TrainOptions>()
     }
 
     /// These options with each `(key, value)` of `overrides` put in place of the field of
@@ -250,6 +250,39 @@ impl TrainOptions {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// The field names serde uses for struct `T`, captured from `deserialize_struct` so that the
+/// list can never drift from the struct.
+fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+    use serde::de::{self, Visitor};
+    struct Capture<'a>(&'a mut &'static [&'static str]);
+    impl<'de> de::Deserializer<'de> for Capture<'_> {
+        type Error = de::value::Error;
+        fn deserialize_any<V: Visitor<'de>>(
+            self,
+            _: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            Err(de::Error::custom("field names only"))
+        }
+        fn deserialize_struct<V: Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> std::result::Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(de::Error::custom("field names only"))
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+            option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+            ignored_any
+        }
+    }
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(Capture(&mut fields));
+    fields
 }
 
 /// The LSTM forget-gate bias: a number, or `None` ("none") for PyTorch's plain uniform
