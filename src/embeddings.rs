@@ -99,6 +99,10 @@ pub fn load(path: &Path, vocab: &Vocab, options: &EmbeddingsOptions) -> Result<P
 /// [`Error::Io`] when reading fails; [`Error::DataLine`] naming the 1-based line for invalid
 /// UTF-8, a wrong number of values, a value that is not a finite number, a dimension of 0 or an
 /// overlong line; [`Error::DataFile`] for a file with no word vectors.
+///
+/// Longer than the 100-line guide, on purpose: one streaming pass that reads the optional
+/// header, each vector line and the lowercase fallback, with the error for each case beside
+/// the check that finds it.
 pub fn load_from<R: BufRead>(
     mut reader: R,
     path: &Path,

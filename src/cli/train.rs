@@ -175,16 +175,9 @@ pub(crate) fn install_signal_handlers() -> Result<std::sync::Arc<std::sync::atom
     Ok(stop)
 }
 
-pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
-    let started = Instant::now();
-    let plan = plan_training(&args, matches)?;
-    let data_hint =
-        "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
-    for input in std::iter::once(&args.data).chain(&plan.valid) {
-        reject_model_as_data(input, data_hint)?;
-    }
-    check_train_files(&args, &plan)?;
-    let threads = thread_count(args.threads)?;
+/// The training and validation rows: `--valid`'s file, or a stratified, seeded split of the
+/// data. Both classes must be left in the training rows.
+fn read_splits(args: &TrainArgs, plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>)> {
     let examples = data::read_labeled(&args.data, &plan.csv)?;
     let (file_pos, file_neg) = class_counts(&examples);
     let (train_set, valid_set) = match &plan.valid {
@@ -213,6 +206,21 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
             args.data.display()
         );
     }
+    Ok((train_set, valid_set))
+}
+
+pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
+    let started = Instant::now();
+    let plan = plan_training(&args, matches)?;
+    let data_hint =
+        "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
+    for input in std::iter::once(&args.data).chain(&plan.valid) {
+        reject_model_as_data(input, data_hint)?;
+    }
+    check_train_files(&args, &plan)?;
+    let threads = thread_count(args.threads)?;
+    let (train_set, valid_set) = read_splits(&args, &plan)?;
+    let (pos, _) = class_counts(&train_set);
     if !plan.quiet {
         note!(
             "training {} on {} rows ({:.1}% positive), validating on {} rows",

@@ -244,6 +244,11 @@ impl<F: Float> Classifier<F> {
 
     /// Forward; with `projections` the first layer starts from them instead of the
     /// embeddings (evaluation only).
+    ///
+    /// Longer than the 100-line guide, on purpose: it is the one place where layers, directions,
+    /// dropout and pooling meet, in the order the data flows; its buffers are reused across
+    /// layers (no copy of a layer's input, see docs/performance.md), which splitting it would
+    /// have to thread through several functions.
     fn forward_pass(
         &self,
         batch: &Batch,
