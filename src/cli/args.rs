@@ -1,6 +1,6 @@
 //! Arguments and checks that several commands share.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 use clap::Args;
@@ -70,4 +70,10 @@ pub(crate) fn set_inference_threads(requested: usize) -> Result<()> {
         .num_threads(threads)
         .build_global();
     Ok(())
+}
+
+/// The files a report in `dir` (if any) will hold, for the same-file checks.
+pub(crate) fn report_paths(dir: Option<&Path>, names: &[&str]) -> Vec<PathBuf> {
+    dir.map(|d| names.iter().map(|n| d.join(n)).collect())
+        .unwrap_or_default()
 }

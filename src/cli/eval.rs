@@ -111,11 +111,7 @@ pub(crate) fn check_eval_files(args: &EvalArgs) -> Result<()> {
     if args.store {
         uses.push(Use::output("model file to update", model));
     }
-    let report_files: Vec<PathBuf> = args
-        .report
-        .iter()
-        .flat_map(|dir| report::EVALUATION_FILES.map(|name| dir.join(name)))
-        .collect();
+    let report_files = report_paths(args.report.as_deref(), &report::EVALUATION_FILES);
     uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
     files::check_distinct(&uses, &[("model file", "model file to update")])?;
     if args.store {

@@ -130,11 +130,7 @@ pub(crate) fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()
     );
     uses.push(Use::output("model file", &plan.output));
     uses.push(Use::output("checkpoint", &checkpoint));
-    let report_files: Vec<PathBuf> = plan
-        .report
-        .iter()
-        .flat_map(|dir| report::TRAINING_FILES.map(|name| dir.join(name)))
-        .collect();
+    let report_files = report_paths(plan.report.as_deref(), &report::TRAINING_FILES);
     uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
     // An interrupted resumed run replaces the checkpoint it resumed from, by design.
     files::check_distinct(&uses, &[("checkpoint", "checkpoint to resume")])?;
