@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Series, SeriesLabelPosition};
-use super::{csv_field, escape, figure, fixed, key_values, Page, Report};
+use super::{escape, figure, fixed, key_values, CsvText, Page, Report};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::float::sigmoid;
@@ -144,7 +144,7 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
     Ok(Report {
         files: vec![
             (super::EVALUATION_FILES[0], page.finish()),
-            (super::EVALUATION_FILES[1], mistakes_csv(&mistakes)),
+            (super::EVALUATION_FILES[1], mistakes_csv(&mistakes)?),
         ],
     })
 }
@@ -387,19 +387,17 @@ fn mistakes_section(mistakes: &[Mistake<'_>], rows: usize, shown: usize) -> Stri
 
 /// `mistakes.csv`: every mistake, most confident first; label 1/0, probability of the positive
 /// class.
-fn mistakes_csv(mistakes: &[Mistake<'_>]) -> String {
-    let mut csv = String::from("line,label,probability,text\n");
+fn mistakes_csv(mistakes: &[Mistake<'_>]) -> Result<String> {
+    let mut csv = CsvText::new(&["line", "label", "probability", "text"])?;
     for x in mistakes {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{}",
-            x.line,
-            u8::from(x.label),
-            x.probability,
-            csv_field(x.text)
-        );
+        csv.row(&[
+            x.line.to_string().as_str(),
+            if x.label { "1" } else { "0" },
+            x.probability.to_string().as_str(),
+            x.text,
+        ])?;
     }
-    csv
+    csv.finish()
 }
 
 #[cfg(test)]
@@ -434,5 +432,81 @@ mod tests {
             .map(|m| m.line)
             .collect();
         assert_eq!(lines, vec![4, 5]);
+    }
+
+    /// Texts that need quoting, and some that look as if they might.
+    const AWKWARD_TEXTS: [&str; 9] = [
+        "plain",
+        "a, \"b\"",
+        "two\nlines",
+        "crlf\r\ninside",
+        "a lone \r",
+        "  spaces around  ",
+        "",
+        "# not a comment, \u{e9}t\u{e9} \u{1f600}",
+        "\"",
+    ];
+
+    #[test]
+    fn mistakes_csv_quotes_as_rfc_4180() {
+        let rows: Vec<Example> = AWKWARD_TEXTS[..3]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Example {
+                text: t.to_string(),
+                label: i != 1,
+                line: i as u64 + 2,
+            })
+            .collect();
+        let csv = mistakes_csv(&confident_mistakes(&rows, &[0.25, 0.75, 0.125], 0.5)).unwrap();
+        assert_eq!(
+            csv,
+            "line,label,probability,text\n\
+             4,1,0.125,\"two\nlines\"\n\
+             2,1,0.25,plain\n\
+             3,0,0.75,\"a, \"\"b\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn every_mistakes_csv_field_reads_back_as_written() {
+        let rows: Vec<Example> = AWKWARD_TEXTS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Example {
+                text: t.to_string(),
+                label: i % 2 == 0,
+                line: 10 * i as u64 + 2,
+            })
+            .collect();
+        // Every row wrong, with probabilities that print long.
+        let probabilities: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let margin = 0.1 + 0.4 / (i as f64 + 3.0);
+                if e.label {
+                    0.5 - margin
+                } else {
+                    0.5 + margin
+                }
+            })
+            .collect();
+        let mistakes = confident_mistakes(&rows, &probabilities, 0.5);
+        assert_eq!(mistakes.len(), rows.len());
+        let csv = mistakes_csv(&mistakes).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["line", "label", "probability", "text"]
+        );
+        let read: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(read.len(), mistakes.len());
+        for (r, m) in read.iter().zip(&mistakes) {
+            assert_eq!(r[0].parse::<u64>().unwrap(), m.line);
+            assert_eq!(&r[1], if m.label { "1" } else { "0" });
+            assert_eq!(r[2].parse::<f64>().unwrap(), m.probability, "exact");
+            assert_eq!(&r[3], m.text);
+        }
     }
 }

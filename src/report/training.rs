@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Bar, Series, SeriesLabelPosition};
-use super::{figure, fixed, key_values, Page, Report};
+use super::{figure, fixed, key_values, CsvText, Page, Report};
 use crate::config::ModelConfig;
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -67,28 +67,34 @@ fn quantile(sorted: &[usize], q: f64) -> usize {
 }
 
 /// `history.csv`: one row per epoch; timing columns are empty for epochs not timed here.
-pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> String {
-    let mut csv = String::from(
-        "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,lr,tokens,seconds,tokens_per_s\n",
-    );
+pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> Result<String> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let mut csv = CsvText::new(&[
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "valid_loss",
+        "valid_accuracy",
+        "lr",
+        "tokens",
+        "seconds",
+        "tokens_per_s",
+    ])?;
     for r in history {
         let t = timings.iter().find(|t| t.epoch == r.epoch);
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{}",
-            r.epoch,
-            r.train_loss,
-            r.train_accuracy,
+        csv.row(&[
+            r.epoch.to_string(),
+            r.train_loss.to_string(),
+            r.train_accuracy.to_string(),
             opt(r.valid_loss),
             opt(r.valid_accuracy),
-            r.lr,
+            r.lr.to_string(),
             t.map_or(String::new(), |t| t.tokens.to_string()),
             opt(t.map(|t| t.seconds)),
             opt(t.map(|t| t.tokens as f64 / t.seconds.max(1e-9))),
-        );
+        ])?;
     }
-    csv
+    csv.finish()
 }
 
 /// Smallest and largest of the values, for an axis.
@@ -180,7 +186,7 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             (super::TRAINING_FILES[0], page.finish()),
             (
                 super::TRAINING_FILES[1],
-                history_csv(&info.history, run.timings),
+                history_csv(&info.history, run.timings)?,
             ),
         ],
     })
@@ -525,10 +531,19 @@ mod tests {
             tokens: 1000,
             seconds: 0.5,
         }];
-        let csv = history_csv(&[record(1), record(2)], &timings);
+        let csv = history_csv(&[record(1), record(2)], &timings).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1], "1,0.5,0.75,0.25,,0.002,,,");
         assert_eq!(lines[2], "2,0.5,0.75,0.25,,0.002,1000,0.5,2000");
+        // A CSV reader gets the same columns and values back.
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(reader.headers().unwrap().len(), 9);
+        assert_eq!(&reader.headers().unwrap()[8], "tokens_per_s");
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].len(), 9);
+        assert_eq!(&rows[0][6], "");
+        assert_eq!(rows[1][8].parse::<f64>().unwrap(), 2000.0);
     }
 }
