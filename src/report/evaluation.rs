@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Series, SeriesLabelPosition};
-use super::{csv_field, escape, figure, fixed, key_values, Page, Report};
+use super::{escape, figure, fixed, key_values, CsvText, Page, Report};
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::kernels::float::sigmoid;
@@ -86,16 +86,38 @@ fn points(curve: &[metrics::CurvePoint]) -> Vec<(f64, f64)> {
     curve.iter().map(|p| (p.x, p.y)).collect()
 }
 
+/// The ranking and calibration curves of the probabilities, computed once for the summary
+/// and the charts.
+struct Curves {
+    roc: Option<Vec<metrics::CurvePoint>>,
+    pr: Option<Vec<metrics::CurvePoint>>,
+    average_precision: Option<f64>,
+    bins: Vec<metrics::CalibrationBin>,
+    /// Expected calibration error over `bins`.
+    ece: f64,
+}
+
+impl Curves {
+    fn new(probabilities: &[f64], labels: &[bool]) -> Self {
+        let pr = metrics::pr_curve(probabilities, labels);
+        let bins = metrics::calibration(probabilities, labels, BINS);
+        Self {
+            roc: metrics::roc_curve(probabilities, labels),
+            average_precision: pr.as_deref().map(metrics::average_precision),
+            pr,
+            ece: metrics::expected_calibration_error(&bins),
+            bins,
+        }
+    }
+}
+
 /// Renders `report.html` and `mistakes.csv`.
 pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
     let m = run.metrics;
     let labels: Vec<bool> = run.examples.iter().map(|e| e.label).collect();
     let probabilities: Vec<f64> = run.logits.iter().map(|&z| sigmoid(z)).collect();
-    let roc = metrics::roc_curve(&probabilities, &labels);
-    let pr = metrics::pr_curve(&probabilities, &labels);
-    let average_precision = pr.as_deref().map(metrics::average_precision);
-    let bins = metrics::calibration(&probabilities, &labels, BINS);
-    let ece = metrics::expected_calibration_error(&bins);
+    let curves = Curves::new(&probabilities, &labels);
+    let mistakes = confident_mistakes(run.examples, &probabilities, m.threshold);
 
     let mut page = Page::new(
         &format!("Evaluation report: {}", run.data_path.display()),
@@ -107,98 +129,142 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
             env!("CARGO_PKG_VERSION")
         ),
     );
+    page.section("summary", "Summary", &summary_section(run, &curves));
     page.section(
-        "summary",
-        "Summary",
-        &key_values(&[
-            ("model", run.model_path.display().to_string()),
-            (
-                "data",
-                format!(
-                    "{} ({} rows, {:.1}% positive)",
-                    run.data_path.display(),
-                    m.count,
-                    100.0 * m.positive_rate
-                ),
-            ),
-            ("threshold", m.threshold.to_string()),
-            ("accuracy", format!("{:.4}", m.accuracy)),
-            ("precision", format!("{:.4}", m.precision)),
-            ("recall", format!("{:.4}", m.recall)),
-            ("F1", format!("{:.4}", m.f1)),
-            ("ROC AUC", fixed(m.roc_auc)),
-            ("average precision", fixed(average_precision)),
-            ("log loss", format!("{:.4}", m.log_loss)),
-            (
-                "expected calibration error",
-                format!("{ece:.4} ({BINS} bins)"),
-            ),
-        ]),
+        "curves",
+        "Curves",
+        &curves_section(m, &curves, &probabilities, &labels)?,
     );
+    page.section("confusion", "Confusion matrix", &confusion_section(m));
+    page.section(
+        "mistakes",
+        "Most confident mistakes",
+        &mistakes_section(&mistakes, m.count, run.mistakes),
+    );
+    Ok(Report {
+        files: vec![
+            (super::EVALUATION_FILES[0], page.finish()),
+            (super::EVALUATION_FILES[1], mistakes_csv(&mistakes)?),
+        ],
+    })
+}
 
-    let mut figures = String::new();
-    match &roc {
-        Some(curve) => {
-            let axes = unit_axes(
-                format!("ROC curve (AUC {})", fixed(m.roc_auc)),
-                "false-positive rate",
-                "true-positive rate",
-                true,
-            );
-            let series = [Series {
-                label: String::new(),
-                points: points(curve),
-                colour: charts::BLUE,
-                markers: false,
-            }];
-            figures.push_str(&figure(
-                &charts::line_chart(&axes, &series).map_err(Error::Report)?,
-                "Each point is one threshold; the dashed diagonal is a random ranking.",
-            ));
-        }
-        None => {
-            figures.push_str("<p class=\"note\">No ROC curve: the data has one class only.</p>")
-        }
-    }
-    if let Some(curve) = &pr {
-        let axes = unit_axes(
-            format!("Precision-recall (AP {})", fixed(average_precision)),
-            "recall",
-            "precision",
-            false,
-        );
-        let series = [
-            Series {
-                label: "model".to_string(),
-                points: points(curve),
-                colour: charts::BLUE,
-                markers: false,
-            },
-            Series {
-                label: "positive rate (chance)".to_string(),
-                points: vec![(0.0, m.positive_rate), (1.0, m.positive_rate)],
-                colour: charts::RED,
-                markers: false,
-            },
-        ];
-        figures.push_str(&figure(
-            &charts::line_chart(&axes, &series).map_err(Error::Report)?,
-            "Precision against recall as the threshold falls.",
-        ));
-    }
+/// Summary: the data, the threshold and every metric at it, ranking and calibration included.
+fn summary_section(run: &EvaluationRun<'_>, curves: &Curves) -> String {
+    let m = run.metrics;
+    key_values(&[
+        ("model", run.model_path.display().to_string()),
+        (
+            "data",
+            format!(
+                "{} ({} rows, {:.1}% positive)",
+                run.data_path.display(),
+                m.count,
+                100.0 * m.positive_rate
+            ),
+        ),
+        ("threshold", m.threshold.to_string()),
+        ("accuracy", format!("{:.4}", m.accuracy)),
+        ("precision", format!("{:.4}", m.precision)),
+        ("recall", format!("{:.4}", m.recall)),
+        ("F1", format!("{:.4}", m.f1)),
+        ("ROC AUC", fixed(m.roc_auc)),
+        ("average precision", fixed(curves.average_precision)),
+        ("log loss", format!("{:.4}", m.log_loss)),
+        (
+            "expected calibration error",
+            format!("{:.4} ({BINS} bins)", curves.ece),
+        ),
+    ])
+}
+
+/// Curves: ROC, precision-recall, calibration and the score distribution per class.
+fn curves_section(
+    m: &Metrics,
+    curves: &Curves,
+    probabilities: &[f64],
+    labels: &[bool],
+) -> Result<String> {
+    let figures = [
+        roc_figure(m, curves)?,
+        pr_figure(m, curves)?,
+        calibration_figure(curves)?,
+        score_distribution_figure(probabilities, labels)?,
+    ];
+    Ok(format!("<div class=\"charts\">{}</div>", figures.concat()))
+}
+
+/// The ROC curve, or a note when the data has one class only (the curve is undefined).
+fn roc_figure(m: &Metrics, curves: &Curves) -> Result<String> {
+    let Some(curve) = &curves.roc else {
+        return Ok("<p class=\"note\">No ROC curve: the data has one class only.</p>".to_string());
+    };
+    let axes = unit_axes(
+        format!("ROC curve (AUC {})", fixed(m.roc_auc)),
+        "false-positive rate",
+        "true-positive rate",
+        true,
+    );
+    let series = [Series {
+        label: String::new(),
+        points: points(curve),
+        colour: charts::BLUE,
+        markers: false,
+    }];
+    Ok(figure(
+        &charts::line_chart(&axes, &series).map_err(Error::Report)?,
+        "Each point is one threshold; the dashed diagonal is a random ranking.",
+    ))
+}
+
+/// Precision against recall with the positive rate (chance) as a line; nothing when there is
+/// no curve.
+fn pr_figure(m: &Metrics, curves: &Curves) -> Result<String> {
+    let Some(curve) = &curves.pr else {
+        return Ok(String::new());
+    };
+    let axes = unit_axes(
+        format!("Precision-recall (AP {})", fixed(curves.average_precision)),
+        "recall",
+        "precision",
+        false,
+    );
+    let series = [
+        Series {
+            label: "model".to_string(),
+            points: points(curve),
+            colour: charts::BLUE,
+            markers: false,
+        },
+        Series {
+            label: "positive rate (chance)".to_string(),
+            points: vec![(0.0, m.positive_rate), (1.0, m.positive_rate)],
+            colour: charts::RED,
+            markers: false,
+        },
+    ];
+    Ok(figure(
+        &charts::line_chart(&axes, &series).map_err(Error::Report)?,
+        "Precision against recall as the threshold falls.",
+    ))
+}
+
+/// The calibration plot: fraction positive against mean predicted probability per bin.
+fn calibration_figure(curves: &Curves) -> Result<String> {
     let calibration = [Series {
         label: String::new(),
-        points: bins
+        points: curves
+            .bins
             .iter()
             .map(|b| (b.mean_predicted, b.fraction_positive))
             .collect(),
         colour: charts::GREEN,
         markers: true,
     }];
-    figures.push_str(&figure(
+    Ok(figure(
         &charts::line_chart(
             &unit_axes(
-                format!("Calibration (ECE {ece:.3})"),
+                format!("Calibration (ECE {:.3})", curves.ece),
                 "mean predicted probability",
                 "fraction positive",
                 true,
@@ -207,11 +273,14 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         )
         .map_err(Error::Report)?,
         "Rows binned by predicted probability; a calibrated model lies on the diagonal.",
-    ));
-    // Score distribution per class: counts per probability bin.
+    ))
+}
+
+/// The score distribution per class: counts of rows per probability bin.
+fn score_distribution_figure(probabilities: &[f64], labels: &[bool]) -> Result<String> {
     let per_class = |class: bool| -> Vec<(f64, f64)> {
         let mut counts = [0usize; BINS];
-        for (&p, &y) in probabilities.iter().zip(&labels) {
+        for (&p, &y) in probabilities.iter().zip(labels) {
             if y == class {
                 counts[metrics::probability_bin(p, BINS)] += 1;
             }
@@ -240,7 +309,7 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         .iter()
         .flat_map(|s| s.points.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
-    figures.push_str(&figure(
+    Ok(figure(
         &charts::line_chart(
             &Axes {
                 y_label: "rows".to_string(),
@@ -257,13 +326,11 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         )
         .map_err(Error::Report)?,
         "Well-separated classes pile up at opposite ends.",
-    ));
-    page.section(
-        "curves",
-        "Curves",
-        &format!("<div class=\"charts\">{figures}</div>"),
-    );
+    ))
+}
 
+/// Confusion matrix: counts at the threshold, with the share of each actual class.
+fn confusion_section(m: &Metrics) -> String {
     let c = &m.confusion;
     let share = |n: usize, row: usize| {
         if row == 0 {
@@ -274,31 +341,30 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
     };
     let negatives = c.true_negative + c.false_positive;
     let positives = c.true_positive + c.false_negative;
-    page.section(
-        "confusion",
-        "Confusion matrix",
-        &format!(
-            "<table class=\"cm\"><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>\
-             <tr><th>actual negative</th><td>{} ({})</td><td>{} ({})</td></tr>\
-             <tr><th>actual positive</th><td>{} ({})</td><td>{} ({})</td></tr></table>\
-             <p class=\"note\">Counts at threshold {}, with the share of each actual class.</p>",
-            c.true_negative,
-            share(c.true_negative, negatives),
-            c.false_positive,
-            share(c.false_positive, negatives),
-            c.false_negative,
-            share(c.false_negative, positives),
-            c.true_positive,
-            share(c.true_positive, positives),
-            m.threshold
-        ),
-    );
+    format!(
+        "<table class=\"cm\"><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr>\
+         <tr><th>actual negative</th><td>{} ({})</td><td>{} ({})</td></tr>\
+         <tr><th>actual positive</th><td>{} ({})</td><td>{} ({})</td></tr></table>\
+         <p class=\"note\">Counts at threshold {}, with the share of each actual class.</p>",
+        c.true_negative,
+        share(c.true_negative, negatives),
+        c.false_positive,
+        share(c.false_positive, negatives),
+        c.false_negative,
+        share(c.false_negative, positives),
+        c.true_positive,
+        share(c.true_positive, positives),
+        m.threshold
+    )
+}
 
-    let mistakes = confident_mistakes(run.examples, &probabilities, m.threshold);
+/// Most confident mistakes: the first `shown` of `mistakes` as a table, and how many there are
+/// of `rows`.
+fn mistakes_section(mistakes: &[Mistake<'_>], rows: usize, shown: usize) -> String {
     let mut table = String::from(
         "<table><tr><th>line</th><th>label</th><th>probability</th><th>text</th></tr>",
     );
-    for x in mistakes.iter().take(run.mistakes) {
+    for x in mistakes.iter().take(shown) {
         let _ = write!(
             table,
             "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.4}</td><td class=\"text\">{}</td></tr>",
@@ -313,28 +379,25 @@ pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
         "</table><p class=\"note\">{} of {} rows are misclassified; the {} most confident are shown \
          (all of them, in the same order, are in mistakes.csv). Probability is of the positive class.</p>",
         mistakes.len(),
-        m.count,
-        mistakes.len().min(run.mistakes)
+        rows,
+        mistakes.len().min(shown)
     );
-    page.section("mistakes", "Most confident mistakes", &table);
+    table
+}
 
-    let mut csv = String::from("line,label,probability,text\n");
-    for x in &mistakes {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{}",
-            x.line,
-            u8::from(x.label),
-            x.probability,
-            csv_field(x.text)
-        );
+/// `mistakes.csv`: every mistake, most confident first; label 1/0, probability of the positive
+/// class.
+fn mistakes_csv(mistakes: &[Mistake<'_>]) -> Result<String> {
+    let mut csv = CsvText::new(&["line", "label", "probability", "text"])?;
+    for x in mistakes {
+        csv.row(&[
+            x.line.to_string().as_str(),
+            if x.label { "1" } else { "0" },
+            x.probability.to_string().as_str(),
+            x.text,
+        ])?;
     }
-    Ok(Report {
-        files: vec![
-            (super::EVALUATION_FILES[0], page.finish()),
-            (super::EVALUATION_FILES[1], csv),
-        ],
-    })
+    csv.finish()
 }
 
 #[cfg(test)]
@@ -369,5 +432,81 @@ mod tests {
             .map(|m| m.line)
             .collect();
         assert_eq!(lines, vec![4, 5]);
+    }
+
+    /// Texts that need quoting, and some that look as if they might.
+    const AWKWARD_TEXTS: [&str; 9] = [
+        "plain",
+        "a, \"b\"",
+        "two\nlines",
+        "crlf\r\ninside",
+        "a lone \r",
+        "  spaces around  ",
+        "",
+        "# not a comment, \u{e9}t\u{e9} \u{1f600}",
+        "\"",
+    ];
+
+    #[test]
+    fn mistakes_csv_quotes_as_rfc_4180() {
+        let rows: Vec<Example> = AWKWARD_TEXTS[..3]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Example {
+                text: t.to_string(),
+                label: i != 1,
+                line: i as u64 + 2,
+            })
+            .collect();
+        let csv = mistakes_csv(&confident_mistakes(&rows, &[0.25, 0.75, 0.125], 0.5)).unwrap();
+        assert_eq!(
+            csv,
+            "line,label,probability,text\n\
+             4,1,0.125,\"two\nlines\"\n\
+             2,1,0.25,plain\n\
+             3,0,0.75,\"a, \"\"b\"\"\"\n"
+        );
+    }
+
+    #[test]
+    fn every_mistakes_csv_field_reads_back_as_written() {
+        let rows: Vec<Example> = AWKWARD_TEXTS
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Example {
+                text: t.to_string(),
+                label: i % 2 == 0,
+                line: 10 * i as u64 + 2,
+            })
+            .collect();
+        // Every row wrong, with probabilities that print long.
+        let probabilities: Vec<f64> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let margin = 0.1 + 0.4 / (i as f64 + 3.0);
+                if e.label {
+                    0.5 - margin
+                } else {
+                    0.5 + margin
+                }
+            })
+            .collect();
+        let mistakes = confident_mistakes(&rows, &probabilities, 0.5);
+        assert_eq!(mistakes.len(), rows.len());
+        let csv = mistakes_csv(&mistakes).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["line", "label", "probability", "text"]
+        );
+        let read: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(read.len(), mistakes.len());
+        for (r, m) in read.iter().zip(&mistakes) {
+            assert_eq!(r[0].parse::<u64>().unwrap(), m.line);
+            assert_eq!(&r[1], if m.label { "1" } else { "0" });
+            assert_eq!(r[2].parse::<f64>().unwrap(), m.probability, "exact");
+            assert_eq!(&r[3], m.text);
+        }
     }
 }

@@ -94,14 +94,41 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// Quotes a field for CSV (RFC 4180): in double quotes when it holds a comma, quote or line
-/// break, with quotes doubled.
-pub fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_string()
+/// A CSV file built in memory by the `csv` crate's writer: RFC 4180 quoting (a field is quoted
+/// when it holds a comma, a quote or a line break, and its quotes are doubled), `\n` after each
+/// row, and every row as long as the header.
+pub struct CsvText {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl CsvText {
+    /// Starts the file with its header row.
+    pub fn new(header: &[&str]) -> Result<Self> {
+        let mut csv = Self {
+            writer: csv::Writer::from_writer(Vec::new()),
+        };
+        csv.row(header)?;
+        Ok(csv)
     }
+
+    /// Adds a row.
+    pub fn row<T: AsRef<[u8]>>(&mut self, fields: &[T]) -> Result<()> {
+        self.writer.write_record(fields).map_err(csv_error)
+    }
+
+    /// The file's text.
+    pub fn finish(self) -> Result<String> {
+        let bytes = self
+            .writer
+            .into_inner()
+            .map_err(|e| csv_error(e.into_error()))?;
+        // Every field was a `&str`, and the writer adds only ASCII.
+        String::from_utf8(bytes).map_err(csv_error)
+    }
+}
+
+fn csv_error(e: impl std::fmt::Display) -> Error {
+    Error::Report(format!("csv: {e}"))
 }
 
 /// Builds the HTML page: a title, then sections in order.
@@ -199,9 +226,6 @@ mod tests {
             escape("a<b> & \"c\" 'd'\u{1}"),
             "a&lt;b&gt; &amp; &quot;c&quot; &#39;d&#39;\u{fffd}"
         );
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a, \"b\""), "\"a, \"\"b\"\"\"");
-        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
     }
 
     #[test]

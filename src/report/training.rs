@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Bar, Series, SeriesLabelPosition};
-use super::{figure, fixed, key_values, Page, Report};
+use super::{figure, fixed, key_values, CsvText, Page, Report};
+use crate::config::ModelConfig;
 use crate::data::Example;
 use crate::error::{Error, Result};
 use crate::metrics;
@@ -66,28 +67,34 @@ fn quantile(sorted: &[usize], q: f64) -> usize {
 }
 
 /// `history.csv`: one row per epoch; timing columns are empty for epochs not timed here.
-pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> String {
-    let mut csv = String::from(
-        "epoch,train_loss,train_accuracy,valid_loss,valid_accuracy,lr,tokens,seconds,tokens_per_s\n",
-    );
+pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> Result<String> {
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| v.to_string());
+    let mut csv = CsvText::new(&[
+        "epoch",
+        "train_loss",
+        "train_accuracy",
+        "valid_loss",
+        "valid_accuracy",
+        "lr",
+        "tokens",
+        "seconds",
+        "tokens_per_s",
+    ])?;
     for r in history {
         let t = timings.iter().find(|t| t.epoch == r.epoch);
-        let _ = writeln!(
-            csv,
-            "{},{},{},{},{},{},{},{},{}",
-            r.epoch,
-            r.train_loss,
-            r.train_accuracy,
+        csv.row(&[
+            r.epoch.to_string(),
+            r.train_loss.to_string(),
+            r.train_accuracy.to_string(),
             opt(r.valid_loss),
             opt(r.valid_accuracy),
-            r.lr,
+            r.lr.to_string(),
             t.map_or(String::new(), |t| t.tokens.to_string()),
             opt(t.map(|t| t.seconds)),
             opt(t.map(|t| t.tokens as f64 / t.seconds.max(1e-9))),
-        );
+        ])?;
     }
-    csv
+    csv.finish()
 }
 
 /// Smallest and largest of the values, for an axis.
@@ -153,11 +160,41 @@ fn epoch_chart(
 pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
     let model = run.model;
     let info = &model.training;
-    let config = &model.classifier.config;
-    let history = &info.history;
-    let best = history.iter().find(|r| r.epoch == info.best_epoch);
+    let architecture = architecture(&model.classifier.config);
+    let mut page = Page::new(
+        &format!("Training report: {}", run.model_path.display()),
+        &format!(
+            "{architecture} · trained on {} · rnn-sentiment {}",
+            run.data_path.display(),
+            info.tool_version
+        ),
+    );
+    // The validation texts are encoded once, for both the summary's metrics and the data
+    // section's coverage.
+    let valid_ids: Vec<Vec<u32>> = run.valid.iter().map(|e| model.encode(&e.text)).collect();
+    page.section(
+        "summary",
+        "Summary",
+        &summary_section(run, &architecture, &valid_ids),
+    );
+    page.section("curves", "Training curves", &curves_section(run)?);
+    page.section("data", "Data", &data_section(run, &valid_ids)?);
+    page.section("config", "Configuration", &config_section(run));
+    page.section("history", "History", &history_section(run));
+    Ok(Report {
+        files: vec![
+            (super::TRAINING_FILES[0], page.finish()),
+            (
+                super::TRAINING_FILES[1],
+                history_csv(&info.history, run.timings)?,
+            ),
+        ],
+    })
+}
 
-    let architecture = format!(
+/// The architecture in one line, e.g. "lstm, bidirectional, 2 layers, E=128, H=128, pooling max".
+fn architecture(config: &ModelConfig) -> String {
+    format!(
         "{}{}{}, E={}, H={}, pooling {}",
         config.cell.name(),
         if config.bidirectional {
@@ -176,30 +213,28 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default(),
-    );
-    let mut page = Page::new(
-        &format!("Training report: {}", run.model_path.display()),
-        &format!(
-            "{architecture} · trained on {} · rnn-sentiment {}",
-            run.data_path.display(),
-            info.tool_version
-        ),
-    );
+    )
+}
 
-    // Summary: the numbers a reader wants first.
-    // The validation texts are encoded once, for both the metrics and the coverage.
-    let valid_ids: Vec<Vec<u32>> = run.valid.iter().map(|e| model.encode(&e.text)).collect();
+/// Summary: the numbers a reader wants first (size, epochs, validation metrics, speed).
+fn summary_section(run: &TrainingRun<'_>, architecture: &str, valid_ids: &[Vec<u32>]) -> String {
+    let model = run.model;
+    let info = &model.training;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
     let valid_labels: Vec<bool> = run.valid.iter().map(|e| e.label).collect();
     let valid_metrics = (!run.valid.is_empty()).then(|| {
-        let logits = logits_batched(&model.classifier, &valid_ids, INFERENCE_BATCH);
+        let logits = logits_batched(&model.classifier, valid_ids, INFERENCE_BATCH);
         metrics::evaluate(&logits, &valid_labels, model.threshold())
     });
     let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();
     let timed: f64 = run.timings.iter().map(|t| t.seconds).sum();
     let mut summary = vec![
         ("model", run.model_path.display().to_string()),
-        ("architecture", architecture.clone()),
-        ("parameters", config.parameter_count().to_string()),
+        ("architecture", architecture.to_string()),
+        (
+            "parameters",
+            model.classifier.config.parameter_count().to_string(),
+        ),
         (
             "epochs",
             format!(
@@ -240,9 +275,14 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             },
         ),
     ]);
-    page.section("summary", "Summary", &key_values(&summary));
+    key_values(&summary)
+}
 
-    // Curves per epoch.
+/// Training curves: loss, accuracy, learning rate and (for epochs timed here) throughput per
+/// epoch.
+fn curves_section(run: &TrainingRun<'_>) -> Result<String> {
+    let info = &run.model.training;
+    let history = &info.history;
     let mut figures = String::new();
     let loss = [
         epoch_series("train", history, |r| Some(r.train_loss), charts::BLUE),
@@ -298,13 +338,14 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             "Training tokens per second of each epoch's wall time (validation included).",
         ));
     }
-    page.section(
-        "curves",
-        "Training curves",
-        &format!("<div class=\"charts\">{figures}</div>"),
-    );
+    Ok(format!("<div class=\"charts\">{figures}</div>"))
+}
 
-    // Data statistics.
+/// Data: rows and class balance of each split, text lengths and truncation, vocabulary and its
+/// coverage, pretrained vectors, and a histogram of training text lengths.
+fn data_section(run: &TrainingRun<'_>, valid_ids: &[Vec<u32>]) -> Result<String> {
+    let model = run.model;
+    let info = &model.training;
     let train_lengths = lengths(model, run.train);
     let mut sorted = train_lengths.clone();
     sorted.sort_unstable();
@@ -355,7 +396,7 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
             format!(
                 "{:.1}% of training tokens, {} of validation tokens",
                 100.0 * info.vocab_coverage,
-                coverage(&valid_ids).map_or("n/a".to_string(), |c| format!("{:.1}%", 100.0 * c))
+                coverage(valid_ids).map_or("n/a".to_string(), |c| format!("{:.1}%", 100.0 * c))
             ),
         ),
     ];
@@ -382,19 +423,20 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
         show_marker.then_some((max_len as f64, marker.as_str())),
     )
     .map_err(Error::Report)?;
-    page.section(
-        "data",
-        "Data",
-        &format!(
-            "{}<div class=\"charts\">{}</div>",
-            key_values(&data_rows),
-            figure(&histogram, "Texts longer than max_len are cut to it.")
-        ),
-    );
+    Ok(format!(
+        "{}<div class=\"charts\">{}</div>",
+        key_values(&data_rows),
+        figure(&histogram, "Texts longer than max_len are cut to it.")
+    ))
+}
 
-    // Configuration: every option, as the model file records it.
+/// Configuration: every training option, as the model file records it (nested tables as
+/// `table.key`).
+fn config_section(run: &TrainingRun<'_>) -> String {
     let mut options = Vec::new();
-    if let Some(serde_json::Value::Object(map)) = info
+    if let Some(serde_json::Value::Object(map)) = run
+        .model
+        .training
         .options
         .as_ref()
         .and_then(|o| serde_json::to_value(o).ok())
@@ -414,14 +456,17 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()))
         .collect();
-    page.section("config", "Configuration", &key_values(&option_rows));
+    key_values(&option_rows)
+}
 
-    // The per-epoch table.
+/// History: the per-epoch table (the best epoch marked), as in `history.csv`.
+fn history_section(run: &TrainingRun<'_>) -> String {
+    let info = &run.model.training;
     let mut table = String::from(
         "<table><tr><th>epoch</th><th>train loss</th><th>train acc.</th><th>valid loss</th>\
          <th>valid acc.</th><th>lr</th><th>tokens/s</th></tr>",
     );
-    for r in history {
+    for r in &info.history {
         let t = run.timings.iter().find(|t| t.epoch == r.epoch);
         let mark = if r.epoch == info.best_epoch {
             " (best)"
@@ -446,14 +491,7 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
         );
     }
     table.push_str("</table><p class=\"note\">Also in history.csv beside this page.</p>");
-    page.section("history", "History", &table);
-
-    Ok(Report {
-        files: vec![
-            (super::TRAINING_FILES[0], page.finish()),
-            (super::TRAINING_FILES[1], history_csv(history, run.timings)),
-        ],
-    })
+    table
 }
 
 /// A JSON option value as text: strings unquoted, null as "none".
@@ -493,10 +531,19 @@ mod tests {
             tokens: 1000,
             seconds: 0.5,
         }];
-        let csv = history_csv(&[record(1), record(2)], &timings);
+        let csv = history_csv(&[record(1), record(2)], &timings).unwrap();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 3);
         assert_eq!(lines[1], "1,0.5,0.75,0.25,,0.002,,,");
         assert_eq!(lines[2], "2,0.5,0.75,0.25,,0.002,1000,0.5,2000");
+        // A CSV reader gets the same columns and values back.
+        let mut reader = csv::Reader::from_reader(csv.as_bytes());
+        assert_eq!(reader.headers().unwrap().len(), 9);
+        assert_eq!(&reader.headers().unwrap()[8], "tokens_per_s");
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].len(), 9);
+        assert_eq!(&rows[0][6], "");
+        assert_eq!(rows[1][8].parse::<f64>().unwrap(), 2000.0);
     }
 }

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use serde_json::Value;
+use rnn_sentiment::batch::Batch;
+use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::model::Mode;
+use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -239,15 +242,46 @@ fn command_line_beats_config_file_beats_defaults() {
     assert_eq!(code, 0, "{stderr}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["epochs_run"], 2);
-    let model: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
-    assert_eq!(model["config"]["cell"], "gru");
-    assert_eq!(model["config"]["hidden_dim"], 6, "command line wins");
-    assert_eq!(
-        model["config"]["embed_dim"], 8,
-        "config file beats the default"
+    // The merged options are the ones training used: the same flags given directly (the
+    // default batch size among them, spelled out) train the same bytes.
+    let direct = dir.path().join("direct.json");
+    let (code, _, stderr) = run(bin(dir.path())
+        .args(["train", "--quiet", "--cell", "gru", "--hidden-dim", "6"])
+        .args([
+            "--embed-dim",
+            "8",
+            "--epochs",
+            "2",
+            "--patience",
+            "0",
+            "--seed",
+            "3",
+        ])
+        .args(["--lowercase", "false", "--batch-size", "32", "-o"])
+        .arg(&direct)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&direct).unwrap(),
+        "config file + command line and the same options as flags trained different models"
     );
-    assert_eq!(model["tokenizer"]["lowercase"], false);
-    assert_eq!(model["training"]["options"]["batch_size"], 32, "default");
+    // And those options are in effect: GRU weights (3 gates) of H = 6 from the command line
+    // over the file's 8, E = 8 from the file over the default, and case kept in tokens.
+    let model: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        model["weights"]["rnn.weight_ih_l0"]["shape"],
+        json!([18, 8])
+    );
+    assert_eq!(
+        model["weights"]["rnn.weight_hh_l0"]["shape"],
+        json!([18, 6])
+    );
+    let (code, stdout, _) = run(bin(dir.path())
+        .args(["tokenize", "-m"])
+        .arg(&out)
+        .arg("Great MOVIE"));
+    assert_eq!(code, 0);
+    assert_eq!(json_lines(&stdout)[0]["tokens"], json!(["Great", "MOVIE"]));
     // A key the file does not know is an error naming it.
     let bad = write(dir.path(), "bad.toml", "hiden_dim = 8\n");
     fails_with(
@@ -437,9 +471,40 @@ fn bad_model_files_fail_cleanly() {
     );
 }
 
+/// A model file as JSON.
+fn model_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// `predict --json`'s probabilities for `texts`.
+fn probabilities(dir: &Path, model: &Path, texts: &[&str]) -> Vec<f64> {
+    let (code, stdout, stderr) = run(bin(dir)
+        .args(["predict", "--json", "-m"])
+        .arg(model)
+        .args(texts));
+    assert_eq!(code, 0, "{stderr}");
+    json_lines(&stdout)
+        .iter()
+        .map(|line| line["probability"].as_f64().unwrap())
+        .collect()
+}
+
+const REVIEWS: [&str; 5] = [
+    "a wonderful, moving film",
+    "dull and far too long",
+    "not bad at all",
+    "I loved the acting but the plot was a mess",
+    "",
+];
+
+/// `--layers`, `--bidirectional` and `--pooling` shape the weights as PyTorch names and sizes
+/// them; the pooling the file records is the one inference uses; and a run with every
+/// architecture and optimisation option at once is deterministic.
 #[test]
-fn architecture_and_optimisation_options_train_deterministically() {
+fn architecture_options_shape_the_model_file() {
     let dir = temp_dir();
+    let d = dir.path();
+    // GRU (G = 3 gates), E = H = 16 (train_small), two bidirectional layers, last + max.
     let options = [
         "--layers",
         "2",
@@ -460,28 +525,280 @@ fn architecture_and_optimisation_options_train_deterministically() {
         "--pos-weight",
         "1.5",
     ];
-    let a = train_small(dir.path(), "gru", "a.json", &options);
-    let b = train_small(dir.path(), "gru", "b.json", &options);
+    let a = train_small(d, "gru", "a.json", &options);
+    let b = train_small(d, "gru", "b.json", &options);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    let v: Value = serde_json::from_slice(&std::fs::read(&a).unwrap()).unwrap();
-    assert_eq!(v["config"]["layers"], 2);
-    assert_eq!(v["config"]["bidirectional"], true);
-    assert_eq!(v["config"]["pooling"], "last-max");
-    assert_eq!(
-        v["weights"]["rnn.weight_ih_l1_reverse"]["shape"],
-        serde_json::json!([48, 32])
+    let v = model_json(&a);
+    let vocab = v["vocab"].as_array().unwrap().len();
+    let shapes = |v: &Value| -> Vec<(String, Value)> {
+        v["weights"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, w)| (name.clone(), w["shape"].clone()))
+            .collect()
+    };
+    let mut want = vec![("embedding.weight".to_string(), json!([vocab, 16]))];
+    for layer in 0..2 {
+        // Layer 1 reads both directions of layer 0: 2H inputs.
+        let inputs = if layer == 0 { 16 } else { 32 };
+        for suffix in ["", "_reverse"] {
+            want.extend([
+                (
+                    format!("rnn.weight_ih_l{layer}{suffix}"),
+                    json!([48, inputs]),
+                ),
+                (format!("rnn.weight_hh_l{layer}{suffix}"), json!([48, 16])),
+                (format!("rnn.bias_ih_l{layer}{suffix}"), json!([48])),
+                (format!("rnn.bias_hh_l{layer}{suffix}"), json!([48])),
+            ]);
+        }
+    }
+    // The head reads the last state and the max of both directions: 4H.
+    want.extend([
+        ("fc.weight".to_string(), json!([1, 64])),
+        ("fc.bias".to_string(), json!([1])),
+    ]);
+    let sorted = |mut v: Vec<(String, Value)>| {
+        v.sort_by(|x, y| x.0.cmp(&y.0));
+        v
+    };
+    assert_eq!(sorted(shapes(&v)), sorted(want));
+
+    // One layer, one direction, the last state: a plain GRU's weights and a head on H.
+    let single = train_small(
+        d,
+        "gru",
+        "single.json",
+        &[
+            "--layers",
+            "1",
+            "--bidirectional",
+            "false",
+            "--pooling",
+            "last",
+        ],
     );
-    assert_eq!(v["training"]["options"]["lr_schedule"], "cosine");
-    // Dropout is off at inference: the same text scores the same every time.
-    let (_, out1, _) = run(bin(dir.path())
-        .args(["predict", "-m"])
-        .arg(&a)
-        .arg("not bad at all"));
-    let (_, out2, _) = run(bin(dir.path())
-        .args(["predict", "-m"])
-        .arg(&a)
-        .arg("not bad at all"));
-    assert_eq!(out1, out2);
+    let want = vec![
+        ("embedding.weight".to_string(), json!([vocab, 16])),
+        ("rnn.weight_ih_l0".to_string(), json!([48, 16])),
+        ("rnn.weight_hh_l0".to_string(), json!([48, 16])),
+        ("rnn.bias_ih_l0".to_string(), json!([48])),
+        ("rnn.bias_hh_l0".to_string(), json!([48])),
+        ("fc.weight".to_string(), json!([1, 16])),
+        ("fc.bias".to_string(), json!([1])),
+    ];
+    assert_eq!(sorted(shapes(&model_json(&single))), sorted(want));
+
+    // Max, mean and last pooling feed the head vectors of the same size, so the weights of a
+    // max-pooled model can be read with another pooling: the scores change, because the
+    // pooling the file records is the one inference uses.
+    let max = train_small(d, "gru", "max.json", &["--pooling", "max"]);
+    let mut v = model_json(&max);
+    assert_eq!(v["config"]["pooling"], "max");
+    let scores = probabilities(d, &max, &REVIEWS);
+    for other in ["mean", "last"] {
+        v["config"]["pooling"] = json!(other);
+        let edited = write(d, &format!("{other}.json"), v.to_string());
+        assert_ne!(
+            probabilities(d, &edited, &REVIEWS),
+            scores,
+            "the weights scored the same with {other} pooling as with max"
+        );
+    }
+}
+
+/// Dropout acts in training only: the rates change the trained weights, the rates a model file
+/// records never change what inference prints, and `predict` gives an evaluation-mode forward
+/// pass of the stored weights.
+#[test]
+fn dropout_acts_in_training_and_never_at_inference() {
+    let dir = temp_dir();
+    let d = dir.path();
+    // Two layers: dropout on the embeddings, between the layers and before the head.
+    let rates = |p: &'static str| ["--layers", "2", "--embed-dropout", p, "--dropout", p];
+    let dropped = train_small(d, "lstm", "dropped.json", &rates("0.5"));
+    let plain = train_small(d, "lstm", "plain.json", &rates("0"));
+    let mut v = model_json(&dropped);
+    assert!(
+        v["weights"] != model_json(&plain)["weights"],
+        "training with dropout 0.5 gave the weights of dropout 0"
+    );
+
+    // The same weights with the recorded rates set to 0 and to 0.9: every inference command
+    // prints the same bytes.
+    let options = &v["training"]["options"];
+    assert_eq!(options["dropout"], 0.5);
+    assert_eq!(options["embed_dropout"], 0.5);
+    // Each file is `m.json` in its own directory, so that eval's output (which names the model)
+    // can be compared too.
+    let mut variants = Vec::new();
+    for p in [0.0, 0.9] {
+        v["training"]["options"]["dropout"] = json!(p);
+        v["training"]["options"]["embed_dropout"] = json!(p);
+        let variant = d.join(format!("rates-{p}"));
+        std::fs::create_dir(&variant).unwrap();
+        write(&variant, "m.json", v.to_string());
+        variants.push(variant);
+    }
+    let original = d.join("original");
+    std::fs::create_dir(&original).unwrap();
+    std::fs::copy(&dropped, original.join("m.json")).unwrap();
+    let succeed = |cmd: &mut assert_cmd::Command| -> String {
+        let (code, stdout, stderr) = run(cmd);
+        assert_eq!(code, 0, "{stderr}");
+        stdout
+    };
+    let outputs = |dir: &Path| -> [String; 3] {
+        [
+            succeed(
+                bin(dir)
+                    .args(["predict", "--json", "-m", "m.json"])
+                    .args(REVIEWS),
+            ),
+            succeed(
+                bin(dir)
+                    .args(["predict", "--explain", "--json", "-m", "m.json"])
+                    .args(REVIEWS),
+            ),
+            succeed(
+                bin(dir)
+                    .args(["eval", "--json", "-m", "m.json"])
+                    .arg(sample("test.csv")),
+            ),
+        ]
+    };
+    let want = outputs(&original);
+    for variant in &variants {
+        assert_eq!(outputs(variant), want, "{}", variant.display());
+    }
+
+    // And the probabilities are those of the stored weights in evaluation mode, computed here.
+    let model = rnn_sentiment::model_file::load(&dropped).unwrap();
+    for (line, text) in json_lines(&want[0]).iter().zip(REVIEWS) {
+        let batch = Batch::from_sequences(&[model.encode(text)]);
+        let (logits, _) = model.classifier.forward(&batch, Mode::Eval);
+        assert_eq!(
+            line["probability"].as_f64(),
+            Some(sigmoid(f64::from(logits[0]))),
+            "{text:?}"
+        );
+    }
+}
+
+/// Each optimisation option changes what training does, in the direction it should. Every
+/// option is checked against one base run (same seed, no dropout) and all failures are
+/// reported together.
+#[test]
+fn optimisation_options_change_training() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let base_options = [
+        ("--seed", "7"),
+        ("--dropout", "0"),
+        ("--embed-dropout", "0"),
+    ];
+    // The base run with `flag value` added or put in place of the base's value.
+    let train = |name: &str, change: Option<(&str, &str)>| -> Value {
+        let mut options = base_options.to_vec();
+        if let Some((flag, value)) = change {
+            options.retain(|&(f, _)| f != flag);
+            options.push((flag, value));
+        }
+        let args: Vec<&str> = options.iter().flat_map(|&(f, v)| [f, v]).collect();
+        model_json(&train_small(d, "gru", name, &args))
+    };
+    // Per-epoch learning rates as recorded, the L2 norm of the weight matrices and the mean
+    // probability on the held-out texts.
+    let lrs = |v: &Value| -> Vec<f64> {
+        v["training"]["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["lr"].as_f64().unwrap())
+            .collect()
+    };
+    let matrix_norm = |v: &Value| -> f64 {
+        v["weights"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| name.starts_with("rnn.weight") || *name == "fc.weight")
+            .flat_map(|(_, w)| floats(&w["data"]))
+            .map(|x| x * x)
+            .sum::<f64>()
+            .sqrt()
+    };
+    let texts: Vec<String> = csv::Reader::from_path(sample("test.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap()[0].to_string())
+        .collect();
+    let mean_probability = |name: &str, v: &Value| -> f64 {
+        let path = write(d, name, v.to_string());
+        let model = rnn_sentiment::model_file::load(&path).unwrap();
+        let p = model.probabilities(&texts);
+        p.iter().sum::<f64>() / p.len() as f64
+    };
+
+    let base = train("base.json", None);
+    let lr = lrs(&base)[0];
+    assert!(lrs(&base).iter().all(|&x| x == lr), "constant by default");
+    let mut failures = Vec::new();
+    let mut expect = |ok: bool, what: String| {
+        if !ok {
+            failures.push(what);
+        }
+    };
+    for (option, value) in [
+        ("--lr-schedule", "cosine"),
+        ("--warmup", "0.5"),
+        ("--weight-decay", "5"),
+        ("--pos-weight", "4"),
+        ("--dropout", "0.5"),
+        ("--embed-dropout", "0.5"),
+    ] {
+        let v = train(&format!("{}.json", &option[2..]), Some((option, value)));
+        expect(
+            v["weights"] != base["weights"],
+            format!("{option} {value} trained the base run's weights"),
+        );
+        let (got, base_lrs) = (lrs(&v), lrs(&base));
+        match option {
+            // Cosine decay: each epoch ends at a lower rate, the last well below the base.
+            "--lr-schedule" => expect(
+                got.windows(2).all(|w| w[1] < w[0]) && got[2] < 0.5 * lr,
+                format!("cosine schedule recorded {got:?} (base {base_lrs:?})"),
+            ),
+            // Warm-up over half the steps: the first epoch (a third of them) ends below lr.
+            "--warmup" => expect(
+                got[0] < lr && got[2] <= lr,
+                format!("warm-up recorded {got:?} (base {base_lrs:?})"),
+            ),
+            // Decoupled decay shrinks the weight matrices: by (1 - 0.002 * 5) a step.
+            "--weight-decay" => {
+                let (with, without) = (matrix_norm(&v), matrix_norm(&base));
+                expect(
+                    with < 0.9 * without,
+                    format!("weight decay 5: matrix norm {with} against {without} without"),
+                );
+            }
+            // Positive rows weigh 4x in the loss: the model leans positive.
+            "--pos-weight" => {
+                let (with, without) = (
+                    mean_probability("pos.json", &v),
+                    mean_probability("base-copy.json", &base),
+                );
+                expect(
+                    with > without,
+                    format!("pos-weight 4: mean probability {with} against {without} without"),
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+
     for (flag, value) in [
         ("--dropout", "1"),
         ("--layers", "0"),
@@ -489,9 +806,7 @@ fn architecture_and_optimisation_options_train_deterministically() {
         ("--pos-weight", "0"),
     ] {
         fails_with(
-            bin(dir.path())
-                .args(["train", flag, value])
-                .arg(sample("train.csv")),
+            bin(d).args(["train", flag, value]).arg(sample("train.csv")),
             &[flag.trim_start_matches('-')],
         );
     }

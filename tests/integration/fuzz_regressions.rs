@@ -2,7 +2,9 @@
 //!
 //! Every file in `fuzz/regressions/<target>/` and `fuzz/seeds/<target>/` goes through the same
 //! code as that fuzz target and must return (Ok or Err) without panicking. Files whose names start with `.` and
-//! `README.md` are skipped. Fuzzing itself is not part of CI; these tests are.
+//! `README.md` are skipped. Fuzzing itself is not part of CI; these tests are. The seeds the
+//! fuzzers read in place (`tests/bad_input/`, `data/test.csv`, `config.example.toml`; see
+//! `fuzz/README.md`) are not replayed here: the tests that own them run them.
 
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -80,44 +80,6 @@ fn values_in_padding_positions_are_never_read() {
 }
 
 #[test]
-fn dropout_is_inactive_at_evaluation_and_active_in_training() {
-    let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![9, 2]];
-    let batch = Batch::from_sequences(&rows);
-    for m in models() {
-        let eval = m.forward(&batch, Mode::Eval).0;
-        // Rates of 0 in training mode draw no masks: identical to evaluation.
-        let mut rng = Rng::new(1);
-        let no_drop = m
-            .forward(
-                &batch,
-                Mode::Train {
-                    embed_dropout: 0.0,
-                    dropout: 0.0,
-                    rng: &mut rng,
-                },
-            )
-            .0;
-        assert_eq!(eval, no_drop);
-        let mut rng = Rng::new(1);
-        let dropped = m
-            .forward(
-                &batch,
-                Mode::Train {
-                    embed_dropout: 0.5,
-                    dropout: 0.5,
-                    rng: &mut rng,
-                },
-            )
-            .0;
-        assert_ne!(eval, dropped, "dropout changes training outputs");
-        // predict_proba (what predict/eval use) is evaluation mode, deterministic.
-        assert_eq!(m.predict_proba(&batch), m.predict_proba(&batch));
-        let eval_p: Vec<f32> = eval.iter().map(|&z| sigmoid(z)).collect();
-        assert_eq!(m.predict_proba(&batch), eval_p);
-    }
-}
-
-#[test]
 fn inference_without_a_cache_gives_the_same_logits() {
     let rows: Vec<Vec<u32>> = vec![vec![4, 5, 6, 7, 8], vec![3], vec![], vec![9, 2, 11]];
     let batch = Batch::from_sequences(&rows);

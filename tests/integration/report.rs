@@ -113,13 +113,26 @@ fn train_report_holds_the_run_and_agrees_with_the_json() {
     assert_eq!(elements(&doc, "circle").count(), 3 * 6);
 
     // history.csv: a header and one row per epoch, with the numbers the JSON reports.
-    let csv = read(&dir.path().join("out/run/history.csv"));
-    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0][..3], ["epoch", "train_loss", "train_accuracy"]);
+    let mut reader = csv::Reader::from_path(dir.path().join("out/run/history.csv")).unwrap();
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "epoch",
+            "train_loss",
+            "train_accuracy",
+            "valid_loss",
+            "valid_accuracy",
+            "lr",
+            "tokens",
+            "seconds",
+            "tokens_per_s"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let history = json["history"].as_array().unwrap();
-    assert_eq!(rows.len(), history.len() + 1);
+    assert_eq!(rows.len(), history.len());
     assert_eq!(history.len(), 3);
-    for (row, record) in rows[1..].iter().zip(history) {
+    for (row, record) in rows.iter().zip(history) {
         assert_eq!(row[0], record["epoch"].to_string());
         let loss: f64 = row[1].parse().unwrap();
         assert_eq!(loss, record["train_loss"].as_f64().unwrap());
@@ -186,7 +199,16 @@ fn eval_report_holds_curves_confusion_and_mistakes() {
     let mut data = read(&sample("test.csv"));
     data.push_str("\"<script>alert('x')</script> & <b>bold</b> \"\"quoted\"\"\",1\n");
     data.push_str("\"<script>alert('y')</script> & more\",0\n");
-    let data = write(dir.path(), "hostile.csv", data);
+    // Texts that mistakes.csv must quote (line breaks, LF and CRLF, commas and quotes), each
+    // with both labels: the same text scores the same, so one of the two is a mistake.
+    let awkward = ["two\nlines, \"quoted\"", "crlf\r\ninside"];
+    for text in awkward {
+        for label in [1, 0] {
+            data.push_str(&format!("\"{}\",{label}\n", text.replace('"', "\"\"")));
+        }
+    }
+    let data_text = data;
+    let data = write(dir.path(), "hostile.csv", &data_text);
 
     let (code, stdout, stderr) = run(bin(dir.path())
         .args(["eval", "--json", "--report", "ev", "--mistakes", "5", "-m"])
@@ -245,9 +267,29 @@ fn eval_report_holds_curves_confusion_and_mistakes() {
     assert_eq!(rows.len() as u64, errors);
     let margin = |r: &csv::StringRecord| (r[2].parse::<f64>().unwrap() - 0.5).abs();
     assert!(rows.windows(2).all(|w| margin(&w[0]) >= margin(&w[1])));
+    // Every field reads back as the input had it: the text and label of that line.
+    let mut input = csv::Reader::from_reader(data_text.as_bytes());
+    let by_line: std::collections::HashMap<u64, (String, String)> = input
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            let line = r.position().unwrap().line();
+            (line, (r[0].to_string(), r[1].to_string()))
+        })
+        .collect();
     for r in &rows {
         let p: f64 = r[2].parse().unwrap();
         assert_eq!(r[1] == *"1", p < 0.5, "row {:?} is not a mistake", r);
+        let line: u64 = r[0].parse().unwrap();
+        let (text, label) = &by_line[&line];
+        assert_eq!(
+            (&r[3], &r[1]),
+            (text.as_str(), label.as_str()),
+            "line {line}"
+        );
+    }
+    for text in awkward {
+        assert_eq!(rows.iter().filter(|r| &r[3] == text).count(), 1, "{text:?}");
     }
     let table = elements(&doc, "section")
         .find(|s| s.attribute("id") == Some("mistakes"))
