@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use rnn_sentiment::batch::Batch;
-use rnn_sentiment::float::sigmoid;
+use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::model::Mode;
 use serde_json::{json, Value};
 
