@@ -140,10 +140,17 @@ fn temp_beside(path: &Path) -> io::Result<tempfile::NamedTempFile> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".into());
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}.tmp-{}-", std::process::id()))
-        .rand_bytes(10)
-        .tempfile_in(parent_dir(path))
+    let prefix = format!(".{name}.tmp-{}-", std::process::id());
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).rand_bytes(10);
+    // As `File::create` makes files: 0666 less the umask, not tempfile's private 0600, so a
+    // model is as readable as any file the user writes (a server running as another user).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(parent_dir(path))
 }
 
 /// What kind of file a non-regular file is, for messages.
@@ -443,6 +450,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("checkpoint"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_the_usual_permissions() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        write_atomic(&path, b"x", "model file").unwrap();
+        let reference = dir.path().join("plain");
+        File::create(&reference).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), mode(&reference));
     }
 
     #[test]
