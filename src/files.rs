@@ -189,6 +189,11 @@ pub fn check_output(path: &Path, role: Role) -> Result<()> {
         path: path.to_path_buf(),
         message: why,
     };
+    if path.as_os_str().is_empty() || path.as_os_str().as_encoded_bytes().ends_with(b"/") {
+        return Err(refuse(
+            "the path names a directory, not a file; give a file name such as model.json".into(),
+        ));
+    }
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_symlink() => {
             let target = fs::read_link(path)
@@ -446,6 +451,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("directory"), "{e}");
+        let e = check_output(Path::new("m.json/"), "model file")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("names a directory"), "{e}");
         let e = check_output(&dir.path().join("no/m.json"), "checkpoint")
             .unwrap_err()
             .to_string();

@@ -113,6 +113,12 @@ pub(crate) fn check_eval_files(args: &EvalArgs) -> Result<()> {
     }
     let report_files = report_paths(args.report.as_deref(), &report::EVALUATION_FILES);
     uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    // The report directory is made: it may not be the name of another output either.
+    uses.extend(
+        args.report
+            .as_deref()
+            .map(|d| Use::output("report directory", d)),
+    );
     files::check_distinct(&uses, &[("model file", "model file to update")])?;
     if args.store {
         files::check_output(model, "model file")?;

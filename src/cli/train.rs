@@ -132,6 +132,12 @@ pub(crate) fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()
     uses.push(Use::output("checkpoint", &checkpoint));
     let report_files = report_paths(plan.report.as_deref(), &report::TRAINING_FILES);
     uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    // The report directory is made: it may not be the name of another output either.
+    uses.extend(
+        plan.report
+            .as_deref()
+            .map(|d| Use::output("report directory", d)),
+    );
     // An interrupted resumed run replaces the checkpoint it resumed from, by design.
     files::check_distinct(&uses, &[("checkpoint", "checkpoint to resume")])?;
     // Fail before a long run, not after it, if the model, checkpoint or report cannot be

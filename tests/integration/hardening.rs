@@ -619,6 +619,13 @@ fn outputs_that_are_inputs_are_refused() {
             with_fast(&[dp], &["-o", "rep/history.csv", "--report", "rep"]),
             vec!["rep/history.csv"],
         ),
+        (
+            "-o NEW --report NEW (the model and the report directory)",
+            vec![("keep.csv", &data[..])],
+            vec![],
+            with_fast(&[dp], &["-o", "new", "--report", "new"]),
+            vec!["keep.csv"],
+        ),
     ];
     for (i, (case, files, links, args, kept)) in cases_list.into_iter().enumerate() {
         let sub = d.join(format!("case{i}"));
