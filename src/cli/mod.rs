@@ -76,6 +76,7 @@ enum Command {
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
+    check_single_dash_words(&std::env::args_os().collect::<Vec<_>>())?;
     let matches = match Cli::command().try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return clap_exit(&e),
@@ -99,6 +100,36 @@ pub fn run() -> Result<i32> {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
     }
+}
+
+/// `-model posneg.json` (one dash) would parse as `-m odel`: a single-dash word that is the
+/// name of a long option is refused with the spelling meant.
+fn check_single_dash_words(args: &[std::ffi::OsString]) -> Result<()> {
+    let command = Cli::command();
+    let mut longs: Vec<String> = Vec::new();
+    for sub in std::iter::once(&command).chain(command.get_subcommands()) {
+        longs.extend(
+            sub.get_arguments()
+                .filter_map(|a| a.get_long())
+                .map(str::to_string),
+        );
+    }
+    for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        if arg == "--" {
+            break;
+        }
+        let Some(word) = arg
+            .strip_prefix('-')
+            .filter(|w| w.len() > 1 && !w.starts_with('-'))
+        else {
+            continue;
+        };
+        let name = word.split('=').next().unwrap_or(word);
+        if longs.iter().any(|l| l == name) {
+            anyhow::bail!("{arg}: long options take two dashes; did you mean --{word}?");
+        }
+    }
+    Ok(())
 }
 
 /// What clap would print and exit with for `--help`, `--version` or a usage error, but with

@@ -145,11 +145,22 @@ pub(crate) struct ExplanationLine<'a> {
 }
 
 /// `--file model.json` is a model given where texts are expected.
+/// A positional text that names an existing model file (`predict mr.json "I love it"`, -m
+/// forgotten) is the same mistake: refused, rather than scoring the string "mr.json".
 pub(crate) fn check_text_file(input: &TextInput) -> Result<()> {
-    match &input.file {
-        Some(path) => reject_model_as_data(path, &format!("did you mean -m {}?", path.display())),
-        None => Ok(()),
+    if let Some(path) = &input.file {
+        return reject_model_as_data(path, &format!("did you mean -m {}?", path.display()));
     }
+    for text in &input.texts {
+        let path = std::path::Path::new(text);
+        if file_start(path).is_some_and(|start| looks_like_model(path, &start)) {
+            anyhow::bail!(
+                "{text} is an rnn-sentiment model file, given as a text to score; did you mean \
+                 -m {text}?"
+            );
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn predict(args: PredictArgs) -> Result<i32> {

@@ -355,7 +355,8 @@ fn print_summary(
             "history": info.history,
         });
         say!("{report}");
-    } else {
+    } else if !plan.quiet {
+        // Quiet means nothing on stdout or stderr but errors (and --json's object).
         let valid = match best.and_then(|r| r.valid_accuracy.zip(r.valid_loss)) {
             Some((a, l)) => format!(", validation accuracy {a:.4} (loss {l:.4})"),
             None => String::new(),

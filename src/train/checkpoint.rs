@@ -161,7 +161,15 @@ impl Checkpoint {
             crate::model_file::read_file(path, crate::limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
         let checkpoint = serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
-            message: format!("not a training checkpoint ({e})"),
+            message: match serde_json::from_slice::<FormatTag>(&bytes) {
+                Ok(FormatTag { format: Some(f) }) if f == crate::model_file::FORMAT => {
+                    "it is a model file, not a training checkpoint; --resume takes the \
+                     MODEL.ckpt that an interrupted `train -o MODEL` wrote (Ctrl-C or SIGTERM), \
+                     and a finished model needs no resuming"
+                        .to_string()
+                }
+                _ => format!("not a training checkpoint ({e})"),
+            },
         })?;
         Ok(Resume {
             path: path.to_path_buf(),
@@ -175,6 +183,12 @@ impl Checkpoint {
             serde_json::to_vec(self).map_err(|e| Error::option("checkpoint", e.to_string()))?;
         crate::files::write_atomic(path, &bytes, "checkpoint")
     }
+}
+
+/// Only a JSON file's `"format"`, to say what a file given to `--resume` is instead.
+#[derive(Deserialize)]
+struct FormatTag {
+    format: Option<String>,
 }
 
 /// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`.

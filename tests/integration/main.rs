@@ -11,6 +11,7 @@ mod fuzz_regressions;
 mod gradcheck;
 mod hardening;
 mod model_file;
+mod newcomer;
 mod padding;
 mod properties;
 mod reference;

@@ -1,0 +1,131 @@
+//! What a newcomer trips over (issue 15), each through the real binary: a model given where a
+//! checkpoint or a text is expected, `-q` that still printed, a single-dash long option, and
+//! the README's install command.
+
+use std::path::Path;
+
+use crate::common::*;
+
+/// A small model at `dir/name`.
+fn small_model(dir: &Path, name: &str) {
+    let (code, _, stderr) = run(bin(dir)
+        .args([
+            "train",
+            "-q",
+            "--epochs",
+            "1",
+            "--embed-dim",
+            "8",
+            "--hidden-dim",
+            "8",
+        ])
+        .args(["-o", name])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn a_model_given_to_resume_is_named_as_a_model() {
+    let dir = temp_dir();
+    let d = dir.path();
+    small_model(d, "m.json");
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--resume", "m.json", "-o", "other.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("m.json") && stderr.contains("is a model file, not a training checkpoint"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("unknown field"),
+        "serde internals: {stderr}"
+    );
+    assert!(!d.join("other.json").exists());
+}
+
+#[test]
+fn a_model_file_given_as_a_text_is_refused_with_the_hint() {
+    let dir = temp_dir();
+    let d = dir.path();
+    small_model(d, "mr.json");
+    small_model(d, "model.json");
+    for command in ["predict", "tokenize"] {
+        let (code, stdout, stderr) = run(bin(d).args([command, "mr.json", "I love it"]));
+        assert_eq!(code, 2, "{command}: {stdout} {stderr}");
+        assert!(stderr.contains("did you mean -m mr.json?"), "{stderr}");
+        assert!(
+            stdout.is_empty(),
+            "{command} scored the file name: {stdout}"
+        );
+    }
+    // A text that only looks like a file name is still a text.
+    let (code, stdout, stderr) = run(bin(d).args(["predict", "no-such-file.json"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout.lines().count(), 1);
+}
+
+#[test]
+fn quiet_training_prints_nothing_but_json_when_asked() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let train = |extra: &[&str]| {
+        run(bin(d)
+            .args([
+                "train",
+                "-q",
+                "--epochs",
+                "1",
+                "--embed-dim",
+                "8",
+                "--hidden-dim",
+                "8",
+            ])
+            .args(extra)
+            .arg(sample("train.csv")))
+    };
+    let (code, stdout, stderr) = train(&["-o", "q.json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
+    assert!(d.join("q.json").exists());
+    let (code, stdout, stderr) = train(&["-o", "j.json", "--json"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stderr, "");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON object");
+    assert_eq!(summary["model"], "j.json");
+}
+
+#[test]
+fn a_single_dash_long_option_is_caught() {
+    let dir = temp_dir();
+    let d = dir.path();
+    for (args, meant) in [
+        (&["predict", "-model", "posneg.json", "hi"][..], "--model"),
+        (&["train", "-epochs", "3", "data.csv"][..], "--epochs"),
+        (&["eval", "-threads=2", "x.csv"][..], "--threads=2"),
+    ] {
+        let (code, _, stderr) = run(bin(d).args(args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("did you mean {meant}?")),
+            "{args:?}: {stderr}"
+        );
+    }
+    // Short options and texts after `--` are not long options.
+    small_model(d, "model.json");
+    let (code, _, stderr) = run(bin(d).args(["predict", "-m", "model.json", "--", "-model"]));
+    assert_eq!(code, 0, "{stderr}");
+}
+
+#[test]
+fn the_readme_installs_with_the_locked_versions() {
+    let readme = std::fs::read_to_string(repo_file("README.md")).unwrap();
+    for line in readme.lines().filter(|l| l.contains("cargo install")) {
+        assert!(line.contains("--locked"), "README: {line}");
+    }
+    assert!(readme.contains("cargo install --locked --path ."));
+    assert!(
+        readme.contains("the first run builds the tool"),
+        "the README should say the first command builds first"
+    );
+}
