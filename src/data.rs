@@ -80,15 +80,33 @@ fn is_tsv(path: &Path) -> bool {
 }
 
 /// Reads every labelled row of a CSV/TSV file.
+/// `-` reads standard input (named `<stdin>` in messages), as `predict -` does.
 pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    let read = |reader: &mut dyn BufRead, name: &Path| {
+        crate::files::read_lines_limited(
+            reader,
+            name,
+            "data file",
+            limits::MAX_DATA_BYTES,
+            limits::MAX_LINE_BYTES,
+        )
+    };
+    if path == Path::new("-") {
+        let stdin = Path::new("<stdin>");
+        let bytes = read(&mut std::io::stdin().lock(), stdin)?;
+        return read_labeled_from(&bytes, stdin, options);
+    }
+    if path.is_dir() {
+        return Err(Error::io(
+            "cannot read data file",
+            path,
+            std::io::Error::other(
+                "it is a directory; give a CSV or TSV file with text and label columns",
+            ),
+        ));
+    }
     let file = File::open(path).map_err(|e| Error::io("cannot read data file", path, e))?;
-    let bytes = crate::files::read_lines_limited(
-        std::io::BufReader::with_capacity(1 << 20, file),
-        path,
-        "data file",
-        limits::MAX_DATA_BYTES,
-        limits::MAX_LINE_BYTES,
-    )?;
+    let bytes = read(&mut BufReader::with_capacity(1 << 20, file), path)?;
     read_labeled_from(&bytes, path, options)
 }
 
@@ -222,6 +240,22 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
             ))),
         }
     };
+    // Both columns missing (and not for a reason diagnosed below): name both at once.
+    let absent: Vec<String> = [
+        (&options.text_column, "text"),
+        (&options.label_column, "label"),
+    ]
+    .into_iter()
+    .filter(|(wanted, _)| !names.iter().any(|n| n == *wanted))
+    .map(|(wanted, what)| format!("no {what} column named {wanted:?}"))
+    .collect();
+    if absent.len() == 2 && !header_looks_like_data && other_separator.is_none() {
+        return Err(file_error(format!(
+            "{}; the header has {}; choose them with --text-column and --label-column",
+            absent.join(" and "),
+            list_columns(&names)
+        )));
+    }
     let text_col = find(&options.text_column, "text")?;
     let label_col = find(&options.label_column, "label")?;
 

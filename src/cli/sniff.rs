@@ -9,7 +9,21 @@ use anyhow::{bail, Result};
 use rnn_sentiment::model_file;
 use rnn_sentiment::sentiment::SentimentModel;
 
+/// Loads the model of `-m`, saying what to do when there is none or it is a directory.
 pub(crate) fn load_model(path: &Path) -> Result<SentimentModel> {
+    let shown = path.display();
+    if path.is_dir() {
+        bail!(
+            "cannot read model file {shown}: it is a directory, not a model file; give the \
+             model file with -m FILE"
+        );
+    }
+    if fs::symlink_metadata(path).is_err() {
+        bail!(
+            "cannot read model file {shown}: there is no such file; train one with \
+             `rnn-sentiment train DATA -o {shown}`, or give an existing model with -m FILE"
+        );
+    }
     reject_data_as_model(path)?;
     Ok(model_file::load(path)?)
 }

@@ -166,7 +166,8 @@ fn check_header(
         Some(other) => return Err(format!("format is {other:?}, expected {FORMAT:?}")),
         None => {
             return Err(format!(
-                "no \"format\" field; expected \"format\": {FORMAT:?}"
+                "no \"format\" field; expected \"format\": {FORMAT:?}: this JSON file is not an \
+                 rnn-sentiment model; give a model written by `rnn-sentiment train` (-o names it)"
             ))
         }
     }

@@ -129,3 +129,94 @@ fn the_readme_installs_with_the_locked_versions() {
         "the README should say the first command builds first"
     );
 }
+
+#[test]
+fn missing_and_mistaken_files_say_what_they_are_and_what_to_do() {
+    let dir = temp_dir();
+    let d = dir.path();
+    std::fs::create_dir(d.join("folder")).unwrap();
+    std::fs::write(
+        d.join("config.json"),
+        r#"{"architectures": ["Bert"], "hidden_size": 8}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("c.csv"), "review,stars\ngood,1\n").unwrap();
+    let cases: [(&[&str], &[&str]); 5] = [
+        (
+            &["predict", "I love this"],
+            &[
+                "cannot read model file model.json: there is no such file",
+                "rnn-sentiment train DATA -o model.json",
+                "-m FILE",
+            ],
+        ),
+        (
+            &["predict", "-m", "folder", "hi"],
+            &["model file folder: it is a directory, not a model file"],
+        ),
+        (
+            &["train", "folder"],
+            &["data file folder: it is a directory; give a CSV or TSV file"],
+        ),
+        (
+            &["predict", "-m", "config.json", "hi"],
+            &[
+                "this JSON file is not an rnn-sentiment model",
+                "rnn-sentiment train",
+            ],
+        ),
+        (
+            &["train", "c.csv"],
+            &["no text column named \"text\" and no label column named \"label\""],
+        ),
+    ];
+    for (args, fragments) in cases {
+        let (code, _, stderr) = run(bin(d).args(args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        for f in fragments {
+            assert!(stderr.contains(f), "{args:?}: lacks {f:?}: {stderr}");
+        }
+        assert!(
+            !stderr.contains("os error"),
+            "{args:?}: a raw OS error: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn train_and_eval_read_csv_from_stdin_for_a_dash() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let data = std::fs::read(sample("train.csv")).unwrap();
+    let fast = [
+        "--epochs",
+        "1",
+        "--embed-dim",
+        "8",
+        "--hidden-dim",
+        "8",
+        "-q",
+    ];
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-", "-o", "piped.json"])
+        .args(fast)
+        .write_stdin(data.clone()));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(bin(d)
+        .arg("train")
+        .arg(sample("train.csv"))
+        .args(["-o", "file.json"])
+        .args(fast));
+    assert_eq!(code, 0, "{stderr}");
+    // The same rows give the same model, whichever way they came in.
+    let piped = std::fs::read(d.join("piped.json")).unwrap();
+    let file = std::fs::read(d.join("file.json")).unwrap();
+    assert_eq!(piped, file, "train - and train FILE differ");
+    let test = std::fs::read(sample("test.csv")).unwrap();
+    let (code, stdout, stderr) = run(bin(d)
+        .args(["eval", "--json", "-m", "piped.json", "-"])
+        .write_stdin(test));
+    assert_eq!(code, 0, "{stderr}");
+    let metrics: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(metrics["count"], 120);
+}
