@@ -1,15 +1,15 @@
 //! `completions` and `man`: shell completions and man pages generated from the clap types.
 
-use std::fs::{self};
+use std::fs;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory};
 
-use rnn_sentiment::files::{self};
+use rnn_sentiment::files;
 
-use super::output::*;
+use super::output::{emit, flush, write_stdout};
 use super::Cli;
 
 pub(crate) const COMPLETIONS_HELP: &str = "\

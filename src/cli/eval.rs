@@ -6,16 +6,18 @@ use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::json;
 
-use rnn_sentiment::data::{self};
+use rnn_sentiment::data;
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::metrics::{self, Metrics, Objective};
 use rnn_sentiment::model_file;
+use rnn_sentiment::report;
 use rnn_sentiment::report::evaluation::EvaluationRun;
-use rnn_sentiment::report::{self};
 
-use super::args::*;
-use super::output::*;
-use super::sniff::*;
+use super::args::{
+    check_threshold, csv_options, report_paths, set_inference_threads, CsvArgs, ModelArg,
+};
+use super::output::write_report;
+use super::sniff::{load_model, reject_model_as_data};
 use super::EXIT_GATE_FAILED;
 
 pub(crate) const EVAL_JSON: &str = "\

@@ -1,18 +1,17 @@
 //! `inspect`: what a model file holds.
 
-use std::fs::{self};
+use std::fs;
 use std::io::{self, BufWriter};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
+use super::args::ModelArg;
+use super::output::{emit, flush};
+use super::sniff::load_model;
 use rnn_sentiment::model_file;
 use rnn_sentiment::text::Truncation;
-
-use super::args::*;
-use super::output::*;
-use super::sniff::*;
 
 pub(crate) const INSPECT_JSON: &str = "\
 JSON output (--json): one object on stdout:

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
+use super::args::{check_threshold, set_inference_threads, ModelArg};
+use super::output::{emit, flush};
+use super::sniff::{file_start, load_model, looks_like_model, reject_model_as_data};
 use rnn_sentiment::data::TextLines;
 use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
-
-use super::args::*;
-use super::output::*;
-use super::sniff::*;
 
 pub(crate) const PREDICT_JSON: &str = "\
 JSON output (--json): one object per input line, in input order:

@@ -5,10 +5,10 @@ use std::io::{self, BufWriter};
 use anyhow::Result;
 use clap::Args;
 
-use super::args::*;
-use super::output::*;
+use super::args::ModelArg;
+use super::output::{emit, flush};
 use super::predict::{check_text_file, Source, TextInput};
-use super::sniff::*;
+use super::sniff::load_model;
 
 pub(crate) const TOKENIZE_JSON: &str = "\
 Output (always JSON; --json is accepted for symmetry with the other commands): one object per

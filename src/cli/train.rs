@@ -12,15 +12,15 @@ use rnn_sentiment::config::{ConfigFile, TrainConfig, TrainOptions};
 use rnn_sentiment::data::{self, CsvOptions, Example};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::model_file;
+use rnn_sentiment::report;
 use rnn_sentiment::report::training::TrainingRun;
-use rnn_sentiment::report::{self};
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::train::{self, checkpoint_path};
 
-use super::args::*;
-use super::output::*;
-use super::progress::*;
-use super::sniff::*;
+use super::args::{report_paths, thread_count};
+use super::output::write_report;
+use super::progress::Progress;
+use super::sniff::{reject_model_as_data, same_file};
 use super::EXIT_INTERRUPTED;
 
 pub(crate) const TRAIN_JSON: &str = "\
