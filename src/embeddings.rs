@@ -93,6 +93,35 @@ pub fn load(path: &Path, vocab: &Vocab, options: &EmbeddingsOptions) -> Result<P
     )
 }
 
+/// The dimension of a vectors file, read from its header or its first vector line, for
+/// `train --embeddings` without `--embed-dim`. The full read ([`load`]) checks every line.
+pub fn peek_dim(path: &Path) -> Result<usize> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open word vectors", path, e))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let (mut buffer, mut spans, mut line) = (Vec::new(), Vec::new(), 0u64);
+    while let Some(text) = read_line(&mut reader, &mut buffer, &mut line, path)? {
+        split_fields(text, &mut spans);
+        if spans.is_empty() {
+            continue;
+        }
+        if let Some((_, dim)) = parse_header(text, &spans, line, path)? {
+            return Ok(dim);
+        }
+        if spans.len() < 2 {
+            return Err(line_error(
+                path,
+                line,
+                "a word without values; each line must be a word followed by its numbers".into(),
+            ));
+        }
+        return Ok(spans.len() - 1);
+    }
+    Err(Error::DataFile {
+        path: path.to_path_buf(),
+        message: "no word vectors in the file".into(),
+    })
+}
+
 /// [`load`] from any reader; `path` names the source in messages.
 ///
 /// # Errors

@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use rnn_sentiment::report::training::EpochTiming;
 use rnn_sentiment::train::{BatchProgress, Observer};
-use rnn_sentiment::training_info::EpochRecord;
+use rnn_sentiment::training_info::{EpochRecord, PretrainedInfo};
 
 /// Draws training progress on stderr: a bar per epoch on a terminal, else one line per epoch.
 /// Also times each epoch for the report.
@@ -71,6 +71,21 @@ impl Observer for Progress {
             p.loss, p.accuracy, rate
         ));
         bar.set_position(p.batch as u64);
+    }
+
+    fn pretrained(&mut self, p: &PretrainedInfo, vocab_words: usize) {
+        if self.quiet {
+            return;
+        }
+        note!(
+            "pretrained vectors {}: {} of {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
+            p.path.display(),
+            p.matched,
+            vocab_words,
+            100.0 * p.type_coverage,
+            p.lowercased,
+            100.0 * p.token_coverage
+        );
     }
 
     fn epoch(&mut self, r: &EpochRecord) {

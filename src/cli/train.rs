@@ -86,7 +86,13 @@ pub(crate) fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPla
         None => ConfigFile::default(),
     };
     let typed = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
-    let options = args.options.merge(&file, typed)?;
+    let mut options = args.options.merge(&file, typed)?;
+    // With pretrained vectors and no size asked for, the embedding takes the vectors' size.
+    if let Some(path) = &options.embeddings {
+        if !typed("embed_dim") && !file.sets("embed_dim") {
+            options.embed_dim = rnn_sentiment::embeddings::peek_dim(path)?;
+        }
+    }
     Ok(TrainPlan {
         config: options.to_config()?,
         csv: CsvOptions {
@@ -316,17 +322,6 @@ fn print_summary(
     threads: usize,
 ) -> Result<i32> {
     let info = &trained.model.training;
-    if let (Some(p), false) = (&info.pretrained, plan.quiet) {
-        note!(
-            "pretrained vectors {}: {} of {} vocabulary words found ({:.1}%, {} via lowercasing), covering {:.1}% of training tokens",
-            p.path.display(),
-            p.matched,
-            trained.model.vocab.len() - 2,
-            100.0 * p.type_coverage,
-            p.lowercased,
-            100.0 * p.token_coverage
-        );
-    }
     let best = info.history.get(info.best_epoch.saturating_sub(1));
     let config = &trained.model.classifier.config;
     // Tokens through training steps per second of training steps (validation excluded).

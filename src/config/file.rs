@@ -90,6 +90,11 @@ impl ConfigFile {
         Ok(file)
     }
 
+    /// Whether this file sets `key`.
+    pub fn sets(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
     /// The keys this file sets, with their values (as JSON values).
     pub fn values(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.values.iter().map(|(k, v)| (k.as_str(), v))

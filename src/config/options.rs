@@ -92,8 +92,8 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = defaults().dense_embedding_updates, action = clap::ArgAction::Set)]
     pub dense_embedding_updates: bool,
     /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
-    /// format (a word and its floats per line, optional "COUNT DIM" header); the dimension must
-    /// equal --embed-dim.
+    /// format (a word and its floats per line, optional "COUNT DIM" header). Without
+    /// --embed-dim (here or in the config file), the embedding takes the file's dimension.
     #[arg(long)]
     pub embeddings: Option<PathBuf>,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).

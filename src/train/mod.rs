@@ -10,7 +10,7 @@ use crate::data::Example;
 use crate::error::Result;
 use crate::rng::Rng;
 use crate::sentiment::SentimentModel;
-use crate::training_info::EpochRecord;
+use crate::training_info::{EpochRecord, PretrainedInfo};
 
 mod checkpoint;
 mod early_stopping;
@@ -101,6 +101,9 @@ pub trait Observer {
     fn epoch_start(&mut self, _epoch: usize, _resumed: bool) {}
     fn batch(&mut self, _progress: &BatchProgress) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
+    /// Pretrained vectors were read into the embedding, before the first step: what they
+    /// cover of the `vocab_words` vocabulary words (without `<pad>` and `<unk>`).
+    fn pretrained(&mut self, _info: &PretrainedInfo, _vocab_words: usize) {}
 }
 
 /// An observer that ignores everything.

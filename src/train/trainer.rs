@@ -290,6 +290,9 @@ impl<'a> Trainer<'a> {
         observer: &mut dyn Observer,
         stop: Option<&AtomicBool>,
     ) -> Result<Outcome> {
+        if let Some(info) = &self.pretrained {
+            observer.pretrained(info, self.vocab.len().saturating_sub(2));
+        }
         let mut stopped_early = false;
         for epoch in self.start.epoch..=self.config.epochs {
             let totals = match self.run_epoch(epoch, observer, stop)? {

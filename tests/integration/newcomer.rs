@@ -220,3 +220,44 @@ fn train_and_eval_read_csv_from_stdin_for_a_dash() {
     let metrics: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(metrics["count"], 120);
 }
+
+#[test]
+fn pretrained_vectors_set_the_embedding_size_and_report_coverage_first() {
+    let dir = temp_dir();
+    let d = dir.path();
+    // Six values per word, for words of the sample data; --embed-dim is not given.
+    let words = ["the", "a", "movie", "good", "bad", "film", "great", "and"];
+    let vectors: String = words
+        .iter()
+        .map(|w| format!("{w} 0.1 0.2 -0.3 0.4 0.05 -0.6\n"))
+        .collect();
+    std::fs::write(d.join("vec6.txt"), vectors).unwrap();
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "--epochs", "1", "--hidden-dim", "8"])
+        .args(["--embeddings", "vec6.txt", "-o", "e.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let (_, stdout, _) = run(bin(d).args(["inspect", "--json", "-m", "e.json"]));
+    let info: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(info["embed_dim"], 6, "the vectors' size");
+    // The coverage is said before training starts, not after it.
+    let coverage = stderr
+        .find("pretrained vectors vec6.txt")
+        .expect("coverage line");
+    let first_epoch = stderr.find("epoch   1").expect("epoch line");
+    assert!(coverage < first_epoch, "{stderr}");
+    // A size asked for still wins, and a mismatch is still an error.
+    let (code, _, stderr) = run(bin(d)
+        .args([
+            "train",
+            "--epochs",
+            "1",
+            "--embed-dim",
+            "8",
+            "--hidden-dim",
+            "8",
+        ])
+        .args(["--embeddings", "vec6.txt", "-o", "f.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2, "{stderr}");
+}
