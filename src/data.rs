@@ -139,59 +139,19 @@ impl LineCounter<'_> {
     }
 }
 
-/// [`read_labeled`] from bytes in memory; `path` is used in messages.
-///
-/// Longer than this crate's 100-line guide, on purpose: the header checks (each a diagnosis of
-/// a common mistake: no header, wrong delimiter, a missing column) and the record loop share
-/// one reader, one line counter and two error builders, and read best top to bottom as the
-/// order in which a file is checked.
-pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
-    let mut lines = LineCounter {
-        bytes,
-        offset: 0,
-        line: 1,
-    };
-    let tsv = is_tsv(path);
-    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-    let quoting = delimiter != b'\t';
-    check_encoding(bytes, path)?;
-    if quoting {
-        check_quotes(bytes, delimiter, path)?;
-    }
-    if options.text_column == options.label_column {
-        return Err(Error::DataFile {
-            path: path.to_path_buf(),
-            message: format!(
-                "--text-column and --label-column both name column {:?}; they must differ",
-                options.text_column
-            ),
-        });
-    }
-    let mut csv = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .delimiter(delimiter)
-        .quoting(quoting)
-        .from_reader(bytes);
+/// The text and label columns of a header row. A missing column is diagnosed: a file without
+/// a header row (its first row looks like data), the wrong delimiter (a one-column header
+/// holding another separator), both columns missing, or a column named twice.
+fn header_columns(
+    headers: &csv::ByteRecord,
+    delimiter: u8,
+    options: &CsvOptions,
+    path: &Path,
+) -> Result<(usize, usize)> {
     let file_error = |message: String| Error::DataFile {
         path: path.to_path_buf(),
         message,
     };
-    let line_error = |line: u64, message: String| Error::DataLine {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-
-    let headers = csv
-        .byte_headers()
-        .map_err(|e| csv_error(path, e, &mut lines))?
-        .clone();
-    if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
-        return Err(file_error(format!(
-            "the file is empty; expected a header row naming the columns, such as `{},{}`",
-            options.text_column, options.label_column
-        )));
-    }
     let names: Vec<String> = headers
         .iter()
         .map(|h| String::from_utf8_lossy(h).trim().to_string())
@@ -256,8 +216,61 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
             list_columns(&names)
         )));
     }
-    let text_col = find(&options.text_column, "text")?;
-    let label_col = find(&options.label_column, "label")?;
+    Ok((
+        find(&options.text_column, "text")?,
+        find(&options.label_column, "label")?,
+    ))
+}
+
+/// [`read_labeled`] from bytes in memory; `path` is used in messages.
+pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    let mut lines = LineCounter {
+        bytes,
+        offset: 0,
+        line: 1,
+    };
+    let tsv = is_tsv(path);
+    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+    let quoting = delimiter != b'\t';
+    check_encoding(bytes, path)?;
+    if quoting {
+        check_quotes(bytes, delimiter, path)?;
+    }
+    if options.text_column == options.label_column {
+        return Err(Error::DataFile {
+            path: path.to_path_buf(),
+            message: format!(
+                "--text-column and --label-column both name column {:?}; they must differ",
+                options.text_column
+            ),
+        });
+    }
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .delimiter(delimiter)
+        .quoting(quoting)
+        .from_reader(bytes);
+    let file_error = |message: String| Error::DataFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let line_error = |line: u64, message: String| Error::DataLine {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+
+    let headers = csv
+        .byte_headers()
+        .map_err(|e| csv_error(path, e, &mut lines))?
+        .clone();
+    if headers.is_empty() || (headers.len() == 1 && headers[0].is_empty()) {
+        return Err(file_error(format!(
+            "the file is empty; expected a header row naming the columns, such as `{},{}`",
+            options.text_column, options.label_column
+        )));
+    }
+    let (text_col, label_col) = header_columns(&headers, delimiter, options, path)?;
 
     let mut examples = Vec::new();
     let mut record = csv::ByteRecord::new();
