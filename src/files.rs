@@ -70,6 +70,11 @@ fn file_key(path: &Path) -> FileKey {
     }
 }
 
+/// Whether two paths name one existing file, by the same identity [`check_distinct`] uses.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    a.exists() && b.exists() && file_key(a) == file_key(b)
+}
+
 /// One file a command reads or writes.
 #[derive(Clone, Copy, Debug)]
 pub struct Use<'a> {

@@ -73,14 +73,6 @@ pub(crate) fn looks_like_model(path: &Path, start: &[u8]) -> bool {
         .any(|w| w == marker.as_bytes())
 }
 
-/// Whether two paths name the same existing file.
-pub(crate) fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::canonicalize(a), fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
-}
-
 /// A model file given where data is expected (`eval model.json`) is said as such, instead of
 /// a CSV error about its columns.
 pub(crate) fn reject_model_as_data(path: &Path, hint: &str) -> Result<()> {

@@ -20,7 +20,7 @@ use rnn_sentiment::train::{self, checkpoint_path};
 use super::args::{report_paths, thread_count};
 use super::output::write_report;
 use super::progress::Progress;
-use super::sniff::{reject_model_as_data, same_file};
+use super::sniff::reject_model_as_data;
 use super::EXIT_INTERRUPTED;
 
 pub(crate) const TRAIN_JSON: &str = "\
@@ -280,7 +280,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         // The checkpoint has served; the finished model replaces it. Only this run's own
         // checkpoint (`MODEL.ckpt`) is removed: another file given to --resume was not this
         // command's to delete.
-        if same_file(path, &checkpoint_path(&plan.output)) {
+        if files::same_file(path, &checkpoint_path(&plan.output)) {
             let _ = std::fs::remove_file(path);
         }
     }
