@@ -2,6 +2,7 @@
 
 use std::fs;
 use std::io::{self, BufWriter};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -10,8 +11,10 @@ use serde_json::json;
 use super::args::ModelArg;
 use super::output::{emit, flush};
 use super::sniff::load_model;
+use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::model_file;
-use rnn_sentiment::text::Truncation;
+use rnn_sentiment::text::{TokenizerConfig, Truncation};
+use rnn_sentiment::training_info::TrainingInfo;
 
 pub(crate) const INSPECT_JSON: &str = "\
 JSON output (--json): one object on stdout:
@@ -70,10 +73,18 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let file_bytes = fs::metadata(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?
         .len();
+    let info = &model.training;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
     let facts = Facts {
         path,
-        model: &model,
         file_bytes,
+        config: &model.classifier.config,
+        tokenizer: model.tokenizer.config(),
+        vocab_size: model.vocab.len(),
+        info,
+        valid_loss: best.and_then(|r| r.valid_loss),
+        valid_accuracy: best.and_then(|r| r.valid_accuracy),
+        tool_version: Some(info.tool_version.as_str()).filter(|v| !v.is_empty()),
     };
     if args.json {
         inspect_json(&facts)
@@ -82,87 +93,86 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     }
 }
 
-/// What `inspect` shows of a model file.
+/// What `inspect` shows of a model file, derived once for both forms.
 struct Facts<'a> {
-    path: &'a std::path::Path,
-    model: &'a rnn_sentiment::sentiment::SentimentModel,
+    path: &'a Path,
     file_bytes: u64,
-}
-
-impl Facts<'_> {
+    config: &'a ModelConfig,
+    tokenizer: &'a TokenizerConfig,
+    vocab_size: usize,
+    info: &'a TrainingInfo,
     /// The best epoch's validation loss and accuracy.
-    fn best(&self) -> (Option<f64>, Option<f64>) {
-        let info = &self.model.training;
-        let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-        (
-            best.and_then(|r| r.valid_loss),
-            best.and_then(|r| r.valid_accuracy),
-        )
-    }
-
-    fn tool_version(&self) -> Option<&str> {
-        Some(self.model.training.tool_version.as_str()).filter(|v| !v.is_empty())
-    }
+    valid_loss: Option<f64>,
+    valid_accuracy: Option<f64>,
+    tool_version: Option<&'a str>,
 }
 
 /// `inspect --json`: one object.
 fn inspect_json(facts: &Facts) -> Result<i32> {
-    let (path, model, file_bytes) = (facts.path, facts.model, facts.file_bytes);
-    let config = &model.classifier.config;
-    let tokenizer = model.tokenizer.config();
-    let info = &model.training;
-    let (valid_loss, valid_accuracy) = facts.best();
-    let tool_version = facts.tool_version();
-    {
-        let report = json!({
-            "model": path,
-            "file_bytes": file_bytes,
-            "format_version": model_file::VERSION,
-            "tool_version": tool_version,
-            "cell": config.cell.name(),
-            "embed_dim": config.embed_dim,
-            "hidden_dim": config.hidden_dim,
-            "layers": config.layers,
-            "bidirectional": config.bidirectional,
-            "pooling": config.pooling.name(),
-            "forget_bias": config.forget_bias,
-            "parameters": config.parameter_count(),
-            "vocab_size": model.vocab.len(),
-            "tokenizer": {
-                "lowercase": tokenizer.lowercase,
-                "punctuation": tokenizer.punctuation,
-                "strip_html": tokenizer.strip_html,
-                "max_len": tokenizer.max_len,
-                "truncation": truncation_name(tokenizer.truncation),
-            },
-            "threshold": config.threshold,
-            "data_fingerprint": info.data_fingerprint,
-            "train_rows": info.train_rows,
-            "valid_rows": info.valid_rows,
-            "train_positive_rate": info.train_positive_rate,
-            "vocab_coverage": info.vocab_coverage,
-            "pretrained": info.pretrained,
-            "epochs_run": info.epochs_run,
-            "best_epoch": info.best_epoch,
-            "stopped_early": info.stopped_early,
-            "valid_loss": valid_loss,
-            "valid_accuracy": valid_accuracy,
-            "history": info.history,
-            "options": info.options,
-        });
-        say!("{report}");
-        Ok(0)
-    }
+    let &Facts {
+        path,
+        file_bytes,
+        config,
+        tokenizer,
+        vocab_size,
+        info,
+        valid_loss,
+        valid_accuracy,
+        tool_version,
+    } = facts;
+    let report = json!({
+        "model": path,
+        "file_bytes": file_bytes,
+        "format_version": model_file::VERSION,
+        "tool_version": tool_version,
+        "cell": config.cell.name(),
+        "embed_dim": config.embed_dim,
+        "hidden_dim": config.hidden_dim,
+        "layers": config.layers,
+        "bidirectional": config.bidirectional,
+        "pooling": config.pooling.name(),
+        "forget_bias": config.forget_bias,
+        "parameters": config.parameter_count(),
+        "vocab_size": vocab_size,
+        "tokenizer": {
+            "lowercase": tokenizer.lowercase,
+            "punctuation": tokenizer.punctuation,
+            "strip_html": tokenizer.strip_html,
+            "max_len": tokenizer.max_len,
+            "truncation": truncation_name(tokenizer.truncation),
+        },
+        "threshold": config.threshold,
+        "data_fingerprint": info.data_fingerprint,
+        "train_rows": info.train_rows,
+        "valid_rows": info.valid_rows,
+        "train_positive_rate": info.train_positive_rate,
+        "vocab_coverage": info.vocab_coverage,
+        "pretrained": info.pretrained,
+        "epochs_run": info.epochs_run,
+        "best_epoch": info.best_epoch,
+        "stopped_early": info.stopped_early,
+        "valid_loss": valid_loss,
+        "valid_accuracy": valid_accuracy,
+        "history": info.history,
+        "options": info.options,
+    });
+    say!("{report}");
+    Ok(0)
 }
 
 /// `inspect`: one line per fact, aligned.
 fn inspect_text(facts: &Facts) -> Result<i32> {
-    let (path, model, file_bytes) = (facts.path, facts.model, facts.file_bytes);
-    let config = &model.classifier.config;
-    let tokenizer = model.tokenizer.config();
-    let info = &model.training;
-    let (valid_loss, valid_accuracy) = facts.best();
-    let tool_version = facts.tool_version();
+    let &Facts {
+        path,
+        file_bytes,
+        config,
+        tokenizer,
+        vocab_size,
+        info,
+        valid_loss,
+        valid_accuracy,
+        tool_version,
+    } = facts;
     let mut out = BufWriter::new(io::stdout().lock());
     let mut line = |key: &str, value: String| emit(&mut out, format_args!("{key:<15}{value}"));
     line(
@@ -194,7 +204,7 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
     line("parameters", config.parameter_count().to_string())?;
     line(
         "vocabulary",
-        format!("{} entries (with <pad> and <unk>)", model.vocab.len()),
+        format!("{} entries (with <pad> and <unk>)", vocab_size),
     )?;
     line(
         "tokenizer",
