@@ -76,8 +76,9 @@ enum Command {
 
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
-    check_single_dash_words(&std::env::args_os().collect::<Vec<_>>())?;
-    let matches = match Cli::command().try_get_matches() {
+    let command = Cli::command();
+    check_single_dash_words(&command, &std::env::args_os().collect::<Vec<_>>())?;
+    let matches = match command.try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return clap_exit(&e),
     };
@@ -104,10 +105,9 @@ pub fn run() -> Result<i32> {
 
 /// `-model posneg.json` (one dash) would parse as `-m odel`: a single-dash word that is the
 /// name of a long option is refused with the spelling meant.
-fn check_single_dash_words(args: &[std::ffi::OsString]) -> Result<()> {
-    let command = Cli::command();
+fn check_single_dash_words(command: &clap::Command, args: &[std::ffi::OsString]) -> Result<()> {
     let mut longs: Vec<String> = Vec::new();
-    for sub in std::iter::once(&command).chain(command.get_subcommands()) {
+    for sub in std::iter::once(command).chain(command.get_subcommands()) {
         longs.extend(
             sub.get_arguments()
                 .filter_map(|a| a.get_long())
