@@ -6,19 +6,14 @@ use std::path::Path;
 
 use crate::common::*;
 
+/// Options that make a training run take a fraction of a second.
+const FAST: [&str; 6] = ["--epochs", "1", "--embed-dim", "8", "--hidden-dim", "8"];
+
 /// A small model at `dir/name`.
 fn small_model(dir: &Path, name: &str) {
     let (code, _, stderr) = run(bin(dir)
-        .args([
-            "train",
-            "-q",
-            "--epochs",
-            "1",
-            "--embed-dim",
-            "8",
-            "--hidden-dim",
-            "8",
-        ])
+        .args(["train", "-q"])
+        .args(FAST)
         .args(["-o", name])
         .arg(sample("train.csv")));
     assert_eq!(code, 0, "{stderr}");
@@ -71,16 +66,8 @@ fn quiet_training_prints_nothing_but_json_when_asked() {
     let d = dir.path();
     let train = |extra: &[&str]| {
         run(bin(d)
-            .args([
-                "train",
-                "-q",
-                "--epochs",
-                "1",
-                "--embed-dim",
-                "8",
-                "--hidden-dim",
-                "8",
-            ])
+            .args(["train", "-q"])
+            .args(FAST)
             .args(extra)
             .arg(sample("train.csv")))
     };
@@ -188,25 +175,18 @@ fn train_and_eval_read_csv_from_stdin_for_a_dash() {
     let dir = temp_dir();
     let d = dir.path();
     let data = std::fs::read(sample("train.csv")).unwrap();
-    let fast = [
-        "--epochs",
-        "1",
-        "--embed-dim",
-        "8",
-        "--hidden-dim",
-        "8",
-        "-q",
-    ];
     let (code, _, stderr) = run(bin(d)
         .args(["train", "-", "-o", "piped.json"])
-        .args(fast)
+        .args(FAST)
+        .arg("-q")
         .write_stdin(data.clone()));
     assert_eq!(code, 0, "{stderr}");
     let (code, _, stderr) = run(bin(d)
         .arg("train")
         .arg(sample("train.csv"))
         .args(["-o", "file.json"])
-        .args(fast));
+        .args(FAST)
+        .arg("-q"));
     assert_eq!(code, 0, "{stderr}");
     // The same rows give the same model, whichever way they came in.
     let piped = std::fs::read(d.join("piped.json")).unwrap();
