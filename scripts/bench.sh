@@ -96,7 +96,7 @@ fi
 
 # The architecture torch_rnn.py builds: one layer, one direction, the last hidden state, no
 # dropout. Spelled out so that a change of rnn-sentiment's defaults cannot change the comparison.
-ARCH=(--layers 1 --bidirectional false --pooling last --dropout 0 --embed-dropout 0
+ARCH=(--layers 1 --no-bidirectional --pooling last --dropout 0 --embed-dropout 0
     --embed-dim 128 --hidden-dim 128 --batch-size 64 --threads "$THREADS")
 # Thread settings for the other commands: predict (rayon's global pool) and PyTorch.
 PREDICT_ENV=()
@@ -604,9 +604,9 @@ echo "  the epoch's steps: batching, forward, backward, clipping, Adam; not read
 echo "  building the vocabulary). PyTorch: \`torch_rnn.py --synthetic"
 echo "  --batch 64 --seq-len 32\`, \`train_tokens_per_s\` (50 timed steps on one fixed batch, no"
 echo "  clipping). rnn-sentiment updates only the embedding rows a batch uses (its default"
-echo "  \`--dense-embedding-updates false\`); PyTorch's Adam updates all 20,000 rows every step."
+echo "  without \`--dense-embedding-updates\`); PyTorch's Adam updates all 20,000 rows every step."
 echo "- [b] rnn-sentiment: wall clock of the whole \`train --epochs 1 --valid-split 0\` process (reading,"
-echo "  tokenizing, training, saving), default \`--bucket true\` and max-len 400. PyTorch:"
+echo "  tokenizing, training, saving), default \`--bucket\` and max-len 400. PyTorch:"
 echo "  \`torch_rnn.py --epochs 1\`$([ "$TORCH_BUCKET" = 1 ] && echo " --bucket"), either epoch 1's \`seconds\` (the training loop only) or the whole"
 echo "  process (Python start, \`import torch\`, reading, the loop, scoring dev.csv). The tools"
 echo "  tokenize differently, so their token counts differ; compare times, not tokens/s."

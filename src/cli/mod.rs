@@ -77,7 +77,9 @@ enum Command {
 /// Parses the command line and runs the command; returns the exit code.
 pub fn run() -> Result<i32> {
     let command = Cli::command();
-    check_single_dash_words(&command, &std::env::args_os().collect::<Vec<_>>())?;
+    let words: Vec<_> = std::env::args_os().collect();
+    check_single_dash_words(&command, &words)?;
+    check_switch_values(&command, &words)?;
     let matches = match command.try_get_matches() {
         Ok(matches) => matches,
         Err(e) => return clap_exit(&e),
@@ -130,6 +132,50 @@ fn check_single_dash_words(command: &clap::Command, args: &[std::ffi::OsString])
         }
     }
     Ok(())
+}
+
+/// The on/off options are flags (`--bidirectional`, `--no-bidirectional`); before they were,
+/// they took a value (`--bidirectional false`). That old spelling would now read `false` as
+/// the data file, or turn a switch on that was meant off: it is refused with the new one.
+fn check_switch_values(command: &clap::Command, args: &[std::ffi::OsString]) -> Result<()> {
+    let mut switches: Vec<String> = Vec::new();
+    for sub in std::iter::once(command).chain(command.get_subcommands()) {
+        let longs: Vec<&str> = sub.get_arguments().filter_map(|a| a.get_long()).collect();
+        switches.extend(
+            longs
+                .iter()
+                .filter(|l| longs.contains(&format!("no-{l}").as_str()))
+                .map(|l| l.to_string()),
+        );
+    }
+    let words: Vec<&str> = args.iter().skip(1).map_while(|a| a.to_str()).collect();
+    for (i, word) in words.iter().enumerate().take_while(|(_, w)| **w != "--") {
+        let (name, attached) = match word.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (*word, None),
+        };
+        let Some(switch) = name
+            .strip_prefix("--")
+            .filter(|n| switches.iter().any(|s| s == n))
+        else {
+            continue;
+        };
+        let value = attached.or_else(|| words.get(i + 1).copied().filter(|v| is_bool_word(v)));
+        if let Some(value) = value {
+            anyhow::bail!(
+                "--{switch} is a flag and takes no value (got \"{value}\"): write --{switch} to \
+                 turn it on, --no-{switch} to turn it off"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Words that read as a boolean value.
+fn is_bool_word(word: &str) -> bool {
+    ["true", "false", "yes", "no", "on", "off", "1", "0"]
+        .iter()
+        .any(|b| word.eq_ignore_ascii_case(b))
 }
 
 /// What clap would print and exit with for `--help`, `--version` or a usage error, but with

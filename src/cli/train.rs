@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 use serde_json::json;
 
@@ -85,7 +84,7 @@ pub(crate) fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPla
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
-    let typed = |id: &str| m.value_source(id) == Some(ValueSource::CommandLine);
+    let typed = |key: &str| TrainOptions::typed(m, key);
     let mut options = args.options.merge(&file, typed)?;
     // With pretrained vectors and no size asked for, the embedding takes the vectors' size.
     if let Some(path) = &options.embeddings {

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use clap::{Args, CommandFactory, FromArgMatches, Parser};
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -39,9 +39,14 @@ pub struct TrainOptions {
     /// Stacked recurrent layers.
     #[arg(long, default_value_t = defaults().layers)]
     pub layers: usize,
-    /// Also run each layer over the reversed text and concatenate both directions.
-    #[arg(long, default_value_t = defaults().bidirectional, action = clap::ArgAction::Set)]
+    /// Also run each layer over the reversed text and concatenate both directions. Off:
+    /// --no-bidirectional.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().bidirectional, overrides_with = "no_bidirectional")]
     pub bidirectional: bool,
+    /// Turns --bidirectional off.
+    #[arg(long, hide = true, overrides_with = "bidirectional")]
+    #[serde(skip)]
+    pub no_bidirectional: bool,
     /// How the head summarises the top layer's outputs over the real tokens.
     #[arg(long, value_enum, default_value_t = defaults().pooling)]
     pub pooling: Pooling,
@@ -81,24 +86,37 @@ pub struct TrainOptions {
     /// Linear learning-rate warm-up over this fraction of all steps.
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults().warmup)]
     pub warmup: f64,
-    /// Batch texts of similar length together (seeded, shuffled buckets).
-    #[arg(long, default_value_t = defaults().bucket, action = clap::ArgAction::Set)]
+    /// Batch texts of similar length together (seeded, shuffled buckets). Off: --no-bucket.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().bucket, overrides_with = "no_bucket")]
     pub bucket: bool,
+    /// Turns --bucket off.
+    #[arg(long, hide = true, overrides_with = "bucket")]
+    #[serde(skip)]
+    pub no_bucket: bool,
     /// Weight of the positive class in the loss (>1 favours recall on positives).
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults().pos_weight)]
     pub pos_weight: f64,
     /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
-    /// the rows of the batch's tokens.
-    #[arg(long, default_value_t = defaults().dense_embedding_updates, action = clap::ArgAction::Set)]
+    /// the rows of the batch's tokens. Off: --no-dense-embedding-updates.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().dense_embedding_updates, overrides_with = "no_dense_embedding_updates")]
     pub dense_embedding_updates: bool,
+    /// Turns --dense-embedding-updates off.
+    #[arg(long, hide = true, overrides_with = "dense_embedding_updates")]
+    #[serde(skip)]
+    pub no_dense_embedding_updates: bool,
     /// Pretrained word vectors to initialise the embedding: word2vec/GloVe/fastText text
     /// format (a word and its floats per line, optional "COUNT DIM" header). Without
     /// --embed-dim (here or in the config file), the embedding takes the file's dimension.
     #[arg(long)]
     pub embeddings: Option<PathBuf>,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
-    #[arg(long, default_value_t = defaults().freeze_embeddings, action = clap::ArgAction::Set)]
+    /// Off: --no-freeze-embeddings.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().freeze_embeddings, overrides_with = "no_freeze_embeddings")]
     pub freeze_embeddings: bool,
+    /// Turns --freeze-embeddings off.
+    #[arg(long, hide = true, overrides_with = "freeze_embeddings")]
+    #[serde(skip)]
+    pub no_freeze_embeddings: bool,
     /// Clip the global gradient norm to this value; 0 turns clipping off.
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults().clip_norm)]
     pub clip_norm: f64,
@@ -127,15 +145,27 @@ pub struct TrainOptions {
     /// Which end of a longer text is cut: right keeps the first --max-len tokens, left the last.
     #[arg(long, value_enum, default_value_t = defaults().tokenizer.truncation)]
     pub truncation: Truncation,
-    /// Lowercase text before splitting.
-    #[arg(long, default_value_t = defaults().tokenizer.lowercase, action = clap::ArgAction::Set)]
+    /// Lowercase text before splitting. Off: --no-lowercase.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().tokenizer.lowercase, overrides_with = "no_lowercase")]
     pub lowercase: bool,
-    /// Keep punctuation, symbol and emoji tokens.
-    #[arg(long, default_value_t = defaults().tokenizer.punctuation, action = clap::ArgAction::Set)]
+    /// Turns --lowercase off.
+    #[arg(long, hide = true, overrides_with = "lowercase")]
+    #[serde(skip)]
+    pub no_lowercase: bool,
+    /// Keep punctuation, symbol and emoji tokens. Off: --no-punctuation.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().tokenizer.punctuation, overrides_with = "no_punctuation")]
     pub punctuation: bool,
-    /// Replace HTML tags such as <br /> with spaces.
-    #[arg(long, default_value_t = defaults().tokenizer.strip_html, action = clap::ArgAction::Set)]
+    /// Turns --punctuation off.
+    #[arg(long, hide = true, overrides_with = "punctuation")]
+    #[serde(skip)]
+    pub no_punctuation: bool,
+    /// Replace HTML tags such as <br /> with spaces. Off: --no-strip-html.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().tokenizer.strip_html, overrides_with = "no_strip_html")]
     pub strip_html: bool,
+    /// Turns --strip-html off.
+    #[arg(long, hide = true, overrides_with = "strip_html")]
+    #[serde(skip)]
+    pub no_strip_html: bool,
     /// Name of the column holding the text.
     #[arg(long, default_value = "text")]
     pub text_column: String,
@@ -200,11 +230,49 @@ impl TrainOptions {
     /// The options of a run: these (parsed from the command line) with every key the config
     /// `file` sets and `typed` says the command line did not, taken from the file.
     pub fn merge(&self, file: &super::ConfigFile, typed: impl Fn(&str) -> bool) -> Result<Self> {
+        let mut own = self.clone();
+        own.resolve_switches();
         // The command line's own values first, so that a bad one is named as the option it is
         // (JSON, the merge's medium, has no NaN or infinity to carry it through).
-        self.to_config()?;
-        self.with(file.values().filter(|(key, _)| !typed(key)))
+        own.to_config()?;
+        own.with(file.values().filter(|(key, _)| !typed(key)))
             .map_err(|(key, message)| Error::option("config", format!("{key}: {message}")))
+    }
+
+    /// The on/off options, each with its `--no-` twin: `(switch, negation)`.
+    fn switches(&mut self) -> [(&mut bool, &mut bool); 7] {
+        [
+            (&mut self.bidirectional, &mut self.no_bidirectional),
+            (&mut self.bucket, &mut self.no_bucket),
+            (
+                &mut self.dense_embedding_updates,
+                &mut self.no_dense_embedding_updates,
+            ),
+            (&mut self.freeze_embeddings, &mut self.no_freeze_embeddings),
+            (&mut self.lowercase, &mut self.no_lowercase),
+            (&mut self.punctuation, &mut self.no_punctuation),
+            (&mut self.strip_html, &mut self.no_strip_html),
+        ]
+    }
+
+    /// Folds each `--no-x` into its switch `x`. Of `--x` and `--no-x` the last given wins:
+    /// clap resets the overridden one to its default, so `x` is on exactly when it is (by
+    /// default or by `--x`) and `--no-x` is not set.
+    fn resolve_switches(&mut self) {
+        for (on, off) in self.switches() {
+            *on &= !*off;
+            *off = false;
+        }
+    }
+
+    /// Whether the command line `m` set option `key`: as `--key VALUE`, or for a switch as
+    /// `--key` or `--no-key`.
+    pub fn typed(m: &ArgMatches, key: &str) -> bool {
+        let given = |id: &str| {
+            m.try_get_raw(id).is_ok_and(|v| v.is_some())
+                && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        };
+        given(key) || given(&format!("no_{key}"))
     }
 
     /// The validated training configuration these options give.

@@ -257,7 +257,7 @@ fn command_line_beats_config_file_beats_defaults() {
             "--seed",
             "3",
         ])
-        .args(["--lowercase", "false", "--batch-size", "32", "-o"])
+        .args(["--no-lowercase", "--batch-size", "32", "-o"])
         .arg(&direct)
         .arg(sample("train.csv")));
     assert_eq!(code, 0, "{stderr}");
@@ -509,7 +509,6 @@ fn architecture_options_shape_the_model_file() {
         "--layers",
         "2",
         "--bidirectional",
-        "true",
         "--pooling",
         "last-max",
         "--dropout",
@@ -570,14 +569,7 @@ fn architecture_options_shape_the_model_file() {
         d,
         "gru",
         "single.json",
-        &[
-            "--layers",
-            "1",
-            "--bidirectional",
-            "false",
-            "--pooling",
-            "last",
-        ],
+        &["--layers", "1", "--no-bidirectional", "--pooling", "last"],
     );
     let want = vec![
         ("embedding.weight".to_string(), json!([vocab, 16])),
@@ -841,7 +833,7 @@ fn pretrained_vectors_initialise_and_can_freeze_the_embedding() {
             "--hidden-dim",
             "8",
         ])
-        .args(["--freeze-embeddings", "true", "--embeddings"])
+        .args(["--freeze-embeddings", "--embeddings"])
         .arg(&vectors)
         .arg("-o")
         .arg(&out)
@@ -945,7 +937,7 @@ fn thread_count_never_changes_the_model_file() {
     );
     // Dense embedding updates take another path (gradient tables summed whole): the same
     // holds there, and its models differ from the sparse ones (every row moves each step).
-    let dense = ["--dense-embedding-updates", "true"];
+    let dense = ["--dense-embedding-updates"];
     let dense_bytes = model_bytes("d1.json", &dense, "1");
     assert!(
         dense_bytes == model_bytes("d3.json", &dense, "3"),

@@ -47,14 +47,7 @@ fn inspect_reports_what_the_model_file_holds() {
         d,
         "gru",
         "gru.json",
-        &[
-            "--layers",
-            "2",
-            "--pooling",
-            "mean",
-            "--bidirectional",
-            "false",
-        ],
+        &["--layers", "2", "--pooling", "mean", "--no-bidirectional"],
     );
     let file: Value = serde_json::from_slice(&std::fs::read(&model).unwrap()).unwrap();
     let report: Value =

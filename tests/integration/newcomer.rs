@@ -241,3 +241,67 @@ fn pretrained_vectors_set_the_embedding_size_and_report_coverage_first() {
         .arg(sample("train.csv")));
     assert_eq!(code, 2, "{stderr}");
 }
+
+/// The model file as JSON.
+fn model_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).expect("model file");
+    serde_json::from_str(&text).expect("model JSON")
+}
+
+#[test]
+fn on_off_options_are_flags_with_negations() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let train = |name: &str, extra: &[&str]| {
+        let (code, _, stderr) = run(bin(d)
+            .args(["train", "-q"])
+            .args(FAST)
+            .args(extra)
+            .args(["-o", name])
+            .arg(sample("train.csv")));
+        assert_eq!(code, 0, "{extra:?}: {stderr}");
+        model_json(&d.join(name))
+    };
+    // A switch directly before the data path, as the README lists it.
+    let on = train("on.json", &["--no-lowercase", "--bidirectional"]);
+    assert_eq!(on["config"]["bidirectional"], true);
+    assert_eq!(on["tokenizer"]["lowercase"], false);
+    let off = train("off.json", &["--no-bidirectional", "--no-punctuation"]);
+    assert_eq!(off["config"]["bidirectional"], false);
+    assert_eq!(off["tokenizer"]["punctuation"], false);
+    // The last one given wins.
+    let last = train("last.json", &["--no-bidirectional", "--bidirectional"]);
+    assert_eq!(last["config"]["bidirectional"], true);
+    // Config keys stay booleans; a flag on the command line wins over the file.
+    write(d, "uni.toml", "bidirectional = false\nlowercase = false\n");
+    let from_file = train("file.json", &["--config", "uni.toml"]);
+    assert_eq!(from_file["config"]["bidirectional"], false);
+    assert_eq!(from_file["tokenizer"]["lowercase"], false);
+    let over = train(
+        "over.json",
+        &["--config", "uni.toml", "--bidirectional", "--lowercase"],
+    );
+    assert_eq!(over["config"]["bidirectional"], true);
+    assert_eq!(over["tokenizer"]["lowercase"], true);
+    // The old spelling is refused with the new one, never read as data or as "on".
+    for old in [["--bidirectional", "false"], ["--lowercase", "true"]] {
+        let (code, _, stderr) = run(bin(d)
+            .args(["train", "-q"])
+            .args(old)
+            .arg(sample("train.csv")));
+        assert_eq!(code, 2, "{stderr}");
+        let switch = old[0];
+        assert!(
+            stderr.contains(&format!("{switch} is a flag and takes no value"))
+                && stderr.contains(&format!("--no-{}", &switch[2..])),
+            "{stderr}"
+        );
+    }
+    // `no_` forms are command-line spellings, not config keys.
+    write(d, "neg.toml", "no_bidirectional = true\n");
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--config", "neg.toml"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no_bidirectional"), "{stderr}");
+}
