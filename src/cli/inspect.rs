@@ -1,4 +1,4 @@
-//! `inspect`: what a model file holds.
+//! `inspect`: what a model file holds (a checkpoint: see `inspect_checkpoint`).
 
 use std::fs;
 use std::io::{self, BufWriter};
@@ -9,8 +9,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::args::ModelArg;
+use super::inspect_checkpoint::inspect_checkpoint;
 use super::output::{emit, flush};
-use super::sniff::load_model;
+use super::sniff::{file_start, is_checkpoint, load_model};
 use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::model_file;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
@@ -41,7 +42,22 @@ JSON output (--json): one object on stdout:
   valid_accuracy      the best epoch's validation accuracy (null without validation data)
   history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
                       valid_accuracy, lr}
-  options             every training option (the keys of config.example.toml), or null";
+  options             every training option (the keys of config.example.toml), or null
+
+JSON output for a checkpoint (--json): one object on stdout:
+  checkpoint          path of the checkpoint file
+  file_bytes          its size in bytes
+  format_version      checkpoint format version
+  epoch, batch, step  the epoch in progress, the batches of it done, the steps done in all
+  epochs              the run's --epochs
+  history             per finished epoch: {epoch, train_loss, train_accuracy, valid_loss,
+                      valid_accuracy, lr}
+  best_epoch          the finished epoch with the lowest validation loss so far (or null)
+  best_valid_loss     its validation loss (or null)
+  data, directory     the run's data and the directory it was started in (null: version 1)
+  output              the model file the run writes when it finishes (null: version 1)
+  options             every option of the run (null: version 1)
+  resume_command      the command that continues the run (null: version 1)";
 
 #[derive(Args)]
 pub(crate) struct InspectArgs {
@@ -69,6 +85,9 @@ pub(crate) fn on_off(b: bool) -> &'static str {
 
 pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let path = &args.model.model;
+    if file_start(path).is_some_and(|start| is_checkpoint(&start)) {
+        return inspect_checkpoint(path, args.json);
+    }
     let model = load_model(path)?;
     let file_bytes = fs::metadata(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?
@@ -160,6 +179,24 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
     Ok(0)
 }
 
+/// The architecture in one line: `lstm E=128 H=128, 1 layer, bidirectional, pooling max`.
+pub(crate) fn architecture(config: &ModelConfig) -> String {
+    format!(
+        "{} E={} H={}, {} layer{}, {}, pooling {}",
+        config.cell.name(),
+        config.embed_dim,
+        config.hidden_dim,
+        config.layers,
+        if config.layers == 1 { "" } else { "s" },
+        if config.bidirectional {
+            "bidirectional"
+        } else {
+            "one direction"
+        },
+        config.pooling.name()
+    )
+}
+
 /// `inspect`: one line per fact, aligned.
 fn inspect_text(facts: &Facts) -> Result<i32> {
     let &Facts {
@@ -184,23 +221,7 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
             tool_version.unwrap_or("(unknown)")
         ),
     )?;
-    line(
-        "architecture",
-        format!(
-            "{} E={} H={}, {} layer{}, {}, pooling {}",
-            config.cell.name(),
-            config.embed_dim,
-            config.hidden_dim,
-            config.layers,
-            if config.layers == 1 { "" } else { "s" },
-            if config.bidirectional {
-                "bidirectional"
-            } else {
-                "one direction"
-            },
-            config.pooling.name()
-        ),
-    )?;
+    line("architecture", architecture(config))?;
     line("parameters", config.parameter_count().to_string())?;
     line(
         "vocabulary",

@@ -14,6 +14,7 @@ mod args;
 mod docs;
 mod eval;
 mod inspect;
+mod inspect_checkpoint;
 mod predict;
 mod progress;
 mod sniff;
@@ -61,7 +62,8 @@ enum Command {
     #[command(after_long_help = TOKENIZE_JSON)]
     Tokenize(TokenizeArgs),
     /// Show what a model file holds: architecture, parameter count, vocabulary, tokenizer,
-    /// training data, how training went, and the version that wrote it.
+    /// training data, how training went, and the version that wrote it. Given a checkpoint:
+    /// where the interrupted run stopped and the command that continues it.
     #[command(after_long_help = INSPECT_JSON)]
     Inspect(InspectArgs),
     /// Print a shell completion script to stdout.

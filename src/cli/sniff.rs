@@ -8,6 +8,7 @@ use anyhow::{bail, Result};
 
 use rnn_sentiment::model_file;
 use rnn_sentiment::sentiment::SentimentModel;
+use rnn_sentiment::train::CHECKPOINT_FORMAT;
 
 /// Loads the model of `-m`, saying what to do when there is none or it is a directory.
 pub(crate) fn load_model(path: &Path) -> Result<SentimentModel> {
@@ -25,7 +26,39 @@ pub(crate) fn load_model(path: &Path) -> Result<SentimentModel> {
         );
     }
     reject_data_as_model(path)?;
+    reject_checkpoint_as_model(path)?;
     Ok(model_file::load(path)?)
+}
+
+/// A checkpoint given where a model is expected is said as such, with what to do with it.
+fn reject_checkpoint_as_model(path: &Path) -> Result<()> {
+    match file_start(path) {
+        Some(start) if is_checkpoint(&start) => bail!(
+            "{shown} is a training checkpoint (an interrupted run), not a model; continue the \
+             run with `rnn-sentiment train --resume {shown}`, or see what it holds with \
+             `rnn-sentiment inspect -m {shown}`",
+            shown = path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a file's start is a checkpoint's: JSON whose first key is the checkpoint format.
+pub(crate) fn is_checkpoint(start: &[u8]) -> bool {
+    first_non_space(start) == Some(b'{') && has_format(start, CHECKPOINT_FORMAT)
+}
+
+/// Whether `start`, whitespace removed, holds `"format":"<format>"`.
+fn has_format(start: &[u8], format: &str) -> bool {
+    let compact: Vec<u8> = start
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let marker = format!("\"format\":\"{format}\"");
+    compact
+        .windows(marker.len())
+        .any(|w| w == marker.as_bytes())
 }
 
 /// How much of a file the mix-up checks below read.
@@ -59,18 +92,7 @@ pub(crate) fn looks_like_model(path: &Path, start: &[u8]) -> bool {
     let is_json_name = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    if !(is_json_name || first_non_space(start) == Some(b'{')) {
-        return false;
-    }
-    let compact: Vec<u8> = start
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let marker = format!("\"format\":\"{}\"", model_file::FORMAT);
-    compact
-        .windows(marker.len())
-        .any(|w| w == marker.as_bytes())
+    (is_json_name || first_non_space(start) == Some(b'{')) && has_format(start, model_file::FORMAT)
 }
 
 /// A model file given where data is expected (`eval model.json`) is said as such, instead of

@@ -1,11 +1,11 @@
 //! `train`: options -> checked files -> data -> `train::fit` -> model file, report, summary.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgMatches, Args};
-use serde_json::json;
+use serde_json::{json, Value};
 
 use rnn_sentiment::config::{ConfigFile, TrainConfig, TrainOptions};
 use rnn_sentiment::data::{self, CsvOptions, Example};
@@ -14,7 +14,7 @@ use rnn_sentiment::model_file;
 use rnn_sentiment::report;
 use rnn_sentiment::report::training::TrainingRun;
 use rnn_sentiment::rng::Rng;
-use rnn_sentiment::train::{self, checkpoint_path};
+use rnn_sentiment::train::{self, checkpoint_path, Invocation, Resume};
 
 use super::args::{report_paths, thread_count};
 use super::output::write_report;
@@ -49,16 +49,19 @@ JSON output (--json): one object on stdout:
 
 #[derive(Args)]
 pub(crate) struct TrainArgs {
-    /// Training data: CSV (or TSV) with a header row.
-    pub(crate) data: PathBuf,
+    /// Training data: CSV (or TSV) with a header row; `-` reads standard input. With --resume:
+    /// the interrupted run's data unless given.
+    #[arg(required_unless_present = "resume")]
+    pub(crate) data: Option<PathBuf>,
     /// TOML file of training options (see config.example.toml); command-line options win.
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) options: TrainOptions,
-    /// Continue an interrupted run from its checkpoint (written as MODEL.ckpt on Ctrl-C or
-    /// SIGTERM); give the same data and options. The result is byte-identical to an
-    /// uninterrupted run.
+    /// Continue an interrupted run from its checkpoint (MODEL.ckpt, written on Ctrl-C or
+    /// SIGTERM) with the run's own data and options: `train --resume MODEL.ckpt` alone. Options
+    /// given again must be the same, but for -o, --report and -q. The result is byte-identical
+    /// to an uninterrupted run.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.
@@ -69,8 +72,12 @@ pub(crate) struct TrainArgs {
     pub(crate) json: bool,
 }
 
-/// Merged training options: command line > config file > defaults.
+/// Merged training options: command line > config file > defaults; or, resuming, the
+/// interrupted run's.
 pub(crate) struct TrainPlan {
+    pub(crate) data: PathBuf,
+    /// Every option, as a checkpoint records them.
+    pub(crate) options: TrainOptions,
     pub(crate) config: TrainConfig,
     pub(crate) csv: CsvOptions,
     pub(crate) valid: Option<PathBuf>,
@@ -79,31 +86,145 @@ pub(crate) struct TrainPlan {
     pub(crate) quiet: bool,
 }
 
-pub(crate) fn plan_training(args: &TrainArgs, m: &ArgMatches) -> Result<TrainPlan> {
+pub(crate) fn plan_training(
+    args: &TrainArgs,
+    m: &ArgMatches,
+    resume: Option<&Resume>,
+) -> Result<TrainPlan> {
     let file = match &args.config {
         Some(path) => ConfigFile::load(path)?,
         None => ConfigFile::default(),
     };
     let typed = |key: &str| TrainOptions::typed(m, key);
+    let given = |key: &str| typed(key) || file.sets(key);
     let mut options = args.options.merge(&file, typed)?;
-    // With pretrained vectors and no size asked for, the embedding takes the vectors' size.
-    if let Some(path) = &options.embeddings {
-        if !typed("embed_dim") && !file.sets("embed_dim") {
-            options.embed_dim = rnn_sentiment::embeddings::peek_dim(path)?;
-        }
-    }
+    let recorded = resume.and_then(|r| Some((r, r.checkpoint.invocation.as_ref()?)));
+    let data =
+        match (recorded, &args.data) {
+            (Some((resume, invocation)), _) => {
+                options = resumed_options(resume, invocation, &options, given)?;
+                check_directory(args, resume, invocation, given)?;
+                args.data.clone().unwrap_or_else(|| invocation.data.clone())
+            }
+            (None, Some(data)) => {
+                // With pretrained vectors and no size asked for, the embedding takes their size.
+                if let Some(path) = &options.embeddings {
+                    if !given("embed_dim") {
+                        options.embed_dim = rnn_sentiment::embeddings::peek_dim(path)?;
+                    }
+                }
+                data.clone()
+            }
+            (None, None) => bail!(
+            "{}: this checkpoint was written by an older version and does not record the run's \
+             data and options; give the data and the same options again",
+            resume.map_or(Path::new("?"), |r| r.path.as_path()).display()
+        ),
+        };
     Ok(TrainPlan {
+        data,
         config: options.to_config()?,
         csv: CsvOptions {
-            text_column: options.text_column,
-            label_column: options.label_column,
+            text_column: options.text_column.clone(),
+            label_column: options.label_column.clone(),
             delimiter: options.delimiter.map(|d| d.0),
         },
-        valid: options.valid,
-        output: options.output,
-        report: options.report,
+        valid: options.valid.clone(),
+        output: options.output.clone(),
+        report: options.report.clone(),
         quiet: options.quiet,
+        options,
     })
+}
+
+/// The options of a resumed run: the interrupted run's, with `-o`, `--report` and `-q` as
+/// given again; any other option `given` again must be the same, or it is named with both
+/// values.
+fn resumed_options(
+    resume: &Resume,
+    invocation: &Invocation,
+    asked: &TrainOptions,
+    given: impl Fn(&str) -> bool,
+) -> Result<TrainOptions> {
+    invocation
+        .options
+        .continued(asked, given)
+        .map_err(|(key, new, old)| {
+            anyhow!(
+                "{}: {} differs from the interrupted run's {}; a resumed run continues with \
+                 the run's own options: leave it out, or start a new run without --resume",
+                resume.path.display(),
+                spelled(&key, &new),
+                spelled(&key, &old),
+            )
+        })
+}
+
+/// An option as it is written on the command line: `--epochs 5`, `--no-bidirectional`.
+fn spelled(key: &str, value: &Value) -> String {
+    let flag = key.replace('_', "-");
+    match value {
+        Value::Bool(true) => format!("--{flag}"),
+        Value::Bool(false) => format!("--no-{flag}"),
+        Value::Null => format!("no --{flag}"),
+        Value::String(s) => format!("--{flag} {}", shell_word(s)),
+        other => format!("--{flag} {other}"),
+    }
+}
+
+/// The interrupted run's paths are as it was given them: relative ones name the same files
+/// only from the directory it was started in.
+fn check_directory(
+    args: &TrainArgs,
+    resume: &Resume,
+    invocation: &Invocation,
+    given: impl Fn(&str) -> bool,
+) -> Result<()> {
+    let o = &invocation.options;
+    let recorded = [
+        args.data.is_none().then_some(&invocation.data),
+        (!given("output")).then_some(&o.output),
+        o.valid.as_ref(),
+        o.embeddings.as_ref(),
+        o.report.as_ref().filter(|_| !given("report")),
+    ];
+    let relative = recorded
+        .into_iter()
+        .flatten()
+        .any(|p| p.is_relative() && p != Path::new("-"));
+    let here = std::env::current_dir().context("cannot read the current directory")?;
+    if relative && !files::same_file(&here, &invocation.directory) {
+        bail!(
+            "{}: the interrupted run was started in {} and its file names are relative to it; \
+             resume from there: cd {} && {}",
+            resume.path.display(),
+            invocation.directory.display(),
+            shell_word(&invocation.directory.to_string_lossy()),
+            resume_command(&std::path::absolute(&resume.path)?, &invocation.data)
+        );
+    }
+    Ok(())
+}
+
+/// The command that continues an interrupted run from its checkpoint, ready to paste.
+pub(crate) fn resume_command(checkpoint: &Path, data: &Path) -> String {
+    let command = format!(
+        "rnn-sentiment train --resume {}",
+        shell_word(&checkpoint.to_string_lossy())
+    );
+    if data == Path::new("-") {
+        return format!("{command} - < DATA (the same data on standard input)");
+    }
+    command
+}
+
+/// `word` as one shell word: as it is when it is plainly safe, else in single quotes.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=+,@%".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return word.to_string();
+    }
+    format!("'{}'", word.replace('\'', r"'\''"))
 }
 
 pub(crate) fn class_counts(examples: &[Example]) -> (usize, usize) {
@@ -115,7 +236,7 @@ pub(crate) fn class_counts(examples: &[Example]) -> (usize, usize) {
 /// another output (by identity, links followed), and every output must be replaceable.
 pub(crate) fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()> {
     let checkpoint = checkpoint_path(&plan.output);
-    let mut uses = vec![Use::input("data file", &args.data)];
+    let mut uses = vec![Use::input("data file", &plan.data)];
     uses.extend(
         plan.valid
             .as_deref()
@@ -184,8 +305,8 @@ pub(crate) fn install_signal_handlers() -> Result<std::sync::Arc<std::sync::atom
 
 /// The training and validation rows: `--valid`'s file, or a stratified, seeded split of the
 /// data. Both classes must be left in the training rows.
-fn read_splits(args: &TrainArgs, plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>)> {
-    let examples = data::read_labeled(&args.data, &plan.csv)?;
+fn read_splits(plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>)> {
+    let examples = data::read_labeled(&plan.data, &plan.csv)?;
     let (file_pos, file_neg) = class_counts(&examples);
     let (train_set, valid_set) = match &plan.valid {
         Some(path) => (examples, data::read_labeled(path, &plan.csv)?),
@@ -202,7 +323,7 @@ fn read_splits(args: &TrainArgs, plan: &TrainPlan) -> Result<(Vec<Example>, Vec<
             bail!(
                 "{}: after holding out {} of each class for validation (--valid-split {}), the \
                  {} training rows are all {class}; lower --valid-split or give --valid FILE",
-                args.data.display(),
+                plan.data.display(),
                 plan.config.valid_split,
                 plan.config.valid_split,
                 train_set.len()
@@ -210,7 +331,7 @@ fn read_splits(args: &TrainArgs, plan: &TrainPlan) -> Result<(Vec<Example>, Vec<
         }
         bail!(
             "{}: the training rows are all {class}; a classifier needs examples of both classes",
-            args.data.display()
+            plan.data.display()
         );
     }
     Ok((train_set, valid_set))
@@ -218,15 +339,19 @@ fn read_splits(args: &TrainArgs, plan: &TrainPlan) -> Result<(Vec<Example>, Vec<
 
 pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let started = Instant::now();
-    let plan = plan_training(&args, matches)?;
+    let resume = match &args.resume {
+        Some(path) => Some(train::Checkpoint::read(path)?),
+        None => None,
+    };
+    let plan = plan_training(&args, matches, resume.as_ref())?;
     let data_hint =
         "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
-    for input in std::iter::once(&args.data).chain(&plan.valid) {
+    for input in std::iter::once(&plan.data).chain(&plan.valid) {
         reject_model_as_data(input, data_hint)?;
     }
     check_train_files(&args, &plan)?;
     let threads = thread_count(args.threads)?;
-    let (train_set, valid_set) = read_splits(&args, &plan)?;
+    let (train_set, valid_set) = read_splits(&plan)?;
     let (pos, _) = class_counts(&train_set);
     if !plan.quiet {
         note!(
@@ -239,10 +364,6 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     }
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();
-    let resume = match &args.resume {
-        Some(path) => Some(train::Checkpoint::read(path)?),
-        None => None,
-    };
     let stop = install_signal_handlers()?;
     let control = train::Control {
         stop: Some(&stop),
@@ -258,17 +379,22 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     )?;
     let trained = match outcome {
         train::Outcome::Finished(trained) => trained,
-        train::Outcome::Interrupted(c) => {
+        train::Outcome::Interrupted(mut c) => {
             progress.clear();
             let path = checkpoint_path(&plan.output);
+            c.invocation = Some(Invocation {
+                data: plan.data.clone(),
+                directory: std::env::current_dir().context("cannot read the current directory")?,
+                options: plan.options.clone(),
+            });
             c.write(&path)?;
             note!(
                 "interrupted in epoch {}, after batch {}: checkpoint saved to {}\n\
-                 continue with: rnn-sentiment train --resume {} (and the same data and options)",
+                 continue with: {}",
                 c.epoch,
                 c.batch,
                 path.display(),
-                path.display()
+                resume_command(&path, &plan.data)
             );
             return Ok(EXIT_INTERRUPTED);
         }
@@ -296,7 +422,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         let run = TrainingRun {
             model: &trained.model,
             model_path: &plan.output,
-            data_path: &args.data,
+            data_path: &plan.data,
             validation,
             train: &train_set,
             valid: &valid_set,

@@ -186,6 +186,10 @@ pub struct TrainOptions {
     pub quiet: bool,
 }
 
+/// The options a resumed run may change: where the model and report go, and what is printed.
+/// Every other option shapes the model, and must stay the interrupted run's.
+pub const RUN_ONLY: [&str; 3] = ["output", "report", "quiet"];
+
 /// Only the options, for reading their defaults through clap.
 #[derive(Parser)]
 struct OnlyOptions {
@@ -237,6 +241,31 @@ impl TrainOptions {
         own.to_config()?;
         own.with(file.values().filter(|(key, _)| !typed(key)))
             .map_err(|(key, message)| Error::option("config", format!("{key}: {message}")))
+    }
+
+    /// The options of a resumed run: these, the interrupted run's, with each option `given`
+    /// again (on the command line or in a config file) taken from `asked` when it only says
+    /// where results go or what is printed ([`RUN_ONLY`]). Any other option given again must
+    /// be the same: `Err((key, asked value, recorded value))` names the first that is not.
+    pub fn continued(
+        &self,
+        asked: &TrainOptions,
+        given: impl Fn(&str) -> bool,
+    ) -> std::result::Result<TrainOptions, (String, Value, Value)> {
+        let recorded = serde_json::to_value(self).expect("options serialize to JSON");
+        let asked_values = serde_json::to_value(asked).expect("options serialize to JSON");
+        let mut changes = Vec::new();
+        for &key in Self::keys().iter().filter(|k| given(k)) {
+            let (old, new) = (&recorded[key], &asked_values[key]);
+            if RUN_ONLY.contains(&key) {
+                changes.push((key, new));
+            } else if old != new {
+                return Err((key.to_string(), new.clone(), old.clone()));
+            }
+        }
+        Ok(self
+            .with(changes)
+            .expect("values of the same options deserialize"))
     }
 
     /// The on/off options, each with its `--no-` twin: `(switch, negation)`.

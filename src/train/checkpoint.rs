@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{TrainConfig, TrainOptions};
 use crate::error::{Error, Result};
 use crate::model::params::{Params, Tensor};
 use crate::optim::Optimizer;
@@ -15,6 +15,10 @@ use crate::training_info::EpochRecord;
 
 /// The format tag of a checkpoint file.
 pub const CHECKPOINT_FORMAT: &str = "rnn-sentiment-checkpoint";
+
+/// The version this build writes: 2 records the [`Invocation`]. Version 1 files (without it)
+/// are still read; resuming one needs the data and options given again.
+pub const CHECKPOINT_VERSION: u64 = 2;
 
 /// Everything needed to continue an interrupted run exactly where it stopped: resuming gives a
 /// model file byte-identical to an uninterrupted run with the same data, options and seed.
@@ -44,6 +48,23 @@ pub struct Checkpoint {
     /// This epoch's running loss sum, correct count, rows and tokens.
     pub partial: (f64, usize, usize, usize),
     pub tokens_trained: u64,
+    /// How the run was started (version 2; the command line fills it in, the library does
+    /// not know it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
+}
+
+/// How an interrupted run was started, so that `train --resume CKPT` alone continues it: the
+/// data path and every option, with paths as they were given, relative to `directory`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invocation {
+    /// The training data (`-`: standard input).
+    pub data: PathBuf,
+    /// The working directory the run was started in (absolute).
+    pub directory: PathBuf,
+    /// Every option of the run, merged from its command line, config file and defaults.
+    pub options: TrainOptions,
 }
 
 /// A checkpoint to continue from, and the file it was read from (for messages).
@@ -98,13 +119,17 @@ pub(super) fn check_checkpoint(
     batches: usize,
 ) -> Result<(), String> {
     let (config, data_fingerprint, valid_fingerprint) = run;
-    if c.format != CHECKPOINT_FORMAT || c.version != 1 {
-        return Err(format!("not a version-1 {CHECKPOINT_FORMAT} file"));
+    if c.format != CHECKPOINT_FORMAT || !(1..=CHECKPOINT_VERSION).contains(&c.version) {
+        return Err(format!(
+            "not a {CHECKPOINT_FORMAT} file of version 1 to {CHECKPOINT_VERSION}"
+        ));
     }
     if c.options != *config {
-        return Err(
-            "it was made with other training options; resume with the same data and options".into(),
-        );
+        return Err(format!(
+            "it was made with other training options ({}); resume with the same data and \
+             options",
+            first_difference(&c.options, config)
+        ));
     }
     if c.data_fingerprint != data_fingerprint || c.valid_fingerprint != valid_fingerprint {
         return Err(
@@ -151,6 +176,26 @@ pub(super) fn check_checkpoint(
     c.optimizer.check_like(fresh_optimizer, c.step)?;
     Rng::from_state(&c.epoch_rng)?;
     Ok(())
+}
+
+/// The first setting in which the checkpoint's options `recorded` and the run's `asked`
+/// differ, as `key: recorded here, asked there`.
+fn first_difference(recorded: &TrainConfig, asked: &TrainConfig) -> String {
+    let flat = |c: &TrainConfig| {
+        let mut map = serde_json::to_value(c).expect("options serialize to JSON");
+        let tokenizer = map["tokenizer"].take();
+        let mut map = map.as_object().cloned().unwrap_or_default();
+        map.extend(tokenizer.as_object().cloned().unwrap_or_default());
+        map
+    };
+    let (old, new) = (flat(recorded), flat(asked));
+    old.iter()
+        .find(|(key, value)| new.get(*key) != Some(*value))
+        .map(|(key, value)| {
+            let now = new.get(key).unwrap_or(&serde_json::Value::Null);
+            format!("{key} is {now} in this run but {value} in the checkpoint")
+        })
+        .unwrap_or_else(|| "in a setting that is not shown".to_string())
 }
 
 impl Checkpoint {

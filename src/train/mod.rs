@@ -18,7 +18,9 @@ mod embedding;
 mod shards;
 mod trainer;
 
-pub use checkpoint::{checkpoint_path, Checkpoint, Resume, CHECKPOINT_FORMAT};
+pub use checkpoint::{
+    checkpoint_path, Checkpoint, Invocation, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+};
 
 /// Independent random streams of one seed.
 pub mod streams {

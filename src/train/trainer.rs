@@ -10,7 +10,9 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use super::checkpoint::{check_checkpoint, Checkpoint, Resume, CHECKPOINT_FORMAT};
+use super::checkpoint::{
+    check_checkpoint, Checkpoint, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
+};
 use super::early_stopping::EarlyStopping;
 use super::embedding::EmbeddingUpdates;
 use super::shards::{shard_step, ShardOutcome, ShardSettings};
@@ -496,7 +498,7 @@ impl<'a> Trainer<'a> {
         let tensors = |p: &Params<f32>| p.tensors().into_iter().cloned().collect();
         Checkpoint {
             format: CHECKPOINT_FORMAT.to_string(),
-            version: 1,
+            version: CHECKPOINT_VERSION,
             options: self.config.clone(),
             data_fingerprint: self.data_fingerprint,
             valid_fingerprint: self.valid_fingerprint,
@@ -515,6 +517,7 @@ impl<'a> Trainer<'a> {
             epochs_without_gain: self.early.epochs_without_gain,
             partial: totals.tuple(),
             tokens_trained: self.tokens_trained,
+            invocation: None,
         }
     }
 

@@ -222,3 +222,50 @@ pub fn fails_with(cmd: &mut assert_cmd::Command, fragments: &[&str]) -> String {
     }
     stderr
 }
+
+/// A synthetic CSV big enough that an epoch takes a noticeable time.
+pub fn synthetic_csv(rows: usize) -> String {
+    let words = [
+        "good", "bad", "great", "awful", "fine", "dull", "film", "plot", "cast", "music",
+    ];
+    let mut rng = Rng::new(5);
+    let mut out = String::from("text,label\n");
+    for _ in 0..rows {
+        let n = 8 + rng.below(24);
+        let text: Vec<&str> = (0..n).map(|_| words[rng.below(words.len())]).collect();
+        out.push_str(&format!("{},{}\n", text.join(" "), rng.below(2)));
+    }
+    out
+}
+
+/// Runs a training command, sends it SIGINT once its first epoch's line is on stderr, and
+/// returns its exit code and everything it wrote to stderr.
+#[cfg(unix)]
+pub fn interrupt_in_second_epoch(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("training starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr piped")).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr is text");
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.starts_with("epoch   1") {
+            break;
+        }
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    for line in lines {
+        seen.push_str(&line.expect("stderr is text"));
+        seen.push('\n');
+    }
+    (child.wait().expect("training ends").code(), seen)
+}

@@ -305,3 +305,117 @@ fn on_off_options_are_flags_with_negations() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no_bidirectional"), "{stderr}");
 }
+
+/// The interrupted run's hint is a command that works when pasted: the checkpoint records
+/// the data, the output and every option; an option given again that differs is named with
+/// both values; `inspect` reads the checkpoint.
+#[cfg(unix)]
+#[test]
+fn the_resume_hint_is_a_command_that_works_when_pasted() {
+    let dir = temp_dir();
+    let d = dir.path();
+    write(d, "big.csv", synthetic_csv(6000));
+    let options = ["--epochs", "4", "--patience", "0", "--hidden-dim", "16"];
+    let options = [
+        &options[..],
+        &["--no-bidirectional", "-o", "mr2.json", "big.csv"],
+    ]
+    .concat();
+    let (code, _, stderr) = run(bin(d).args(["train", "-q", "--seed", "3"]).args(&options));
+    assert_eq!(code, 0, "{stderr}");
+    std::fs::rename(d.join("mr2.json"), d.join("reference.json")).unwrap();
+    // Another model where a resumed run without -o used to write.
+    write(d, "model.json", "another model");
+
+    let (code, seen) = interrupt_in_second_epoch(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
+            .current_dir(d)
+            .args(["train", "--seed", "3"])
+            .args(&options),
+    );
+    assert_eq!(code, Some(130), "{seen}");
+    let hint = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("continue with: "))
+        .unwrap_or_else(|| panic!("no hint: {seen}"));
+    assert_eq!(hint, "rnn-sentiment train --resume mr2.json.ckpt");
+
+    // inspect reads the checkpoint and gives the same command.
+    let (code, stdout, stderr) = run(bin(d).args(["inspect", "-m", "mr2.json.ckpt"]));
+    assert_eq!(code, 0, "{stderr}");
+    for fact in [
+        "interrupted training run",
+        "epoch 1 ",
+        "big.csv",
+        "mr2.json, written",
+        hint,
+    ] {
+        assert!(stdout.contains(fact), "{fact:?} missing: {stdout}");
+    }
+    let (_, stdout, _) = run(bin(d).args(["inspect", "--json", "-m", "mr2.json.ckpt"]));
+    let facts: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(facts["resume_command"], hint);
+    assert_eq!(facts["options"]["epochs"], 4);
+    assert_eq!(facts["epoch"], 2);
+
+    // An option given again that differs is named with both values; nothing is written.
+    for (again, named) in [
+        (vec!["--epochs", "9"], ["--epochs 9", "--epochs 4"]),
+        (
+            vec!["--bidirectional"],
+            ["--bidirectional", "--no-bidirectional"],
+        ),
+    ] {
+        let (code, _, stderr) = run(bin(d)
+            .args(["train", "--resume", "mr2.json.ckpt"])
+            .args(&again));
+        assert_eq!(code, 2, "{stderr}");
+        let message = format!(
+            "{} differs from the interrupted run's {}",
+            named[0], named[1]
+        );
+        assert!(stderr.contains(&message), "{stderr}");
+        assert!(!d.join("mr2.json").exists());
+    }
+    // From another directory, the relative paths would name other files: refused, with the
+    // command to run from the right one.
+    std::fs::create_dir(d.join("elsewhere")).unwrap();
+    let (code, _, stderr) =
+        run(bin(&d.join("elsewhere")).args(["train", "--resume", "../mr2.json.ckpt"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("resume from there: cd "), "{stderr}");
+
+    // The hint, pasted word for word, finishes the run into the run's own output.
+    let words: Vec<&str> = hint.split(' ').collect();
+    assert_eq!(words[0], "rnn-sentiment");
+    let (code, _, stderr) = run(bin(d).args(&words[1..]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        std::fs::read(d.join("model.json")).unwrap(),
+        b"another model"
+    );
+    assert!(
+        std::fs::read(d.join("mr2.json")).unwrap()
+            == std::fs::read(d.join("reference.json")).unwrap(),
+        "the resumed model differs from the uninterrupted run's"
+    );
+    assert!(!d.join("mr2.json.ckpt").exists());
+}
+
+#[test]
+fn a_checkpoint_given_as_a_model_says_what_it_is() {
+    let dir = temp_dir();
+    let d = dir.path();
+    write(
+        d,
+        "m.json.ckpt",
+        "{\"format\": \"rnn-sentiment-checkpoint\", \"version\": 2}",
+    );
+    let (code, stdout, stderr) = run(bin(d).args(["predict", "-m", "m.json.ckpt", "fine"]));
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is a training checkpoint (an interrupted run), not a model")
+            && stderr.contains("rnn-sentiment train --resume m.json.ckpt"),
+        "{stderr}"
+    );
+}

@@ -2,8 +2,6 @@
 //! through its JSON form, as the CLI stores it) ends in a model file byte-identical to the
 //! uninterrupted run; the CLI does the same on a real SIGINT, exiting 130.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rnn_sentiment::config::TrainConfig;
@@ -184,21 +182,6 @@ fn a_checkpoint_refuses_other_options_or_data() {
     );
 }
 
-/// A synthetic CSV big enough that an epoch takes a noticeable time.
-fn synthetic_csv(rows: usize) -> String {
-    let words = [
-        "good", "bad", "great", "awful", "fine", "dull", "film", "plot", "cast", "music",
-    ];
-    let mut rng = Rng::new(5);
-    let mut out = String::from("text,label\n");
-    for _ in 0..rows {
-        let n = 8 + rng.below(24);
-        let text: Vec<&str> = (0..n).map(|_| words[rng.below(words.len())]).collect();
-        out.push_str(&format!("{},{}\n", text.join(" "), rng.below(2)));
-    }
-    out
-}
-
 #[cfg(unix)]
 #[test]
 fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
@@ -226,38 +209,15 @@ fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
     assert_eq!(code, 0, "{stderr}");
 
     let out = d.join("m.json");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
-        .current_dir(d)
-        .arg("train")
-        .args(options)
-        .arg("-o")
-        .arg(&out)
-        .arg(&data)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for the first epoch's line, then interrupt during the second.
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut seen = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.starts_with("epoch   1") {
-            break;
-        }
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    for line in lines {
-        seen.push_str(&line.unwrap());
-        seen.push('\n');
-    }
-    let code = child.wait().unwrap().code();
+    let (code, seen) = interrupt_in_second_epoch(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
+            .current_dir(d)
+            .arg("train")
+            .args(options)
+            .arg("-o")
+            .arg(&out)
+            .arg(&data),
+    );
     assert_eq!(code, Some(130), "{seen}");
     let ckpt = d.join("m.json.ckpt");
     assert!(
