@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{Delimiter, TrainConfig};
 
 /// One epoch's results.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,6 +35,16 @@ pub struct PretrainedInfo {
     pub token_coverage: f64,
 }
 
+/// The columns and separator of the training data file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputColumns {
+    pub text_column: String,
+    pub label_column: String,
+    /// `None`: tab for `.tsv` files, comma otherwise.
+    pub delimiter: Option<Delimiter>,
+}
+
 /// How a model was trained; saved in the model file. Holds no timings, so that the same data
 /// and seed give a byte-identical file.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -44,6 +54,9 @@ pub struct TrainingInfo {
     pub tool_version: String,
     /// All training options.
     pub options: Option<TrainConfig>,
+    /// How the training data was read; `eval` reads its data the same way unless told
+    /// otherwise.
+    pub input: Option<InputColumns>,
     pub train_rows: usize,
     pub valid_rows: usize,
     pub train_positive_rate: f64,

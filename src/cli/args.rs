@@ -1,25 +1,35 @@
 //! Arguments and checks that several commands share.
 
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 
-use rnn_sentiment::data::{self, CsvOptions};
+use rnn_sentiment::config::{ConfigFile, Delimiter, TrainOptions};
+use rnn_sentiment::data::CsvOptions;
 use rnn_sentiment::limits;
+use rnn_sentiment::training_info::InputColumns;
 
+/// How `eval` reads its data. Each option left out comes from `--config`, else from what the
+/// model recorded of its training data, else the default.
 #[derive(Args)]
 pub(crate) struct CsvArgs {
-    /// Name of the column holding the text.
-    #[arg(long, default_value = "text")]
-    pub(crate) text_column: String,
-    /// Name of the column holding the label (1/0, positive/negative, pos/neg, true/false).
-    #[arg(long, default_value = "label")]
-    pub(crate) label_column: String,
-    /// Field separator: comma, tab, semicolon, pipe or one ASCII character [default: tab for
-    /// .tsv files, comma otherwise].
-    #[arg(long, value_parser = data::parse_delimiter)]
-    pub(crate) delimiter: Option<u8>,
+    /// Name of the column holding the text [default: the model's training data's, else "text"].
+    #[arg(long)]
+    pub(crate) text_column: Option<String>,
+    /// Name of the column holding the label (1/0, positive/negative, pos/neg, true/false)
+    /// [default: the model's training data's, else "label"].
+    #[arg(long)]
+    pub(crate) label_column: Option<String>,
+    /// Field separator: comma, tab, semicolon, pipe or one ASCII character [default: the
+    /// model's training data's, else tab for .tsv files and comma otherwise].
+    #[arg(long, value_parser = Delimiter::from_str)]
+    pub(crate) delimiter: Option<Delimiter>,
+    /// TOML file of options (a training config file will do): its text_column, label_column
+    /// and delimiter are used; command-line options win.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
 }
 
 /// The machine's cores.
@@ -46,12 +56,39 @@ pub(crate) struct ModelArg {
     pub(crate) model: PathBuf,
 }
 
-pub(crate) fn csv_options(args: &CsvArgs) -> CsvOptions {
-    CsvOptions {
-        text_column: args.text_column.clone(),
-        label_column: args.label_column.clone(),
-        delimiter: args.delimiter,
+/// How to read labelled data: each option from the command line, else the config file, else
+/// the columns the model was trained on (`recorded`), else the defaults.
+pub(crate) fn csv_options(args: &CsvArgs, recorded: Option<&InputColumns>) -> Result<CsvOptions> {
+    let mut csv = recorded.map_or_else(CsvOptions::default, |r| CsvOptions {
+        text_column: r.text_column.clone(),
+        label_column: r.label_column.clone(),
+        delimiter: r.delimiter.map(|d| d.0),
+    });
+    if let Some(path) = &args.config {
+        let file = ConfigFile::load(path)?;
+        let options = TrainOptions::default()
+            .with(file.values())
+            .map_err(|(key, message)| anyhow!("{}: {key}: {message}", path.display()))?;
+        if file.sets("text_column") {
+            csv.text_column = options.text_column;
+        }
+        if file.sets("label_column") {
+            csv.label_column = options.label_column;
+        }
+        if file.sets("delimiter") {
+            csv.delimiter = options.delimiter.map(|d| d.0);
+        }
     }
+    if let Some(column) = &args.text_column {
+        csv.text_column = column.clone();
+    }
+    if let Some(column) = &args.label_column {
+        csv.label_column = column.clone();
+    }
+    if let Some(delimiter) = args.delimiter {
+        csv.delimiter = Some(delimiter.0);
+    }
+    Ok(csv)
 }
 
 pub(crate) fn check_threshold(t: f64) -> Result<f64> {

@@ -110,6 +110,12 @@ pub(crate) fn check_eval_files(args: &EvalArgs) -> Result<()> {
         Use::input("data file", &args.data),
         Use::input("model file", model),
     ];
+    uses.extend(
+        args.csv
+            .config
+            .as_deref()
+            .map(|p| Use::input("config file", p)),
+    );
     if args.store {
         uses.push(Use::output("model file to update", model));
     }
@@ -144,7 +150,8 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
     )?;
     check_eval_files(&args)?;
     let mut model = load_model(&args.model.model)?;
-    let examples = data::read_labeled(&args.data, &csv_options(&args.csv))?;
+    let csv = csv_options(&args.csv, model.training.input.as_ref())?;
+    let examples = data::read_labeled(&args.data, &csv)?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
     let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
     let logits = model.logits(&texts);

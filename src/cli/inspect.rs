@@ -43,6 +43,8 @@ JSON output (--json): one object on stdout:
   history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
                       valid_accuracy, lr}
   options             every training option (the keys of config.example.toml), or null
+  input               {text_column, label_column, delimiter} of the training data (eval's
+                      defaults), or null
 
 JSON output for a checkpoint (--json): one object on stdout:
   checkpoint          path of the checkpoint file
@@ -174,6 +176,7 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
         "valid_accuracy": valid_accuracy,
         "history": info.history,
         "options": info.options,
+        "input": info.input,
     });
     say!("{report}");
     Ok(0)
@@ -253,6 +256,22 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
             }
         ),
     )?;
+    if let Some(input) = &info.input {
+        line(
+            "input columns",
+            format!(
+                "text {:?}, label {:?}, delimiter {} (eval's defaults)",
+                input.text_column,
+                input.label_column,
+                input
+                    .delimiter
+                    .map_or("by extension".to_string(), |d| format!(
+                        "{:?}",
+                        char::from(d.0)
+                    ))
+            ),
+        )?;
+    }
     line(
         "vocab coverage",
         format!("{:.1}% of training tokens", 100.0 * info.vocab_coverage),

@@ -15,6 +15,7 @@ use rnn_sentiment::report;
 use rnn_sentiment::report::training::TrainingRun;
 use rnn_sentiment::rng::Rng;
 use rnn_sentiment::train::{self, checkpoint_path, Invocation, Resume};
+use rnn_sentiment::training_info::InputColumns;
 
 use super::args::{report_paths, thread_count};
 use super::output::write_report;
@@ -377,7 +378,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         &mut progress,
         control,
     )?;
-    let trained = match outcome {
+    let mut trained = match outcome {
         train::Outcome::Finished(trained) => trained,
         train::Outcome::Interrupted(mut c) => {
             progress.clear();
@@ -400,6 +401,11 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         }
     };
     let train_seconds = fit_start.elapsed().as_secs_f64();
+    trained.model.training.input = Some(InputColumns {
+        text_column: plan.options.text_column.clone(),
+        label_column: plan.options.label_column.clone(),
+        delimiter: plan.options.delimiter,
+    });
     model_file::save(&trained.model, &plan.output)?;
     if let Some(path) = &args.resume {
         // The checkpoint has served; the finished model replaces it. Only this run's own

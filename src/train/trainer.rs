@@ -532,6 +532,8 @@ impl<'a> Trainer<'a> {
         let training = TrainingInfo {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             options: Some(self.config.clone()),
+            // The command line knows how the data was read, and fills this in.
+            input: None,
             train_rows: rows,
             valid_rows: self.valid.labels.len(),
             train_positive_rate: self.train.labels.iter().filter(|&&y| y).count() as f64

@@ -419,3 +419,81 @@ fn a_checkpoint_given_as_a_model_says_what_it_is() {
         "{stderr}"
     );
 }
+
+/// The sample data with other column names and `;` between fields.
+fn renamed_columns_csv() -> String {
+    let text = std::fs::read_to_string(sample("train.csv")).unwrap();
+    let mut rows = csv::Reader::from_reader(text.as_bytes());
+    let mut out = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .from_writer(Vec::new());
+    out.write_record(["review", "stars"]).unwrap();
+    for row in rows.records() {
+        out.write_record(&row.unwrap()).unwrap();
+    }
+    String::from_utf8(out.into_inner().unwrap()).unwrap()
+}
+
+#[test]
+fn eval_reads_the_columns_the_model_was_trained_on_and_a_config_file() {
+    let dir = temp_dir();
+    let d = dir.path();
+    write(d, "reviews.csv", renamed_columns_csv());
+    let config = "text_column = \"review\"\nlabel_column = \"stars\"\ndelimiter = \";\"\n";
+    write(d, "columns.toml", config);
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--config", "columns.toml", "-o", "m.json"])
+        .args(FAST)
+        .arg("reviews.csv"));
+    assert_eq!(code, 0, "{stderr}");
+    // The model remembers how its data was read: eval on the same file needs no flags.
+    let (code, stdout, stderr) =
+        run(bin(d).args(["eval", "--json", "-m", "m.json", "reviews.csv"]));
+    assert_eq!(code, 0, "{stderr}");
+    let metrics: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(metrics["count"], 480);
+    let (_, stdout, _) = run(bin(d).args(["inspect", "-m", "m.json"]));
+    assert!(
+        stdout.contains("input columns  text \"review\", label \"stars\", delimiter ';'"),
+        "{stdout}"
+    );
+    // A model trained on the default columns reads the same file through --config.
+    small_model(d, "plain.json");
+    let (code, _, stderr) = run(bin(d).args(["eval", "-m", "plain.json", "reviews.csv"]));
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = run(bin(d).args([
+        "eval",
+        "-m",
+        "plain.json",
+        "--config",
+        "columns.toml",
+        "reviews.csv",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
+    // The command line wins over both.
+    let (code, _, stderr) = run(bin(d)
+        .args([
+            "eval",
+            "-m",
+            "m.json",
+            "--text-column",
+            "stars",
+            "--label-column",
+            "review",
+        ])
+        .arg("reviews.csv"));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("reviews.csv"), "{stderr}");
+    // A key eval does not know is still refused by name, as train refuses it.
+    write(d, "typo.toml", "text_colum = \"review\"\n");
+    let (code, _, stderr) = run(bin(d).args([
+        "eval",
+        "-m",
+        "m.json",
+        "--config",
+        "typo.toml",
+        "reviews.csv",
+    ]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("text_colum"), "{stderr}");
+}
