@@ -114,7 +114,16 @@ impl Source {
             Source::File(path) => run(&mut TextLines::open(&path)?, CHUNK),
             Source::Stdin => {
                 let stdin = io::stdin();
-                let chunk = if stdin.is_terminal() { 1 } else { CHUNK };
+                let chunk = if stdin.is_terminal() {
+                    // Someone is typing: say what the silence waits for.
+                    note!(
+                        "reading texts from the terminal, one per line; end with Ctrl-D (or \
+                         give the texts as arguments, or --file FILE)"
+                    );
+                    1
+                } else {
+                    CHUNK
+                };
                 run(&mut TextLines::new(stdin.lock(), "<stdin>"), chunk)
             }
         }

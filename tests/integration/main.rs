@@ -17,6 +17,7 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+mod terminal;
 
 /// The README's test command must run the library's `debug_assert!`s (shape checks, the
 /// scratch buffers' NaN poisoning): this fails when the test build has them off, as
