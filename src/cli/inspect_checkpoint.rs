@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::inspect::architecture;
 use super::output::{emit, flush};
-use super::train::resume_command;
+use super::resume::resume_command;
 use rnn_sentiment::train::{Checkpoint, Resume};
 
 /// `inspect -m CKPT`.

@@ -1,7 +1,8 @@
 //! Command-line interface: clap types -> validated library configs -> results on stdout.
 //! This is the only part of the crate that prints: results on stdout, progress and errors on
 //! stderr. One file per command; `args` holds the arguments commands share, `output` the
-//! checked writes, `sniff` the mix-up checks on input files, `progress` the training bar.
+//! checked writes, `sniff` the mix-up checks on input files, `progress` the training bar,
+//! `resume` what a resumed run takes from its checkpoint.
 
 use std::io::{self, IsTerminal};
 
@@ -17,6 +18,7 @@ mod inspect;
 mod inspect_checkpoint;
 mod predict;
 mod progress;
+mod resume;
 mod sniff;
 mod tokenize;
 mod train;
