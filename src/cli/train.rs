@@ -229,7 +229,7 @@ fn shell_word(word: &str) -> String {
 }
 
 pub(crate) fn class_counts(examples: &[Example]) -> (usize, usize) {
-    let pos = examples.iter().filter(|e| e.label).count();
+    let pos = examples.iter().filter(|e| e.is_positive()).count();
     (pos, examples.len() - pos)
 }
 
