@@ -58,6 +58,7 @@ fn model_config(cell: CellKind) -> ModelConfig {
         pooling: Pooling::Last,
         forget_bias: (cell == CellKind::Lstm).then_some(1.0),
         threshold: 0.5,
+        classes: Vec::new(),
     }
 }
 
@@ -84,10 +85,11 @@ fn short<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
 }
 
 /// dL/dz of a mean BCE loss at p = 0.5 with alternating labels: realistic magnitudes.
-fn d_logits(rows: usize) -> Vec<f32> {
-    (0..rows)
-        .map(|b| (if b % 2 == 0 { 0.5 } else { -0.5 }) / rows as f32)
-        .collect()
+/// dL/d(logits) of a binary head, (rows, 1).
+fn d_logits(rows: usize) -> ndarray::Array2<f32> {
+    ndarray::Array2::from_shape_fn((rows, 1), |(b, _)| {
+        (if b % 2 == 0 { 0.5 } else { -0.5 }) / rows as f32
+    })
 }
 
 fn bench_cells(c: &mut Criterion) {
@@ -137,7 +139,7 @@ fn bench_forward_backward(
     cell: CellKind,
     model: &Classifier<f32>,
     batch: &Batch,
-    d_logits: &[f32],
+    d_logits: &ndarray::Array2<f32>,
     grads: &mut Params<f32>,
 ) {
     group.bench_with_input(
@@ -146,7 +148,7 @@ fn bench_forward_backward(
         |b, batch| {
             b.iter(|| {
                 let (_, cache) = model.forward(black_box(batch), Mode::Eval);
-                model.backward(cache, black_box(d_logits), grads);
+                model.backward(cache, black_box(d_logits).view(), grads);
             })
         },
     );

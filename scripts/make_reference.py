@@ -14,6 +14,10 @@ SGD-momentum steps.
 The model is exactly rnn-sentiment's: Embedding(padding_idx=0) -> nn.RNN/LSTM/GRU (num_layers,
 bidirectional) over a packed batch -> pooling over the real tokens (last: h_n of the top layer,
 both directions; mean; max; last-max) -> Linear(P, 1) -> BCEWithLogitsLoss(pos_weight).
+
+K-class fixtures (KCASES, reference_k*.json) end in Linear(P, K) -> CrossEntropyLoss(weight=w),
+whose mean divides by the summed weights of the rows' targets; their "logits" are (B, K) and
+their "labels" class indices. They hold Adam steps only (the optimizers are the binary ones').
 """
 import json
 import os
@@ -44,18 +48,29 @@ CASES = {
     "lstm_bi_last_max_posweight": ("lstm", 1, True, "last-max", 3.0, 0.05),
     "gru_l2_max": ("gru", 2, False, "max", 1.0, 0.0),
 }
+# name: (cell, layers, bidirectional, pooling, class weights or None, weight_decay, labels);
+# K = len(class names). Every class occurs among the labels.
+KCASES = {
+    "k3_rnn": ("rnn", 1, False, "last", None, 0.0, [2, 0, 1, 0, 2]),
+    "k3_lstm_weighted": ("lstm", 1, False, "last", [1.0, 2.5, 0.5], 0.0, [1, 0, 2, 1, 0]),
+    "k4_gru_mean": ("gru", 1, False, "mean", None, 0.0, [3, 1, 0, 2, 3]),
+    "k3_lstm_bi_max_weighted": ("lstm", 1, True, "max", [0.5, 1.5, 3.0], 0.05, [0, 2, 2, 1, 0]),
+    "k5_gru_l2_last_max_weighted": ("gru", 2, False, "last-max", [1.0, 0.25, 2.0, 1.0, 4.0], 0.0, [4, 3, 0, 1, 2]),
+}
+CLASS_NAMES = ["very negative", "negative", "neutral", "positive", "very positive"]
 
 
 class Classifier(nn.Module):
-    def __init__(self, cell, layers, bidirectional, pooling):
+    def __init__(self, cell, layers, bidirectional, pooling, outputs=1):
         super().__init__()
+        self.outputs = outputs
         self.directions = 2 if bidirectional else 1
         self.pooling = pooling
         self.embedding = nn.Embedding(V, E, padding_idx=0)
         self.rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](
             E, H, num_layers=layers, bidirectional=bidirectional, batch_first=True)
         width = self.directions * H * (2 if pooling == "last-max" else 1)
-        self.fc = nn.Linear(width, 1)
+        self.fc = nn.Linear(width, outputs)
 
     def forward(self, ids, lengths):
         packed = pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
@@ -69,15 +84,16 @@ class Classifier(nn.Module):
         mean = padded.sum(dim=1) / lengths[:, None].to(padded.dtype)
         mx = padded.masked_fill(~mask[:, :, None], float("-inf")).max(dim=1).values
         v = {"last": last, "mean": mean, "max": mx, "last-max": torch.cat([last, mx], dim=1)}[self.pooling]
-        return self.fc(v).squeeze(-1)
+        z = self.fc(v)
+        return z.squeeze(-1) if self.outputs == 1 else z  # (B) binary, (B, K) K classes
 
 
 def tensors(named):
     return {k: {"shape": list(v.shape), "data": v.detach().reshape(-1).tolist()} for k, v in named}
 
 
-def run_steps(case, state, opt_name, settings, loss_fn):
-    model = Classifier(*case[:4]).double()
+def run_steps(case, state, opt_name, settings, loss_fn, outputs=1, labels=None):
+    model = Classifier(*case[:4], outputs=outputs).double()
     model.load_state_dict(state)
     # Weight decay on matrices only, as rnn-sentiment does.
     wd = settings["weight_decay"]
@@ -89,7 +105,8 @@ def run_steps(case, state, opt_name, settings, loss_fn):
         opt = torch.optim.AdamW(groups, lr=settings["lr"]) if wd else torch.optim.Adam(model.parameters(), lr=settings["lr"])
     else:
         opt = torch.optim.SGD(groups, lr=settings["lr"], momentum=settings["momentum"])
-    ids, lengths, labels = batch()
+    ids, lengths, binary_labels = batch()
+    labels = binary_labels if labels is None else labels
     losses = []
     for _ in range(STEPS):
         opt.zero_grad()
@@ -108,8 +125,61 @@ def batch():
     return (torch.tensor(IDS), torch.tensor(LENGTHS), torch.tensor(LABELS, dtype=torch.float64))
 
 
+def write(out_dir, name, fixture, loss):
+    path = os.path.join(out_dir, f"reference_{name}.json")
+    with open(path, "w") as f:
+        json.dump(fixture, f, indent=1)
+        f.write("\n")
+    print(f"wrote {os.path.normpath(path)}: loss {loss:.6f}")
+
+
+def k_class_fixture(seed, case):
+    """A K-class fixture: the model with a softmax head and CrossEntropyLoss(weight=)."""
+    cell, layers, bidirectional, pooling, class_weights, weight_decay, labels = case
+    k = max(len(class_weights or []), max(labels) + 1)
+    torch.manual_seed(seed)
+    model = Classifier(*case[:4], outputs=k).double()
+    with torch.no_grad():
+        for p in model.rnn.parameters():
+            p.mul_(2.0)
+    state = {key: v.clone() for key, v in model.state_dict().items()}
+    ids, lengths, _ = batch()
+    targets = torch.tensor(labels)
+    weight = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float64)
+    loss_fn = nn.CrossEntropyLoss(weight=weight)
+    logits = model(ids, lengths)
+    loss = loss_fn(logits, targets)
+    loss.backward()
+    fixture = {
+        "generator": "scripts/make_reference.py",
+        "torch_version": torch.__version__,
+        "cell": cell,
+        "layers": layers,
+        "bidirectional": bidirectional,
+        "pooling": pooling,
+        "classes": CLASS_NAMES[:k],
+        "class_weights": class_weights,
+        "vocab_size": V,
+        "embed_dim": E,
+        "hidden_dim": H,
+        "ids": IDS,
+        "lengths": LENGTHS,
+        "labels": labels,
+        "weights": tensors(state.items()),
+        "logits": logits.tolist(),
+        "loss": loss.item(),
+        "grads": tensors((key, p.grad) for key, p in model.named_parameters()),
+        "adam": run_steps(case, state, "adam", {"lr": 0.05, "clip_norm": 0.5, "weight_decay": weight_decay},
+                          loss_fn, outputs=k, labels=targets),
+    }
+    return fixture, loss.item()
+
+
 def main():
     out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+    # Seeds of their own (100 + i), so adding K-class cases changes no binary fixture.
+    for i, (name, case) in enumerate(KCASES.items()):
+        write(out_dir, name, *k_class_fixture(100 + i, case))
     for seed, (name, case) in enumerate(CASES.items()):
         cell, layers, bidirectional, pooling, pos_weight, weight_decay = case
         torch.manual_seed(seed)
@@ -146,11 +216,7 @@ def main():
             "adam": run_steps(case, state, "adam", {"lr": 0.05, "clip_norm": 0.5, "weight_decay": weight_decay}, loss_fn),
             "sgd": run_steps(case, state, "sgd", {"lr": 0.3, "momentum": 0.9, "clip_norm": None, "weight_decay": weight_decay}, loss_fn),
         }
-        path = os.path.join(out_dir, f"reference_{name}.json")
-        with open(path, "w") as f:
-            json.dump(fixture, f, indent=1)
-            f.write("\n")
-        print(f"wrote {os.path.normpath(path)}: loss {loss.item():.6f}")
+        write(out_dir, name, fixture, loss.item())
 
 
 if __name__ == "__main__":

@@ -22,10 +22,32 @@ use crate::rng::Rng;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
     pub text: String,
-    /// true = positive.
-    pub label: bool,
+    /// The class index: for binary data [`NEGATIVE`] or [`POSITIVE`]; for K classes an index
+    /// into the class names (`TrainConfig::classes`).
+    pub label: usize,
     /// 1-based line where the record starts in its file.
     pub line: u64,
+}
+
+/// The class index of a negative binary label.
+pub const NEGATIVE: usize = 0;
+/// The class index of a positive binary label.
+pub const POSITIVE: usize = 1;
+
+impl Example {
+    /// A labelled text of class `label` at `line` (1-based).
+    pub fn new(text: impl Into<String>, label: usize, line: u64) -> Self {
+        Self {
+            text: text.into(),
+            label,
+            line,
+        }
+    }
+
+    /// True for a positive binary label ([`POSITIVE`]).
+    pub fn is_positive(&self) -> bool {
+        self.label == POSITIVE
+    }
 }
 
 /// Which columns to read and how the file is separated.
@@ -300,7 +322,7 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
         })?;
         examples.push(Example {
             text: field(text_col, "text")?,
-            label,
+            label: if label { POSITIVE } else { NEGATIVE },
             line,
         });
     }
@@ -547,15 +569,23 @@ impl<R: BufRead> Iterator for TextLines<R> {
 }
 
 /// Splits off a validation set: within each class, a seeded shuffle picks
-/// `round(fraction * class size)` rows, so both parts keep the positive rate. Both parts keep
-/// file order. Returns `(train, valid)`.
+/// `round(fraction * class size)` rows, so both parts keep the class proportions. Both parts
+/// keep file order. Returns `(train, valid)`.
 pub fn split_validation(
     examples: Vec<Example>,
     fraction: f64,
     rng: &mut Rng,
 ) -> (Vec<Example>, Vec<Example>) {
     let mut in_valid = vec![false; examples.len()];
-    for class in [false, true] {
+    // Classes in index order, at least the two binary ones (an empty class still takes its
+    // shuffle, so binary splits draw what they always drew).
+    let classes = examples
+        .iter()
+        .map(|e| e.label + 1)
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    for class in 0..classes {
         let mut idx: Vec<usize> = (0..examples.len())
             .filter(|&i| examples[i].label == class)
             .collect();
@@ -589,7 +619,19 @@ pub fn fingerprint(examples: &[Example]) -> String {
     };
     for e in examples {
         eat(e.text.as_bytes());
-        eat(&[0xff, u8::from(e.label)]);
+        // 0xff never occurs in UTF-8, so it ends the text; the class index follows in
+        // LEB128 (7 bits a byte), one byte for binary labels, as they always were.
+        eat(&[0xff]);
+        let mut label = e.label;
+        loop {
+            let low = (label & 0x7f) as u8;
+            label >>= 7;
+            if label == 0 {
+                eat(&[low]);
+                break;
+            }
+            eat(&[low | 0x80]);
+        }
     }
     format!("fnv1a64:{hash:016x}")
 }
@@ -628,7 +670,7 @@ mod tests {
         let rows = read(text, "x.csv").unwrap();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0].text, "good, \"really\" good");
-        assert!(rows[0].label);
+        assert!(rows[0].is_positive());
         assert_eq!(rows[1].text, "two\nlines");
         assert_eq!(rows[2].text, "");
         assert_eq!(rows[2].line, 5);
@@ -704,14 +746,43 @@ mod tests {
         let examples: Vec<Example> = (0..100)
             .map(|i| Example {
                 text: i.to_string(),
-                label: i % 4 == 0,
+                label: usize::from(i % 4 == 0),
                 line: i + 2,
             })
             .collect();
         let (t, v) = split_validation(examples.clone(), 0.2, &mut Rng::new(1));
         assert_eq!((t.len(), v.len()), (80, 20));
-        assert_eq!(v.iter().filter(|e| e.label).count(), 5);
+        assert_eq!(v.iter().filter(|e| e.is_positive()).count(), 5);
         let (_, v2) = split_validation(examples, 0.2, &mut Rng::new(1));
         assert_eq!(v, v2);
+    }
+
+    #[test]
+    fn validation_split_keeps_every_class_proportion() {
+        let examples: Vec<Example> = (0..90)
+            .map(|i| Example::new(i.to_string(), (i % 9) as usize / 3, i + 2))
+            .collect();
+        let (t, v) = split_validation(examples, 0.2, &mut Rng::new(1));
+        assert_eq!((t.len(), v.len()), (72, 18));
+        for class in 0..3 {
+            assert_eq!(v.iter().filter(|e| e.label == class).count(), 6);
+        }
+    }
+
+    #[test]
+    fn fingerprints_of_binary_labels_are_unchanged_and_classes_differ() {
+        let rows = |labels: &[usize]| -> Vec<Example> {
+            labels
+                .iter()
+                .map(|&l| Example::new("good film", l, 2))
+                .collect()
+        };
+        // The value binary labels always had (one byte 0/1 after 0xff).
+        assert_eq!(fingerprint(&rows(&[1, 0])), "fnv1a64:0fb88bc70366f2c4");
+        let prints: std::collections::BTreeSet<String> = [0, 1, 2, 127, 128, 300, 999]
+            .iter()
+            .map(|&l| fingerprint(&rows(&[l])))
+            .collect();
+        assert_eq!(prints.len(), 7);
     }
 }

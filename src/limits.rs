@@ -10,6 +10,8 @@ pub const MAX_VOCAB: usize = 5_000_000;
 pub const MAX_PARAMS: usize = 1 << 30;
 /// Largest `max_len` (tokens kept per text).
 pub const MAX_LEN: usize = 1_000_000;
+/// Most classes of a K-class model (the head's outputs).
+pub const MAX_CLASSES: usize = 1000;
 /// Most stacked layers.
 pub const MAX_LAYERS: usize = 16;
 /// Largest batch (rows per training step). A batch larger than the data is the whole data.

@@ -2,10 +2,11 @@
 //! everything a model file holds and everything `predict` needs, including per-token
 //! explanations of a prediction ([`SentimentModel::explain`]).
 
+use ndarray::Array2;
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::kernels::float::sigmoid;
+use crate::kernels::float::{sigmoid, softmax_in_place};
 use crate::model::{Classifier, TokenProjections};
 use crate::text::{Tokenizer, Vocab, UNK_ID};
 use crate::training_info::TrainingInfo;
@@ -30,22 +31,70 @@ impl SentimentModel {
         self.vocab.encode(&self.tokenizer.tokenize(text))
     }
 
-    /// Logits for many texts. Texts are tokenized on all cores too (in order, so the result is
-    /// the same): on one thread, tokenizing a chunk of `predict --file` left the other cores
-    /// idle for a few percent of the run.
-    pub fn logits<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<f64> {
+    /// The logits of many texts, `(texts, K)`: one column for a binary model, K for K classes.
+    /// Texts are tokenized on all cores too (in order, so the result is the same): on one
+    /// thread, tokenizing a chunk of `predict --file` left the other cores idle for a few
+    /// percent of the run.
+    pub fn class_logits<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Array2<f64> {
         let sequences: Vec<Vec<u32>> = texts.par_iter().map(|t| self.encode(t.as_ref())).collect();
         logits_batched(&self.classifier, &sequences, INFERENCE_BATCH)
     }
 
-    /// Probabilities of the positive class for many texts.
+    /// The one logit of each text, for a binary model.
+    ///
+    /// # Panics
+    /// For a K-class model (it has K logits a text: see [`SentimentModel::class_logits`]).
+    pub fn logits<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<f64> {
+        assert!(
+            self.is_binary(),
+            "a K-class model has K logits a text; use class_logits"
+        );
+        self.class_logits(texts).into_raw_vec_and_offset().0
+    }
+
+    /// Probabilities of the positive class for many texts, for a binary model.
+    ///
+    /// # Panics
+    /// For a K-class model (see [`SentimentModel::class_probabilities`]).
     pub fn probabilities<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<f64> {
         self.logits(texts).into_iter().map(sigmoid).collect()
     }
 
+    /// Per-class probabilities of many texts, `(texts, K)`, `softmax(z)` of each text's
+    /// logits, in the order of [`SentimentModel::classes`]. Each row depends on its text
+    /// alone, bit for bit, as the binary probabilities do (see [`logits_batched`]).
+    ///
+    /// # Panics
+    /// For a binary model (see [`SentimentModel::probabilities`]).
+    pub fn class_probabilities<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Array2<f64> {
+        assert!(
+            !self.is_binary(),
+            "a binary model has one probability a text; use probabilities"
+        );
+        let mut p = self.class_logits(texts);
+        for mut row in p.rows_mut() {
+            softmax_in_place(row.as_slice_mut().expect("standard layout"));
+        }
+        p
+    }
+
+    /// True for a binary model (one logit, sigmoid), false for a K-class one.
+    pub fn is_binary(&self) -> bool {
+        self.classifier.config.is_binary()
+    }
+
+    /// The class names of a K-class model in output order (empty for a binary model).
+    pub fn classes(&self) -> &[String] {
+        &self.classifier.config.classes
+    }
+
     /// Per-token attribution for one text by leave-one-token-out occlusion; see
     /// [`Explanation`].
+    ///
+    /// # Panics
+    /// For a K-class model (attributions are to the positive class's probability).
     pub fn explain(&self, text: &str) -> Explanation {
+        assert!(self.is_binary(), "explanations are of binary models");
         let tokens = self.tokenizer.tokenize(text);
         let ids = self.vocab.encode(&tokens);
         let window = occlusion_window(ids.len());
@@ -161,14 +210,14 @@ impl Explanation {
     }
 }
 
-/// Logits for id sequences, `batch_size` at a time. Sequences are grouped by length so that
-/// batches hold similar lengths (less padding, no wasted work); results come back in input
-/// order, and are the same as scoring each sequence alone.
+/// Logits `(sequences, K)` for id sequences, `batch_size` at a time. Sequences are grouped by
+/// length so that batches hold similar lengths (less padding, no wasted work); results come
+/// back in input order, and are the same as scoring each sequence alone.
 pub fn logits_batched<S: AsRef<[u32]> + Sync>(
     classifier: &Classifier<f32>,
     sequences: &[S],
     batch_size: usize,
-) -> Vec<f64> {
+) -> Array2<f64> {
     let mut order: Vec<usize> = (0..sequences.len()).collect();
     order.sort_by_key(|&i| sequences[i].as_ref().len());
     // Batches of at most `batch_size` rows and INFERENCE_TOKENS real tokens, so that memory
@@ -192,7 +241,7 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
     let projections = token_projections(classifier, sequences);
     // Batches are independent, so they run in parallel (rayon's pool) without changing a
     // result.
-    let scored: Vec<Vec<f32>> = chunks
+    let scored: Vec<Array2<f32>> = chunks
         .par_iter()
         .map(|chunk| {
             let rows: Vec<&[u32]> = chunk.iter().map(|&i| sequences[i].as_ref()).collect();
@@ -203,9 +252,12 @@ pub fn logits_batched<S: AsRef<[u32]> + Sync>(
             }
         })
         .collect();
-    let mut logits = vec![0.0; sequences.len()];
-    for (&i, z) in order.iter().zip(scored.into_iter().flatten()) {
-        logits[i] = f64::from(z);
+    let mut logits = Array2::<f64>::zeros((sequences.len(), classifier.config.outputs()));
+    let rows = scored.iter().flat_map(|s| s.rows());
+    for (&i, z) in order.iter().zip(rows) {
+        for (out, &x) in logits.row_mut(i).iter_mut().zip(z) {
+            *out = f64::from(x);
+        }
     }
     logits
 }
@@ -276,6 +328,7 @@ mod tests {
             pooling: Pooling::Max,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         SentimentModel {
             tokenizer: Tokenizer::new(TokenizerConfig::default()),
@@ -327,7 +380,7 @@ mod tests {
         assert!(token_projections(&m.classifier, &[vec![2, 3], vec![4]]).is_none());
         let batched = logits_batched(&m.classifier, &sequences, 16);
         for (s, &z) in sequences.iter().zip(&batched) {
-            let alone = m.classifier.logits(&Batch::from_sequences(&[s]))[0];
+            let alone = m.classifier.logits(&Batch::from_sequences(&[s]))[(0, 0)];
             assert_eq!(z, f64::from(alone), "{s:?}");
         }
         // A vocabulary much larger than the texts: the distinct ids come from sorting.

@@ -17,7 +17,7 @@ use super::args::{
     check_threshold, csv_options, report_paths, set_inference_threads, CsvArgs, ModelArg,
 };
 use super::output::write_report;
-use super::sniff::{load_model, reject_model_as_data};
+use super::sniff::{load_binary_model, reject_model_as_data};
 use super::EXIT_GATE_FAILED;
 
 pub(crate) const EVAL_JSON: &str = "\
@@ -149,11 +149,11 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         &format!("did you mean -m {}?", args.data.display()),
     )?;
     check_eval_files(&args)?;
-    let mut model = load_model(&args.model.model)?;
+    let mut model = load_binary_model(&args.model.model)?;
     let csv = csv_options(&args.csv, model.training.input.as_ref())?;
     let examples = data::read_labeled(&args.data, &csv)?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
-    let labels: Vec<bool> = examples.iter().map(|e| e.label).collect();
+    let labels: Vec<bool> = examples.iter().map(data::Example::is_positive).collect();
     let logits = model.logits(&texts);
     let threshold = match args.tune_threshold {
         Some(objective) => {

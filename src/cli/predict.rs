@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::args::{check_threshold, set_inference_threads, ModelArg};
 use super::output::{emit, flush};
-use super::sniff::{file_start, load_model, looks_like_model, reject_model_as_data};
+use super::sniff::{file_start, load_binary_model, looks_like_model, reject_model_as_data};
 use rnn_sentiment::data::TextLines;
 use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
@@ -174,7 +174,7 @@ pub(crate) fn check_text_file(input: &TextInput) -> Result<()> {
 pub(crate) fn predict(args: PredictArgs) -> Result<i32> {
     set_inference_threads(args.threads)?;
     check_text_file(&args.input)?;
-    let model = load_model(&args.model.model)?;
+    let model = load_binary_model(&args.model.model)?;
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
     if args.explain {
         return explain(&args, &model, threshold);

@@ -140,7 +140,7 @@ pub(crate) fn plan_training(
 }
 
 pub(crate) fn class_counts(examples: &[Example]) -> (usize, usize) {
-    let pos = examples.iter().filter(|e| e.label).count();
+    let pos = examples.iter().filter(|e| e.is_positive()).count();
     (pos, examples.len() - pos)
 }
 

@@ -118,8 +118,13 @@ pub struct ModelConfig {
     pub pooling: Pooling,
     /// Initial LSTM forget-gate bias (recorded for reference; only used at initialisation).
     pub forget_bias: Option<f64>,
-    /// Probability at or above which a text is called positive.
+    /// Probability at or above which a text is called positive (binary models).
     pub threshold: f64,
+    /// The class names of a K-class model, in the order of the head's K outputs; empty for a
+    /// binary model (one logit, sigmoid). Not written when empty, so binary model files are
+    /// byte for byte what they were before K classes existed, and they still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
 impl ModelConfig {
@@ -165,7 +170,17 @@ impl ModelConfig {
                 return Err(format!("forget_bias {b} is not finite"));
             }
         }
-        Ok(())
+        validate_classes(&self.classes)
+    }
+
+    /// True for a binary model (one logit), false for a K-class one (K logits, softmax).
+    pub fn is_binary(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    /// The head's outputs: 1 logit for a binary model, K for K classes.
+    pub fn outputs(&self) -> usize {
+        self.classes.len().max(1)
     }
 
     /// D: 2 for a bidirectional model, else 1.
@@ -205,11 +220,37 @@ impl ModelConfig {
         let first = per_direction(e);
         let upper = per_direction(self.output_dim());
         let layers = first.saturating_add(upper.saturating_mul(self.layers.saturating_sub(1)));
+        let k = self.outputs();
         v.saturating_mul(e)
             .saturating_add(layers.saturating_mul(self.directions()))
-            .saturating_add(self.head_dim())
-            .saturating_add(1)
+            .saturating_add(self.head_dim().saturating_mul(k))
+            .saturating_add(k)
     }
+}
+
+/// Checks a K-class model's class names: none (binary), or 2 to [`limits::MAX_CLASSES`]
+/// names, each non-empty and different from the others.
+pub fn validate_classes(classes: &[String]) -> std::result::Result<(), String> {
+    if classes.is_empty() {
+        return Ok(());
+    }
+    if classes.len() < 2 || classes.len() > limits::MAX_CLASSES {
+        return Err(format!(
+            "{} classes is outside 2..={}",
+            classes.len(),
+            limits::MAX_CLASSES
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (k, name) in classes.iter().enumerate() {
+        if name.trim().is_empty() {
+            return Err(format!("class {k} has an empty name"));
+        }
+        if !seen.insert(name.as_str()) {
+            return Err(format!("class {name:?} is named twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Learning-rate schedule over all training steps (after any warm-up).
@@ -303,6 +344,15 @@ pub struct TrainConfig {
     pub max_vocab: usize,
     pub seed: u64,
     pub tokenizer: TokenizerConfig,
+    /// The class names of a K-class model in index order ([`crate::data::Example::label`]
+    /// indexes them); empty trains a binary model (labels 0 = negative, 1 = positive). Set from
+    /// the data's label set, not typed; not written when empty (binary files stay as they were).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+    /// Per-class weights of the K-class loss (`CrossEntropyLoss(weight=)`), in class order;
+    /// empty weighs every class 1. Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_weights: Vec<f64>,
 }
 
 impl Default for TrainConfig {
@@ -341,6 +391,8 @@ impl Default for TrainConfig {
             max_vocab: 30_000,
             seed: 42,
             tokenizer: TokenizerConfig::default(),
+            classes: Vec::new(),
+            class_weights: Vec::new(),
         }
     }
 }
@@ -452,7 +504,57 @@ impl TrainConfig {
                 format!("{} must be a positive number", self.pos_weight),
             ));
         }
+        self.validate_classes()?;
         self.tokenizer.validate()
+    }
+
+    /// The class names, and the loss weights against them: `pos_weight` is for binary
+    /// models, class weights for K-class ones, one positive number per class.
+    fn validate_classes(&self) -> Result<()> {
+        validate_classes(&self.classes).map_err(|m| Error::option("classes", m))?;
+        let k = self.classes.len();
+        if k > 0 && self.pos_weight != 1.0 {
+            return Err(Error::option(
+                "pos-weight",
+                format!(
+                    "is for binary labels; these data have {k} classes: weigh them with class \
+                     weights"
+                ),
+            ));
+        }
+        if self.class_weights.is_empty() {
+            return Ok(());
+        }
+        if k == 0 {
+            return Err(Error::option(
+                "class-weights",
+                "are for K-class labels; weigh the positive class of binary labels with \
+                 pos-weight",
+            ));
+        }
+        if self.class_weights.len() != k {
+            return Err(Error::option(
+                "class-weights",
+                format!(
+                    "{} weights for {k} classes; give one per class",
+                    self.class_weights.len()
+                ),
+            ));
+        }
+        match self
+            .class_weights
+            .iter()
+            .position(|w| !(w.is_finite() && *w > 0.0))
+        {
+            Some(i) => Err(Error::option(
+                "class-weights",
+                format!(
+                    "the weight of class {:?} is {}; each must be a positive number",
+                    self.classes[i], self.class_weights[i]
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// The model this configuration trains, for a vocabulary of `vocab_size` entries.
@@ -470,6 +572,7 @@ impl TrainConfig {
                 _ => None,
             },
             threshold: 0.5,
+            classes: self.classes.clone(),
         }
     }
 }
@@ -537,6 +640,7 @@ mod tests {
             pooling: Pooling::LastMax,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         assert_eq!(c.parameter_count(), 60 + 800 + 17);
     }
@@ -553,6 +657,7 @@ mod tests {
             pooling: Pooling::LastMax,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         assert_eq!(c.parameter_count(), usize::MAX);
         assert!(c.validate().is_err());

@@ -343,6 +343,9 @@ impl TrainOptions {
                 max_len: self.max_len,
                 truncation: self.truncation,
             },
+            // The data's label set decides these (the command line's data reading).
+            classes: Vec::new(),
+            class_weights: Vec::new(),
         };
         config.validate()?;
         Ok(config)

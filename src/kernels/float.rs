@@ -190,9 +190,49 @@ pub fn sigmoid<F: Float>(x: F) -> F {
     }
 }
 
+/// `softmax(z)_k = exp(z_k - m) / sum_j exp(z_j - m)` with `m = max z`, in place: no
+/// exponent is positive, so nothing overflows, and every value lies in [0, 1].
+pub fn softmax_in_place<F: Float>(z: &mut [F]) {
+    let m = z.iter().copied().fold(F::neg_infinity(), F::max);
+    let mut sum = F::zero();
+    for x in z.iter_mut() {
+        *x = (*x - m).exp();
+        sum += *x;
+    }
+    for x in z.iter_mut() {
+        *x /= sum;
+    }
+}
+
+/// `logsumexp(z) = m + ln sum_j exp(z_j - m)` with `m = max z`, which never overflows.
+pub fn log_sum_exp<F: Float>(z: &[F]) -> F {
+    let m = z.iter().copied().fold(F::neg_infinity(), F::max);
+    m + z
+        .iter()
+        .map(|&x| (x - m).exp())
+        .fold(F::zero(), |a, b| a + b)
+        .ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn softmax_and_log_sum_exp_are_stable() {
+        let mut p = [1000.0f64, 1000.0, 1000.0 - 2f64.ln()];
+        softmax_in_place(&mut p);
+        // 1000 - ln 2 itself is rounded at 1e-13.
+        for (got, want) in p.iter().zip([0.4, 0.4, 0.2]) {
+            assert!((got - want).abs() < 1e-12, "{got}");
+        }
+        let lse = log_sum_exp(&[1000.0f64, 1000.0]);
+        assert!((lse - (1000.0 + 2f64.ln())).abs() < 1e-12);
+        assert!((log_sum_exp(&[0.5f64, -1.0]) - (0.5f64.exp() + (-1f64).exp()).ln()).abs() < 1e-15);
+        let mut tiny = [-1e30f32, 0.0];
+        softmax_in_place(&mut tiny);
+        assert_eq!(tiny, [0.0, 1.0]);
+    }
 
     #[test]
     fn fast_exp_is_accurate_over_the_range() {

@@ -1,13 +1,16 @@
 //! The classifier: embedding -> L recurrent layers (each in D directions) -> pooling over
-//! time -> linear -> logit.
+//! time -> linear -> K logits.
 //!
 //! ```text
 //! x_t   = embedding[id_t]                          (E)
 //! o^k_t = [cell_fwd(o^{k-1}_t, .), cell_rev(.)]    (D*H), o^0 = x, h_0 = 0 (and c_0 = 0)
 //! v     = pool(o^L_1 .. o^L_len)                   (P), see [`pooling`]
-//! logit = fc.weight . v + fc.bias
-//! p     = sigma(logit)
+//! z     = fc.weight v + fc.bias                    (K)
+//! p     = sigma(z)  (binary, K = 1)  |  softmax(z)  (K classes)
 //! ```
+//!
+//! Logits are always `(B, K)`, with K = [`ModelConfig::outputs`]: 1 for a binary model, whose
+//! one logit per row is computed exactly as before K classes existed.
 //!
 //! In training, dropout (see [`dropout`]) applies to the embeddings, to the input of every
 //! layer above the first, and to the pooled vector; at evaluation it is off.
@@ -26,12 +29,12 @@ pub mod pooling;
 pub mod recurrent;
 pub mod rnn;
 
-use ndarray::{s, Array2};
+use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::batch::Batch;
 use crate::config::{CellKind, ModelConfig};
-use crate::kernels::float::{sigmoid, Float};
+use crate::kernels::float::{sigmoid, softmax_in_place, Float};
 use crate::kernels::linalg::{recycle, scatter_add_rows, stack_rows};
 use crate::rng::Rng;
 use crate::row_grads::RowGrads;
@@ -163,14 +166,14 @@ impl<F: Float> Classifier<F> {
         &self.params.rnn[layer * self.config.directions() + direction]
     }
 
-    /// Logits `(B)` for a batch, and the cache for [`Classifier::backward`].
-    pub fn forward(&self, batch: &Batch, mode: Mode<'_>) -> (Vec<F>, Cache<F>) {
+    /// Logits `(B, K)` for a batch, and the cache for [`Classifier::backward`].
+    pub fn forward(&self, batch: &Batch, mode: Mode<'_>) -> (Array2<F>, Cache<F>) {
         self.run(batch, mode, true)
     }
 
-    /// Logits `(B)` for a batch at evaluation, without keeping what backward would need:
+    /// Logits `(B, K)` for a batch at evaluation, without keeping what backward would need:
     /// the same numbers as `forward(batch, Mode::Eval)`, in less memory and time.
-    pub fn logits(&self, batch: &Batch) -> Vec<F> {
+    pub fn logits(&self, batch: &Batch) -> Array2<F> {
         self.run(batch, Mode::Eval, false).0
     }
 
@@ -217,7 +220,7 @@ impl<F: Float> Classifier<F> {
 
     /// [`Classifier::logits`] with the first layer's input projections looked up in
     /// `projections`, which must cover every id of the batch: the same bits, less work.
-    pub fn logits_projected(&self, batch: &Batch, projections: &TokenProjections<F>) -> Vec<F> {
+    pub fn logits_projected(&self, batch: &Batch, projections: &TokenProjections<F>) -> Array2<F> {
         self.forward_pass(batch, Mode::Eval, false, Some(projections))
             .0
     }
@@ -238,7 +241,7 @@ impl<F: Float> Classifier<F> {
     }
 
     /// Forward; `keep` says whether to keep the per-token state for backward.
-    fn run(&self, batch: &Batch, mode: Mode<'_>, keep: bool) -> (Vec<F>, Cache<F>) {
+    fn run(&self, batch: &Batch, mode: Mode<'_>, keep: bool) -> (Array2<F>, Cache<F>) {
         self.forward_pass(batch, mode, keep, None)
     }
 
@@ -255,7 +258,7 @@ impl<F: Float> Classifier<F> {
         mode: Mode<'_>,
         keep: bool,
         projections: Option<&TokenProjections<F>>,
-    ) -> (Vec<F>, Cache<F>) {
+    ) -> (Array2<F>, Cache<F>) {
         let packing = Packing::new(&batch.lengths);
         let config = &self.config;
         let (embed_dim, hidden, dirs) = (config.embed_dim, config.hidden_dim, config.directions());
@@ -362,10 +365,7 @@ impl<F: Float> Classifier<F> {
         if let Some(m) = &head_mask {
             pooled *= m;
         }
-        // logit_b = fc.weight . v_b + fc.bias
-        let w = self.params.fc_weight.vector();
-        let b = self.params.fc_bias.data[0];
-        let logits = pooled.rows().into_iter().map(|v| v.dot(&w) + b).collect();
+        let logits = self.head_forward(pooled.view());
         let cache = Cache {
             packing,
             ids,
@@ -379,13 +379,38 @@ impl<F: Float> Classifier<F> {
         (logits, cache)
     }
 
-    /// Probabilities `(B)` that each row is positive (evaluation mode).
-    pub fn predict_proba(&self, batch: &Batch) -> Vec<F> {
-        self.logits(batch).into_iter().map(sigmoid).collect()
+    /// The head: `z_b = fc.weight v_b + fc.bias`, (B, P) -> (B, K). Each logit is one dot
+    /// product of its row, so rows never depend on their batch-mates.
+    fn head_forward(&self, pooled: ArrayView2<'_, F>) -> Array2<F> {
+        let w = self.params.fc_weight.matrix(); // (K, P)
+        let b = &self.params.fc_bias.data; // (K)
+        debug_assert_eq!(w.dim(), (self.config.outputs(), pooled.ncols()));
+        let mut logits = Array2::<F>::zeros((pooled.nrows(), w.nrows()));
+        for (v, mut z) in pooled.rows().into_iter().zip(logits.rows_mut()) {
+            // z_bk = fc.weight[k] . v_b + fc.bias[k]
+            for ((z_k, w_k), &b_k) in z.iter_mut().zip(w.rows()).zip(b) {
+                *z_k = v.dot(&w_k) + b_k;
+            }
+        }
+        logits
     }
 
-    /// Adds dL/d(params) into `grads`, given dL/d(logit) for each row.
-    pub fn backward(&self, cache: Cache<F>, d_logits: &[F], grads: &mut Params<F>) {
+    /// Probabilities `(B, K)` at evaluation: `sigma(z)` of the one logit of a binary model
+    /// (that the row is positive), `softmax(z)` of a K-class model's logits.
+    pub fn predict_proba(&self, batch: &Batch) -> Array2<F> {
+        let mut p = self.logits(batch);
+        if self.config.is_binary() {
+            p.mapv_inplace(sigmoid);
+        } else {
+            for mut row in p.rows_mut() {
+                softmax_in_place(row.as_slice_mut().expect("standard layout"));
+            }
+        }
+        p
+    }
+
+    /// Adds dL/d(params) into `grads`, given dL/d(logits) `(B, K)`.
+    pub fn backward(&self, cache: Cache<F>, d_logits: ArrayView2<'_, F>, grads: &mut Params<F>) {
         let (d_embedded, ids) = self.backward_to_embedding(cache, d_logits, grads);
         // Embedding: scatter-add each packed row's gradient to its token's row. The <pad> row
         // never receives gradient (PyTorch's padding_idx=0).
@@ -403,7 +428,7 @@ impl<F: Float> Classifier<F> {
     pub fn backward_rows(
         &self,
         cache: Cache<F>,
-        d_logits: &[F],
+        d_logits: ArrayView2<'_, F>,
         grads: &mut Params<F>,
         embedding: &mut RowGrads<F>,
     ) {
@@ -416,24 +441,12 @@ impl<F: Float> Classifier<F> {
     fn backward_to_embedding(
         &self,
         cache: Cache<F>,
-        d_logits: &[F],
+        d_logits: ArrayView2<'_, F>,
         grads: &mut Params<F>,
     ) -> (Array2<F>, Vec<u32>) {
         let config = &self.config;
         let (hidden, dirs) = (config.hidden_dim, config.directions());
-        debug_assert_eq!(d_logits.len(), cache.pooled.nrows());
-        // Head: d fc.weight = sum_b dz_b v_b, d fc.bias = sum_b dz_b, dv_b = dz_b fc.weight.
-        let w = self.params.fc_weight.vector();
-        let mut d_pooled = Array2::<F>::zeros(cache.pooled.dim());
-        for ((&dz, v), mut dv) in d_logits
-            .iter()
-            .zip(cache.pooled.rows())
-            .zip(d_pooled.rows_mut())
-        {
-            grads.fc_weight.vector_mut().scaled_add(dz, &v);
-            grads.fc_bias.data[0] += dz;
-            dv.assign(&(&w * dz));
-        }
+        let mut d_pooled = self.head_backward(cache.pooled.view(), d_logits, grads);
         if let Some(m) = &cache.head_mask {
             d_pooled *= m;
         }
@@ -489,6 +502,40 @@ impl<F: Float> Classifier<F> {
         }
 
         (d_output, cache.ids)
+    }
+
+    /// The head's backward: adds `d fc.weight = sum_b dz_b v_b^T` (K, P) and
+    /// `d fc.bias = sum_b dz_b` (K) into `grads`; returns `dv_b = sum_k dz_bk fc.weight[k]`
+    /// (B, P). The first class's term is assigned, not added to zero, so a binary model's
+    /// numbers (signs of zero included) are those of the one-logit head it replaced.
+    fn head_backward(
+        &self,
+        pooled: ArrayView2<'_, F>,
+        d_logits: ArrayView2<'_, F>,
+        grads: &mut Params<F>,
+    ) -> Array2<F> {
+        let w = self.params.fc_weight.matrix(); // (K, P)
+        debug_assert_eq!(d_logits.dim(), (pooled.nrows(), w.nrows()));
+        let mut d_pooled = Array2::<F>::zeros(pooled.dim());
+        let mut d_w = grads.fc_weight.matrix_mut();
+        let d_b = &mut grads.fc_bias.data;
+        for ((dz, v), mut dv) in d_logits
+            .rows()
+            .into_iter()
+            .zip(pooled.rows())
+            .zip(d_pooled.rows_mut())
+        {
+            for (k, (&dz_k, w_k)) in dz.iter().zip(w.rows()).enumerate() {
+                d_w.row_mut(k).scaled_add(dz_k, &v);
+                d_b[k] += dz_k;
+                if k == 0 {
+                    dv.assign(&(&w_k * dz_k));
+                } else {
+                    dv.scaled_add(dz_k, &w_k);
+                }
+            }
+        }
+        d_pooled
     }
 
     /// Converts the weights to another float type (f32 <-> f64).

@@ -97,9 +97,10 @@ pub struct Params<F> {
     /// `rnn.*_l{k}` and `rnn.*_l{k}_reverse`: index `k * D + d` for layer k, direction d
     /// (0 forward, 1 reverse).
     pub rnn: Vec<CellParams<F>>,
-    /// `fc.weight`, (1, P) where P is the pooled width.
+    /// `fc.weight`, (K, P): P is the pooled width, K the head's outputs (1 for a binary
+    /// model, else the number of classes).
     pub fc_weight: Tensor<F>,
-    /// `fc.bias`, (1).
+    /// `fc.bias`, (K).
     pub fc_bias: Tensor<F>,
 }
 
@@ -120,8 +121,9 @@ pub fn expected_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
             shapes.push((format!("rnn.bias_hh_{suffix}"), vec![gh]));
         }
     }
-    shapes.push(("fc.weight".to_string(), vec![1, config.head_dim()]));
-    shapes.push(("fc.bias".to_string(), vec![1]));
+    let k = config.outputs();
+    shapes.push(("fc.weight".to_string(), vec![k, config.head_dim()]));
+    shapes.push(("fc.bias".to_string(), vec![k]));
     shapes
 }
 

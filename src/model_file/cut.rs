@@ -100,6 +100,7 @@ mod tests {
             pooling: crate::config::Pooling::Max,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         let mut rng = crate::rng::Rng::new(3);
         // Vocabulary entries that look like the structure the fast path looks for.

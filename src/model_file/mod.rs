@@ -3,13 +3,17 @@
 //! ```text
 //! {"format": "rnn-sentiment", "version": 1,
 //!  "config":    {cell, vocab_size, embed_dim, hidden_dim, layers, bidirectional, pooling,
-//!               forget_bias, threshold},
+//!               forget_bias, threshold, classes},   (classes: K-class models only)
 //!  "tokenizer": {lowercase, punctuation, strip_html, max_len, truncation},
 //!  "vocab":     ["<pad>", "<unk>", ...]                     (id order)
 //!  "weights":   {"embedding.weight": {"shape": [V, E], "data": [...]}, ...}  (row-major,
 //!               PyTorch state_dict names and order)
 //!  "training":  {...}}                                      (how it was trained; no timings)
 //! ```
+//!
+//! A binary model has no `classes`: one logit, `fc.weight` (1, P). A K-class model names its
+//! K >= 2 classes in output order, and its `fc.weight` is (K, P); files written before K
+//! classes existed are binary ones and load as they always did.
 //!
 //! Floats are written in their shortest form that reads back to the same `f32`, so a
 //! save -> load -> save round trip is byte-identical. Saving writes a temporary file in the
@@ -492,7 +496,7 @@ fn weight_values(
 /// The error for a weight whose shape is not the one the config needs.
 fn wrong_shape(name: &str, shape: &[u64], config: &ModelConfig, expected: &[u64]) -> String {
     format!(
-        "weight {name:?} has shape {shape:?}, but the config (cell {}, V={}, E={}, H={}, {} layer(s), D={}, pooling {}) needs {expected:?}",
+        "weight {name:?} has shape {shape:?}, but the config (cell {}, V={}, E={}, H={}, {} layer(s), D={}, pooling {}, {}) needs {expected:?}",
         config.cell.name(),
         config.vocab_size,
         config.embed_dim,
@@ -500,6 +504,10 @@ fn wrong_shape(name: &str, shape: &[u64], config: &ModelConfig, expected: &[u64]
         config.layers,
         config.directions(),
         config.pooling.name(),
+        match config.classes.len() {
+            0 => "binary".to_string(),
+            k => format!("K={k} classes"),
+        },
     )
 }
 

@@ -345,6 +345,7 @@ mod tests {
             pooling: crate::config::Pooling::Last,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         }
     }
 

@@ -46,11 +46,11 @@ pub fn confident_mistakes<'a>(
     let mut out: Vec<Mistake<'a>> = examples
         .iter()
         .zip(probabilities)
-        .filter(|(e, &p)| (p >= threshold) != e.label)
+        .filter(|(e, &p)| (p >= threshold) != e.is_positive())
         .map(|(e, &p)| Mistake {
             line: e.line,
             text: &e.text,
-            label: e.label,
+            label: e.is_positive(),
             probability: p,
         })
         .collect();
@@ -114,7 +114,7 @@ impl Curves {
 /// Renders `report.html` and `mistakes.csv`.
 pub fn render(run: &EvaluationRun<'_>) -> Result<Report> {
     let m = run.metrics;
-    let labels: Vec<bool> = run.examples.iter().map(|e| e.label).collect();
+    let labels: Vec<bool> = run.examples.iter().map(Example::is_positive).collect();
     let probabilities: Vec<f64> = run.logits.iter().map(|&z| sigmoid(z)).collect();
     let curves = Curves::new(&probabilities, &labels);
     let mistakes = confident_mistakes(run.examples, &probabilities, m.threshold);
@@ -407,7 +407,7 @@ mod tests {
     fn example(line: u64, label: bool) -> Example {
         Example {
             text: format!("text {line}"),
-            label,
+            label: usize::from(label),
             line,
         }
     }
@@ -454,7 +454,7 @@ mod tests {
             .enumerate()
             .map(|(i, t)| Example {
                 text: t.to_string(),
-                label: i != 1,
+                label: usize::from(i != 1),
                 line: i as u64 + 2,
             })
             .collect();
@@ -475,7 +475,7 @@ mod tests {
             .enumerate()
             .map(|(i, t)| Example {
                 text: t.to_string(),
-                label: i % 2 == 0,
+                label: usize::from(i % 2 == 0),
                 line: 10 * i as u64 + 2,
             })
             .collect();
@@ -485,7 +485,7 @@ mod tests {
             .enumerate()
             .map(|(i, e)| {
                 let margin = 0.1 + 0.4 / (i as f64 + 3.0);
-                if e.label {
+                if e.is_positive() {
                     0.5 - margin
                 } else {
                     0.5 + margin

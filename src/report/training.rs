@@ -54,7 +54,7 @@ fn coverage(ids: &[Vec<u32>]) -> Option<f64> {
 }
 
 fn positive_rate(rows: &[Example]) -> f64 {
-    rows.iter().filter(|e| e.label).count() as f64 / rows.len().max(1) as f64
+    rows.iter().filter(|e| e.is_positive()).count() as f64 / rows.len().max(1) as f64
 }
 
 /// The value at quantile `q` of sorted values (nearest rank).
@@ -221,9 +221,10 @@ fn summary_section(run: &TrainingRun<'_>, architecture: &str, valid_ids: &[Vec<u
     let model = run.model;
     let info = &model.training;
     let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let valid_labels: Vec<bool> = run.valid.iter().map(|e| e.label).collect();
+    let valid_labels: Vec<bool> = run.valid.iter().map(Example::is_positive).collect();
     let valid_metrics = (!run.valid.is_empty()).then(|| {
         let logits = logits_batched(&model.classifier, valid_ids, INFERENCE_BATCH);
+        let logits = logits.into_raw_vec_and_offset().0;
         metrics::evaluate(&logits, &valid_labels, model.threshold())
     });
     let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();

@@ -68,6 +68,7 @@ mod tests {
             pooling: Pooling::Last,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         let mut p = Params::zeros(&config);
         p.embedding.data.fill(value);

@@ -3,7 +3,7 @@
 //! order, so a step's result does not depend on how many threads ran them.
 
 use crate::batch::Batch;
-use crate::model::loss::bce_with_logits_scaled;
+use crate::model::loss::Objective;
 use crate::model::params::Params;
 use crate::model::{Classifier, Mode};
 use crate::rng::Rng;
@@ -19,9 +19,11 @@ pub(super) struct ShardOutcome {
 
 /// The per-shard constants of a step.
 pub(super) struct ShardSettings<'a> {
-    /// 1 / batch rows: the shard's losses and gradients are parts of the batch mean.
+    /// 1 / the batch's [`Objective::denominator`] (its rows, or for weighted classes the
+    /// summed weights of its rows' classes): the shard's losses and gradients are parts of
+    /// the batch mean.
     pub(super) scale: f32,
-    pub(super) pos_weight: f32,
+    pub(super) objective: &'a Objective<f32>,
     /// (embedding dropout, dropout).
     pub(super) dropout: (f64, f64),
     pub(super) rng: &'a mut Rng,
@@ -33,16 +35,13 @@ pub(super) fn shard_step(
     model: &Classifier<f32>,
     rows: &[usize],
     ids: &[Vec<u32>],
-    labels: &[bool],
+    labels: &[usize],
     grads: &mut Params<f32>,
     embedding: Option<&mut RowGrads<f32>>,
     settings: ShardSettings<'_>,
 ) -> ShardOutcome {
     let sequences: Vec<&[u32]> = rows.iter().map(|&i| ids[i].as_slice()).collect();
-    let targets: Vec<f32> = rows
-        .iter()
-        .map(|&i| f32::from(u8::from(labels[i])))
-        .collect();
+    let targets: Vec<usize> = rows.iter().map(|&i| labels[i]).collect();
     let batch = Batch::from_sequences(&sequences);
     let mode = Mode::Train {
         embed_dropout: settings.dropout.0,
@@ -50,18 +49,19 @@ pub(super) fn shard_step(
         rng: settings.rng,
     };
     let (logits, cache) = model.forward(&batch, mode);
-    let (loss, d_logits) =
-        bce_with_logits_scaled(&logits, &targets, settings.pos_weight, settings.scale);
+    let objective = settings.objective;
+    let (loss, d_logits) = objective.scaled(logits.view(), &targets, settings.scale);
     match embedding {
-        Some(rows) => model.backward_rows(cache, &d_logits, grads, rows),
-        None => model.backward(cache, &d_logits, grads),
+        Some(rows) => model.backward_rows(cache, d_logits.view(), grads, rows),
+        None => model.backward(cache, d_logits.view(), grads),
     }
     ShardOutcome {
         loss: f64::from(loss),
         correct: logits
-            .iter()
+            .rows()
+            .into_iter()
             .zip(&targets)
-            .filter(|(&z, &y)| (z >= 0.0) == (y > 0.5))
+            .filter(|(z, &y)| objective.correct(z.view(), y))
             .count(),
         tokens: batch.tokens(),
     }

@@ -21,10 +21,11 @@ use super::{
     SHARD_ROWS,
 };
 use crate::config::TrainConfig;
-use crate::data::{fingerprint, Example};
+use crate::data::{fingerprint, Example, POSITIVE};
 use crate::embeddings::{self, EmbeddingsOptions};
 use crate::error::{Error, Result};
 use crate::metrics;
+use crate::model::loss::Objective;
 use crate::model::params::Params;
 use crate::model::Classifier;
 use crate::optim::Optimizer;
@@ -33,10 +34,10 @@ use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
 use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
 use crate::training_info::{EpochRecord, PretrainedInfo, TrainingInfo};
 
-/// A split's texts as vocabulary ids, and their labels.
+/// A split's texts as vocabulary ids, and their labels (class indices).
 struct Encoded {
     ids: Vec<Vec<u32>>,
-    labels: Vec<bool>,
+    labels: Vec<usize>,
 }
 
 /// An epoch's running sums: loss (times rows), correct predictions, rows and tokens.
@@ -80,6 +81,8 @@ pub(super) struct Trainer<'a> {
     valid: Encoded,
     lengths: Vec<usize>,
     model: Classifier<f32>,
+    /// The loss: binary, or K classes with their weights.
+    objective: Objective<f32>,
     pretrained: Option<PretrainedInfo>,
     /// One gradient buffer per shard of a batch; the sum lands in the first.
     shard_grads: Vec<Params<f32>>,
@@ -139,6 +142,33 @@ fn encode(
     (vocab, train, valid)
 }
 
+/// Checks that every label is a class of the run: below the number of class names, or for
+/// binary runs 0 or 1. The error names the split, the line and the label.
+fn check_labels(config: &TrainConfig, train: &[Example], valid: &[Example]) -> Result<()> {
+    let classes = config.classes.len();
+    let limit = if classes == 0 { 2 } else { classes };
+    for (split, rows) in [("training", train), ("validation", valid)] {
+        if let Some(e) = rows.iter().find(|e| e.label >= limit) {
+            return Err(Error::option(
+                "classes",
+                format!(
+                    "the {split} row of line {} has class index {} but the run has {} \
+                     classes{}",
+                    e.line,
+                    e.label,
+                    limit,
+                    if classes == 0 {
+                        " (binary: 0 = negative, 1 = positive)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A fresh model for `vocab`: PyTorch's initialisation, the embedding scaled to
 /// `embed_init`, then pretrained vectors where `--embeddings` has them.
 fn initial_model(
@@ -191,6 +221,7 @@ impl<'a> Trainer<'a> {
         threads: usize,
     ) -> Result<Self> {
         config.validate()?;
+        check_labels(config, train, valid)?;
         let started = Instant::now();
         let tokenizer = Tokenizer::new(config.tokenizer.clone());
         let (vocab, train_set, valid_set) = encode(config, &tokenizer, train, valid);
@@ -231,6 +262,11 @@ impl<'a> Trainer<'a> {
                 config.embed_dim,
             ),
             model,
+            objective: Objective::new(
+                config.classes.len(),
+                config.pos_weight,
+                &config.class_weights,
+            ),
             pretrained,
             pool,
             optimizer,
@@ -395,9 +431,11 @@ impl<'a> Trainer<'a> {
             .factor(self.step, self.total_steps, self.warmup_steps);
         self.optimizer.set_lr(config.lr * lr_factor);
         // Each shard's loss and gradients are its part of the batch mean.
-        let scale = 1.0 / rows.len() as f32;
-        let shard_texts: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
         let (model, train, step) = (&self.model, &self.train, self.step);
+        let objective = &self.objective;
+        let targets: Vec<usize> = rows.iter().map(|&i| train.labels[i]).collect();
+        let scale = 1.0 / objective.denominator(&targets) as f32;
+        let shard_texts: Vec<&[usize]> = rows.chunks(SHARD_ROWS).collect();
         let slots = self.embedding.shard_slots();
         let outcomes: Vec<ShardOutcome> = self.pool.install(|| {
             shard_texts
@@ -409,7 +447,7 @@ impl<'a> Trainer<'a> {
                     let mut rng = dropout_rng(config.seed, step * MAX_SHARDS + k);
                     let settings = ShardSettings {
                         scale,
-                        pos_weight: config.pos_weight as f32,
+                        objective,
                         dropout: (config.embed_dropout, config.dropout),
                         rng: &mut rng,
                     };
@@ -458,21 +496,36 @@ impl<'a> Trainer<'a> {
     }
 
     /// Validation loss and accuracy (`None` without validation data). Early stopping watches
-    /// the loss being trained, so with `--pos-weight` the weighted loss (evaluation's log loss
-    /// stays the plain one).
+    /// the loss being trained, so with `--pos-weight` (or class weights) the weighted loss
+    /// (evaluation's log loss stays the plain one).
     fn validate(&self) -> (Option<f64>, Option<f64>) {
         if self.valid.ids.is_empty() {
             return (None, None);
         }
         let logits = logits_batched(&self.model, &self.valid.ids, INFERENCE_BATCH);
-        let m = metrics::evaluate(&logits, &self.valid.labels, 0.5);
+        if !self.model.config.is_binary() {
+            // K classes: the trained loss in f64, accuracy by argmax.
+            let config = self.config;
+            let objective = Objective::<f64>::new(config.classes.len(), 1.0, &config.class_weights);
+            let (loss, _) = objective.mean(logits.view(), &self.valid.labels);
+            let correct = logits
+                .rows()
+                .into_iter()
+                .zip(&self.valid.labels)
+                .filter(|(z, &y)| objective.correct(z.view(), y))
+                .count();
+            return (Some(loss), Some(correct as f64 / logits.nrows() as f64));
+        }
+        let logits = logits.into_raw_vec_and_offset().0;
+        let labels: Vec<bool> = self.valid.labels.iter().map(|&y| y == POSITIVE).collect();
+        let m = metrics::evaluate(&logits, &labels, 0.5);
         let pos_weight = self.config.pos_weight;
         let loss = if pos_weight == 1.0 {
             m.log_loss
         } else {
             logits
                 .iter()
-                .zip(&self.valid.labels)
+                .zip(&labels)
                 .map(|(&z, &y)| {
                     crate::model::loss::weighted_bce_with_logits(
                         z,
@@ -536,7 +589,9 @@ impl<'a> Trainer<'a> {
             input: None,
             train_rows: rows,
             valid_rows: self.valid.labels.len(),
-            train_positive_rate: self.train.labels.iter().filter(|&&y| y).count() as f64
+            // For K classes: the rate of class 1 (per-class counts are the report's to add).
+            train_positive_rate: self.train.labels.iter().filter(|&&y| y == POSITIVE).count()
+                as f64
                 / rows.max(1) as f64,
             data_fingerprint: self.data_fingerprint,
             vocab_coverage: if total == 0 {

@@ -672,7 +672,7 @@ fn dropout_acts_in_training_and_never_at_inference() {
         let (logits, _) = model.classifier.forward(&batch, Mode::Eval);
         assert_eq!(
             line["probability"].as_f64(),
-            Some(sigmoid(f64::from(logits[0]))),
+            Some(sigmoid(f64::from(logits[(0, 0)]))),
             "{text:?}"
         );
     }

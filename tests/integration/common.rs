@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ndarray::Array2;
 use rnn_sentiment::batch::Batch;
 use rnn_sentiment::config::{CellKind, ModelConfig, Pooling};
+use rnn_sentiment::model::loss::Objective;
 use rnn_sentiment::model::params::{expected_shapes, Params, Tensor};
 use rnn_sentiment::model::{Classifier, Mode};
 use rnn_sentiment::rng::Rng;
@@ -33,6 +35,7 @@ pub fn tiny_config(cell: CellKind, vocab: usize, embed: usize, hidden: usize) ->
         pooling: Pooling::Last,
         forget_bias: None,
         threshold: 0.5,
+        classes: Vec::new(),
     }
 }
 
@@ -94,26 +97,37 @@ pub fn batch_from_json(ids: &Value, lengths: &Value) -> Batch {
     Batch::from_sequences(&rows)
 }
 
-/// How a loss is computed: positive-class weight and, for training mode, dropout rates and
-/// the seed of the masks (the same seed gives the same masks, so finite differences see one
-/// fixed function).
-#[derive(Clone, Copy, Debug)]
+/// How a loss is computed: positive-class weight (binary models), class weights (K-class
+/// models; empty: all 1) and, for training mode, dropout rates and the seed of the masks (the
+/// same seed gives the same masks, so finite differences see one fixed function).
+#[derive(Clone, Debug)]
 pub struct LossSpec {
     pub pos_weight: f64,
+    pub class_weights: Vec<f64>,
     pub dropout: Option<(f64, f64, u64)>,
 }
 
 impl LossSpec {
     pub const PLAIN: LossSpec = LossSpec {
         pos_weight: 1.0,
+        class_weights: Vec::new(),
         dropout: None,
     };
+
+    /// The model's loss: BCE for a binary head, softmax cross-entropy for K classes.
+    fn objective(&self, model: &Classifier<f64>) -> Objective<f64> {
+        Objective::new(
+            model.config.classes.len(),
+            self.pos_weight,
+            &self.class_weights,
+        )
+    }
 
     fn forward(
         &self,
         model: &Classifier<f64>,
         batch: &Batch,
-    ) -> (Vec<f64>, rnn_sentiment::model::Cache<f64>) {
+    ) -> (Array2<f64>, rnn_sentiment::model::Cache<f64>) {
         match self.dropout {
             None => model.forward(batch, Mode::Eval),
             Some((embed_dropout, dropout, seed)) => {
@@ -131,24 +145,23 @@ impl LossSpec {
     }
 }
 
-/// Mean BCE loss of a model on a batch.
-pub fn loss(model: &Classifier<f64>, batch: &Batch, labels: &[f64], spec: LossSpec) -> f64 {
+/// Mean loss of a model on a batch of classes `targets` (BCE, or K-class cross-entropy).
+pub fn loss(model: &Classifier<f64>, batch: &Batch, targets: &[usize], spec: &LossSpec) -> f64 {
     let (logits, _) = spec.forward(model, batch);
-    rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels, spec.pos_weight).0
+    spec.objective(model).mean(logits.view(), targets).0
 }
 
-/// Analytic gradients of the mean BCE loss.
+/// Analytic gradients of the mean loss.
 pub fn gradients(
     model: &Classifier<f64>,
     batch: &Batch,
-    labels: &[f64],
-    spec: LossSpec,
+    targets: &[usize],
+    spec: &LossSpec,
 ) -> Params<f64> {
     let (logits, cache) = spec.forward(model, batch);
-    let (_, d_logits) =
-        rnn_sentiment::model::loss::mean_bce_with_logits(&logits, labels, spec.pos_weight);
+    let (_, d_logits) = spec.objective(model).mean(logits.view(), targets);
     let mut grads = Params::zeros(&model.config);
-    model.backward(cache, &d_logits, &mut grads);
+    model.backward(cache, d_logits.view(), &mut grads);
     grads
 }
 

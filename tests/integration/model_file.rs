@@ -202,3 +202,76 @@ fn atomic_save_replaces_and_leaves_no_temporary_file() {
     let err = model_file::save(&sample_model(CellKind::Gru), &missing).unwrap_err();
     assert!(err.to_string().contains("no/such/dir"), "{err}");
 }
+
+/// A K-class model over `sample_model`'s vocabulary.
+fn k_class_model(classes: &[&str]) -> SentimentModel {
+    let mut model = sample_model(CellKind::Gru);
+    let config = rnn_sentiment::config::ModelConfig {
+        classes: classes.iter().map(|c| c.to_string()).collect(),
+        ..tiny_config(CellKind::Gru, 5, 3, 4)
+    };
+    model.classifier = Classifier::new(config, &mut Rng::new(4));
+    model
+}
+
+#[test]
+fn k_class_models_store_their_classes_and_round_trip() {
+    let model = k_class_model(&["negative", "neutral", "positive"]);
+    let bytes = to_json(&model).unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        v["config"]["classes"],
+        json!(["negative", "neutral", "positive"])
+    );
+    assert_eq!(v["weights"]["fc.weight"]["shape"], json!([3, 4]));
+    assert_eq!(v["weights"]["fc.bias"]["shape"], json!([3]));
+    for loaded in [
+        from_json(&bytes).unwrap(),
+        model_file::from_json_plain(&bytes).unwrap(),
+    ] {
+        assert_eq!(loaded.classifier, model.classifier);
+        assert_eq!(loaded.classes(), ["negative", "neutral", "positive"]);
+        assert_eq!(to_json(&loaded).unwrap(), bytes);
+    }
+    // A binary model writes no "classes" (its file is as before K classes) and loads binary.
+    let binary = model_json(CellKind::Gru);
+    assert!(binary["config"].get("classes").is_none());
+    assert!(from_json(binary.to_string().as_bytes())
+        .unwrap()
+        .is_binary());
+}
+
+#[test]
+fn bad_class_lists_and_head_shapes_are_refused() {
+    let good: Value = serde_json::from_slice(
+        &to_json(&k_class_model(&["negative", "neutral", "positive"])).unwrap(),
+    )
+    .unwrap();
+    let with_classes = |classes: Value| {
+        let mut v = good.clone();
+        v["config"]["classes"] = classes;
+        v
+    };
+    let too_many: Vec<String> = (0..1001).map(|i| i.to_string()).collect();
+    for (classes, fragment) in [
+        (json!(["only"]), "1 classes is outside 2..=1000"),
+        (json!(["a", "b", "a"]), "class \"a\" is named twice"),
+        (json!(["a", " ", "c"]), "class 1 has an empty name"),
+        (json!(too_many), "1001 classes is outside 2..=1000"),
+        (json!("abc"), "bad \"config\" section"),
+    ] {
+        let e = load_err(&with_classes(classes));
+        assert!(e.contains(fragment), "{e}");
+    }
+    // Two classes where the weights have three outputs: the head's shape is named.
+    let e = load_err(&with_classes(json!(["a", "b"])));
+    assert!(
+        e.contains("\"fc.weight\" has shape [3, 4]") && e.contains("K=2 classes"),
+        "{e}"
+    );
+    // No classes at all: a binary config, whose head is one logit.
+    let mut binary = good.clone();
+    binary["config"].as_object_mut().unwrap().remove("classes");
+    let e = load_err(&binary);
+    assert!(e.contains("needs [1, 4]") && e.contains("binary"), "{e}");
+}

@@ -52,7 +52,7 @@ fn alone_or_in_a_batch_the_probability_is_the_same() {
         let cell = m.config.cell;
         let together = m.predict_proba(&Batch::from_sequences(&rows));
         for (row, &p) in rows.iter().zip(&together) {
-            let alone = m.predict_proba(&Batch::from_sequences(&[row]))[0];
+            let alone = m.predict_proba(&Batch::from_sequences(&[row]))[(0, 0)];
             assert!(
                 (alone - p).abs() <= 1e-6,
                 "{}: length {} alone {alone} vs batched {p}",
@@ -62,7 +62,7 @@ fn alone_or_in_a_batch_the_probability_is_the_same() {
             assert!((0.0..=1.0).contains(&p));
         }
         // An empty text pools to zeros, so its logit is the head's bias.
-        let empty = together[3];
+        let empty = together[(3, 0)];
         assert!((empty - sigmoid(m.params.fc_bias.data[0])).abs() < 1e-7);
     }
 }
@@ -118,8 +118,8 @@ fn looked_up_projections_give_the_same_logits() {
             m.config
         );
         assert_eq!(
-            m.logits_projected(&Batch::from_sequences(&rows[1..2]), &projections)[0],
-            want[1]
+            m.logits_projected(&Batch::from_sequences(&rows[1..2]), &projections)[(0, 0)],
+            want[(1, 0)]
         );
         // The tables are really used: those of other input weights change the logits.
         let mut other = m.clone();

@@ -122,6 +122,7 @@ proptest! {
             pooling,
             forget_bias: None,
             threshold: 0.5,
+            classes: Vec::new(),
         };
         let tokens = ["<pad>", "<unk>", "good", "bad"].map(String::from).to_vec();
         let model = SentimentModel {
