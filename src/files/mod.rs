@@ -13,12 +13,16 @@
 //! - **Bounded reads** ([`read_limited`], [`read_lines_limited`]): every file is read up to a
 //!   stated size, and data files up to a stated line length, so an endless input (`/dev/zero`)
 //!   ends in an error naming the limit instead of filling memory.
+//! - **Gzip** ([`gzip`]): models and checkpoints named `*.gz` are written compressed, and read
+//!   decompressed by their magic bytes, within a limit on what they expand to.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+pub mod gzip;
 
 /// What a file is to a command, in messages: "model file", "checkpoint", "data file", ...
 pub type Role = &'static str;
@@ -284,12 +288,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], role: Role) -> Result<()> {
     Ok(())
 }
 
-/// The error for a file longer than its limit.
-fn too_large(role: Role, path: &Path, limit: u64) -> Error {
+/// The error for a file longer than its limit; `what` says what was measured ("the file",
+/// "its decompressed content").
+fn too_large(role: Role, path: &Path, what: &'static str, limit: u64) -> Error {
     Error::TooLarge {
         role,
         path: path.to_path_buf(),
-        what: "the file",
+        what,
         limit,
     }
 }
@@ -298,14 +303,15 @@ fn too_large(role: Role, path: &Path, limit: u64) -> Error {
 /// error naming the limit, found after reading `limit + 1` bytes at most.
 pub fn read_limited(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| Error::io_role("cannot read", role, path, e))?;
-    read_limited_from(file, path, limit, role)
+    read_limited_from(file, path, (limit, "the file"), role)
 }
 
-/// [`read_limited`] from an open reader; `path` names it in messages.
+/// [`read_limited`] from an open reader; `path` names it in messages, and the limit comes with
+/// what it bounds ("the file", or for a decompressing reader "its decompressed content").
 pub fn read_limited_from(
     reader: impl Read,
     path: &Path,
-    limit: u64,
+    (limit, what): (u64, &'static str),
     role: Role,
 ) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
@@ -314,7 +320,7 @@ pub fn read_limited_from(
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io_role("cannot read", role, path, e))?;
     if bytes.len() as u64 > limit {
-        return Err(too_large(role, path, limit));
+        return Err(too_large(role, path, what, limit));
     }
     Ok(bytes)
 }
@@ -339,7 +345,7 @@ pub fn read_lines_limited(
             return Ok(bytes);
         }
         if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large(role, path, limit));
+            return Err(too_large(role, path, "the file", limit));
         }
         let mut rest = chunk;
         while let Some(i) = memchr::memchr(b'\n', rest) {
