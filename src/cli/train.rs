@@ -58,8 +58,8 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) options: TrainOptions,
     /// Continue an interrupted run from its checkpoint (written as MODEL.ckpt on Ctrl-C or
-    /// SIGTERM); give the same data and options. The result is byte-identical to an
-    /// uninterrupted run.
+    /// SIGTERM; NAME.ckpt.gz, compressed, for a model NAME.gz); give the same data and
+    /// options. The result is byte-identical to an uninterrupted run.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.
