@@ -41,10 +41,10 @@ pub fn is_gzip(start: &[u8]) -> bool {
 
 /// `bytes` as one gzip member with no time stamp and no file name, at [`LEVEL`].
 pub fn compress(bytes: &[u8]) -> io::Result<Vec<u8>> {
-    // Deflate rarely gets JSON numbers below a quarter of their size; start there.
+    // Models and checkpoints compress to 44-46 %: room for half, grown only for odder input.
     let mut encoder = GzBuilder::new()
         .mtime(0)
-        .write(Vec::with_capacity(bytes.len() / 4), Compression::new(LEVEL));
+        .write(Vec::with_capacity(bytes.len() / 2), Compression::new(LEVEL));
     encoder.write_all(bytes)?;
     encoder.finish()
 }
