@@ -11,7 +11,7 @@ use serde_json::json;
 use super::args::ModelArg;
 use super::inspect_checkpoint::inspect_checkpoint;
 use super::output::{emit, flush};
-use super::sniff::{file_start, is_checkpoint, load_model};
+use super::sniff::{check_model_path, file_start, is_checkpoint};
 use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::model_file;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
@@ -20,7 +20,8 @@ use rnn_sentiment::training_info::TrainingInfo;
 pub(crate) const INSPECT_JSON: &str = "\
 JSON output (--json): one object on stdout:
   model               path of the model file
-  file_bytes          its size in bytes
+  file_bytes          its size in bytes on disk
+  json_bytes          the size of its JSON text (larger than file_bytes when gzip-compressed)
   format_version      model file format version
   tool_version        rnn-sentiment version that wrote it (null if not recorded)
   cell                \"rnn\", \"lstm\" or \"gru\"
@@ -87,10 +88,12 @@ pub(crate) fn on_off(b: bool) -> &'static str {
 
 pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let path = &args.model.model;
-    if file_start(path).is_some_and(|start| is_checkpoint(&start)) {
+    if file_start(path).is_some_and(|start| is_checkpoint(&start.bytes)) {
         return inspect_checkpoint(path, args.json);
     }
-    let model = load_model(path)?;
+    check_model_path(path)?;
+    let json = model_file::read_text(path)?;
+    let model = model_file::parse_file(path, &json)?;
     let file_bytes = fs::metadata(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?
         .len();
@@ -99,6 +102,7 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let facts = Facts {
         path,
         file_bytes,
+        json_bytes: json.len() as u64,
         config: &model.classifier.config,
         tokenizer: model.tokenizer.config(),
         vocab_size: model.vocab.len(),
@@ -117,7 +121,9 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
 /// What `inspect` shows of a model file, derived once for both forms.
 struct Facts<'a> {
     path: &'a Path,
+    /// Its size on disk, and of its JSON text (larger when the file is gzip).
     file_bytes: u64,
+    json_bytes: u64,
     config: &'a ModelConfig,
     tokenizer: &'a TokenizerConfig,
     vocab_size: usize,
@@ -133,6 +139,7 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
     let &Facts {
         path,
         file_bytes,
+        json_bytes,
         config,
         tokenizer,
         vocab_size,
@@ -144,6 +151,7 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
     let report = json!({
         "model": path,
         "file_bytes": file_bytes,
+        "json_bytes": json_bytes,
         "format_version": model_file::VERSION,
         "tool_version": tool_version,
         "cell": config.cell.name(),
@@ -200,11 +208,21 @@ pub(crate) fn architecture(config: &ModelConfig) -> String {
     )
 }
 
+/// The file's size, and its JSON text's when they differ (a gzip file).
+fn sizes(file_bytes: u64, json_bytes: u64) -> String {
+    if file_bytes == json_bytes {
+        format!("{file_bytes} bytes")
+    } else {
+        format!("{file_bytes} bytes, {json_bytes} bytes of JSON")
+    }
+}
+
 /// `inspect`: one line per fact, aligned.
 fn inspect_text(facts: &Facts) -> Result<i32> {
     let &Facts {
         path,
         file_bytes,
+        json_bytes,
         config,
         tokenizer,
         vocab_size,
@@ -218,8 +236,9 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
     line(
         "model",
         format!(
-            "{} ({file_bytes} bytes, format version {}, written by rnn-sentiment {})",
+            "{} ({}, format version {}, written by rnn-sentiment {})",
             path.display(),
+            sizes(file_bytes, json_bytes),
             model_file::VERSION,
             tool_version.unwrap_or("(unknown)")
         ),

@@ -161,7 +161,7 @@ pub(crate) fn check_text_file(input: &TextInput) -> Result<()> {
     }
     for text in &input.texts {
         let path = std::path::Path::new(text);
-        if file_start(path).is_some_and(|start| looks_like_model(path, &start)) {
+        if file_start(path).is_some_and(|start| looks_like_model(path, &start.bytes)) {
             anyhow::bail!(
                 "{text} is an rnn-sentiment model file, given as a text to score; did you mean \
                  -m {text}?"

@@ -61,9 +61,9 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     pub(crate) options: TrainOptions,
     /// Continue an interrupted run from its checkpoint (MODEL.ckpt, written on Ctrl-C or
-    /// SIGTERM) with the run's own data and options: `train --resume MODEL.ckpt` alone. Options
-    /// given again must be the same, but for -o, --report and -q. The result is byte-identical
-    /// to an uninterrupted run.
+    /// SIGTERM; NAME.ckpt.gz, compressed, for a model NAME.gz) with the run's own data and
+    /// options: `train --resume MODEL.ckpt` alone. Options given again must be the same, but
+    /// for -o, --report and -q. The result is byte-identical to an uninterrupted run.
     #[arg(long)]
     pub(crate) resume: Option<PathBuf>,
     /// Threads for training (0: one per core). The model file is the same for any value.

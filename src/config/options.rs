@@ -24,7 +24,8 @@ fn defaults() -> TrainConfig {
 #[derive(Clone, Debug, PartialEq, Args, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainOptions {
-    /// Where to write the model.
+    /// Where to write the model; a name ending in .gz writes it gzip-compressed (every command
+    /// reads either).
     #[arg(short, long, default_value = "model.json")]
     pub output: PathBuf,
     /// Recurrent cell.

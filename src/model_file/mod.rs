@@ -20,6 +20,10 @@
 //! target's directory, flushes it to disk and renames it over the target: a crash leaves
 //! either the old file or the complete new one, never a mix.
 //!
+//! A file whose name ends in `.gz` is written gzip-compressed, and any file that starts like
+//! gzip is read decompressed, within the same limit on its (decompressed) JSON text
+//! ([`crate::files::gzip`]); checkpoints are read and written by the same two functions.
+//!
 //! This file holds the format (its serde types, [`FORMAT`], [`VERSION`]), writing, reading
 //! and the validation of each section. Loading a 23 MB model in milliseconds takes the
 //! rest: `cut.rs` cuts the weight arrays out of the document so serde reads only the small
@@ -29,7 +33,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::BufRead;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use rayon::prelude::*;
@@ -39,7 +43,7 @@ use serde_json::value::RawValue;
 
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::files::Role;
+use crate::files::{gzip, Role};
 use crate::limits::MAX_MODEL_BYTES;
 use crate::model::params::{expected_shapes, Params, Tensor};
 use crate::model::Classifier;
@@ -214,7 +218,8 @@ pub fn to_json(model: &SentimentModel) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Writes a model to `path` atomically (see the module docs). Refuses non-finite weights.
+/// Writes a model to `path` atomically (see the module docs), gzip-compressed when the name
+/// ends in `.gz`. Refuses non-finite weights.
 pub fn save(model: &SentimentModel, path: &Path) -> Result<()> {
     if !model.classifier.params.all_finite() {
         return Err(Error::Model {
@@ -223,24 +228,40 @@ pub fn save(model: &SentimentModel, path: &Path) -> Result<()> {
         });
     }
     let bytes = to_json(model)?;
-    crate::files::write_atomic(path, &bytes, "model file")
+    write_file(path, &bytes, "model file")
 }
 
-/// Reads and validates a model file.
+/// Writes a JSON file (a model or a checkpoint) atomically: as it is, or gzip-compressed when
+/// its name ends in `.gz` (`model.json.gz`), so the name says what the bytes are.
+pub fn write_file(path: &Path, json: &[u8], role: Role) -> Result<()> {
+    if !gzip::is_gzip_name(path) {
+        return crate::files::write_atomic(path, json, role);
+    }
+    let bytes = gzip::compress(json).map_err(|e| Error::io_role("cannot write", role, path, e))?;
+    crate::files::write_atomic(path, &bytes, role)
+}
+
+/// Reads and validates a model file, plain or gzip-compressed.
 pub fn load(path: &Path) -> Result<SentimentModel> {
-    let bytes = read_file(path, MAX_MODEL_BYTES, "model file")?;
-    from_json(&bytes).map_err(|message| Error::Model {
+    parse_file(path, &read_text(path)?)
+}
+
+/// The JSON text of a model file (decompressed when it is gzip), up to [`MAX_MODEL_BYTES`].
+pub fn read_text(path: &Path) -> Result<Vec<u8>> {
+    read_file(path, MAX_MODEL_BYTES, "model file")
+}
+
+/// Validates the JSON text of the model file at `path` (named in the error).
+pub fn parse_file(path: &Path, json: &[u8]) -> Result<SentimentModel> {
+    from_json(json).map_err(|message| Error::Model {
         path: path.to_path_buf(),
         message,
     })
 }
 
-/// Reads a whole JSON file (a model or a checkpoint) of at most `limit` bytes. A large regular
-/// file is read in two halves at once: its buffer is fresh memory, and filling it costs a page
-/// fault per 4 KiB (about 2.7 us each on a VM, 15 ms of the 20 ms it takes to read a 23 MB
-/// model), which two threads take in parallel. Anything else (a pipe, a device, a file that
-/// changed length) is read plainly up to the limit; a stream that does not start like JSON
-/// (`/dev/zero`) is refused after its first block.
+/// Reads the JSON text of a model or a checkpoint, at most `limit` bytes of it. A file that
+/// starts with gzip's magic bytes is decompressed, whatever its name, and `limit` bounds what
+/// it expands to: that is what is held in memory, and a small file can expand without end.
 pub fn read_file(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
     let fail = |e| Error::io_role("cannot read", role, path, e);
     let file = File::open(path).map_err(fail)?;
@@ -250,6 +271,7 @@ pub fn read_file(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
             "it is a directory; give the path of a file",
         )));
     }
+    // Compressed or not, a file larger than the limit cannot hold a document within it.
     if meta.is_file() && meta.len() > limit {
         return Err(Error::TooLarge {
             role,
@@ -258,26 +280,55 @@ pub fn read_file(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
             limit,
         });
     }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileExt;
-        let len = usize::try_from(meta.len()).unwrap_or(0);
-        if meta.is_file() && len >= PARALLEL_BYTES && rayon::current_num_threads() > 1 {
-            // Zeroed memory comes from calloc, so the pages are first touched by the reads.
-            let mut bytes = vec![0u8; len];
-            let (head, tail) = bytes.split_at_mut(len / 2);
-            let (a, b) = rayon::join(
-                || file.read_exact_at(head, 0),
-                || file.read_exact_at(tail, (len / 2) as u64),
-            );
-            // All of it: nothing past the length read at the start.
-            if a.is_ok() && b.is_ok() && matches!(file.read_at(&mut [0u8], len as u64), Ok(0)) {
-                return Ok(bytes);
-            }
-        }
+    let mut reader = BufReader::with_capacity(READ_BLOCK, file);
+    if gzip::is_gzip(reader.fill_buf().map_err(fail)?) {
+        let decoder = BufReader::with_capacity(READ_BLOCK, gzip::Decoder::new(reader));
+        return read_json(decoder, path, (limit, "its decompressed content"), role);
     }
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let start = reader.fill_buf().map_err(fail)?;
+    #[cfg(unix)]
+    if let Some(bytes) = read_in_halves(reader.get_ref(), &meta) {
+        return Ok(bytes);
+    }
+    read_json(reader, path, (limit, "the file"), role)
+}
+
+/// The block in which [`read_file`] looks for gzip's magic bytes and JSON's opening brace.
+const READ_BLOCK: usize = 1 << 16;
+
+/// A large regular file read whole in two halves at once, or `None` for anything else (a
+/// pipe, a device, a file that changed length), which is then read plainly. Its buffer is
+/// fresh memory, and filling it costs a page fault per 4 KiB (about 2.7 us each on a VM, 15 ms
+/// of the 20 ms it takes to read a 23 MB model), which two threads take in parallel.
+#[cfg(unix)]
+fn read_in_halves(file: &File, meta: &std::fs::Metadata) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let len = usize::try_from(meta.len()).ok()?;
+    if !meta.is_file() || len < PARALLEL_BYTES || rayon::current_num_threads() < 2 {
+        return None;
+    }
+    // Zeroed memory comes from calloc, so the pages are first touched by the reads.
+    let mut bytes = vec![0u8; len];
+    let (head, tail) = bytes.split_at_mut(len / 2);
+    let (a, b) = rayon::join(
+        || file.read_exact_at(head, 0),
+        || file.read_exact_at(tail, (len / 2) as u64),
+    );
+    // All of it: nothing past the length read at the start.
+    let whole = a.is_ok() && b.is_ok() && matches!(file.read_at(&mut [0u8], len as u64), Ok(0));
+    whole.then_some(bytes)
+}
+
+/// Reads a JSON document from `reader` within `limit` (and what it bounds, for the error); a
+/// stream that does not start like JSON (`/dev/zero`) is refused after its first block.
+fn read_json(
+    mut reader: impl BufRead,
+    path: &Path,
+    limit: (u64, &'static str),
+    role: Role,
+) -> Result<Vec<u8>> {
+    let start = reader
+        .fill_buf()
+        .map_err(|e| Error::io_role("cannot read", role, path, e))?;
     let first = start
         .strip_prefix(b"\xef\xbb\xbf")
         .unwrap_or(start)

@@ -1,6 +1,6 @@
 //! Resume checkpoints: everything needed to continue an interrupted run exactly where it
-//! stopped, written as JSON when training is interrupted and checked strictly against the run
-//! before any of it is used.
+//! stopped, written as JSON (gzip-compressed beside a `.gz` model) when training is
+//! interrupted and checked strictly against the run before any of it is used.
 
 use std::path::{Path, PathBuf};
 
@@ -222,11 +222,11 @@ impl Checkpoint {
         })
     }
 
-    /// Writes the checkpoint to `path` atomically.
+    /// Writes the checkpoint to `path` atomically, gzip-compressed when the name ends in `.gz`.
     pub fn write(&self, path: &Path) -> Result<()> {
         let bytes =
             serde_json::to_vec(self).map_err(|e| Error::option("checkpoint", e.to_string()))?;
-        crate::files::write_atomic(path, &bytes, "checkpoint")
+        crate::model_file::write_file(path, &bytes, "checkpoint")
     }
 }
 
@@ -236,9 +236,39 @@ struct FormatTag {
     format: Option<String>,
 }
 
-/// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`.
+/// Where an interrupted `train -o MODEL` leaves its checkpoint: `MODEL.ckpt`, or for a
+/// compressed model `NAME.gz`, `NAME.ckpt.gz`. A checkpoint is three to four times the
+/// model's size, so it is compressed when the model is, and its name ends in `.gz` because
+/// that is what makes a file be written compressed (and what tells `zcat` it may read it).
 pub fn checkpoint_path(model: &Path) -> PathBuf {
-    let mut name = model.as_os_str().to_owned();
+    let gz_extension = model
+        .extension()
+        .filter(|_| crate::files::gzip::is_gzip_name(model));
+    let mut name = match gz_extension {
+        Some(_) => model.with_extension("").into_os_string(),
+        None => model.as_os_str().to_owned(),
+    };
     name.push(".ckpt");
+    if let Some(ext) = gz_extension {
+        name.push(".");
+        name.push(ext);
+    }
     PathBuf::from(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_compressed_model_gets_a_compressed_checkpoint() {
+        for (model, checkpoint) in [
+            ("model.json", "model.json.ckpt"),
+            ("dir/m.json.gz", "dir/m.json.ckpt.gz"),
+            ("m.GZ", "m.ckpt.GZ"),
+            ("m", "m.ckpt"),
+        ] {
+            assert_eq!(checkpoint_path(Path::new(model)), Path::new(checkpoint));
+        }
+    }
 }

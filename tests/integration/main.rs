@@ -1,5 +1,6 @@
 //! The integration tests, built into one test binary: PyTorch reference values, finite
-//! difference gradient checks, padding invariance, the model file, and the command line.
+//! difference gradient checks, padding invariance, the model file (plain and gzip), and the
+//! command line.
 
 mod bad_input;
 mod cli;
@@ -9,6 +10,7 @@ mod ergonomics;
 mod explain;
 mod fuzz_regressions;
 mod gradcheck;
+mod gzip;
 mod hardening;
 mod k_classes;
 mod model_file;

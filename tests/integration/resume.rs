@@ -1,6 +1,7 @@
 //! Interrupt and resume: a run stopped after any batch and continued from its checkpoint (sent
 //! through its JSON form, as the CLI stores it) ends in a model file byte-identical to the
-//! uninterrupted run; the CLI does the same on a real SIGINT, exiting 130.
+//! uninterrupted run; the CLI does the same on a real SIGINT, exiting 130, with a plain or a
+//! gzip-compressed model.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -186,7 +187,32 @@ fn a_checkpoint_refuses_other_options_or_data() {
 #[test]
 fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
     let dir = temp_dir();
-    let d = dir.path();
+    interrupt_and_resume(dir.path(), "m.json", "m.json.ckpt");
+    // A damaged checkpoint is an error naming it.
+    let bad = write(dir.path(), "bad.ckpt", "{\"format\":1}");
+    fails_with(
+        bin(dir.path())
+            .args(["train", "--resume"])
+            .arg(&bad)
+            .arg(sample("train.csv")),
+        &["bad.ckpt", "checkpoint"],
+    );
+}
+
+/// A compressed model's checkpoint is compressed too, named to say so, and resumes the same.
+#[cfg(unix)]
+#[test]
+fn sigint_with_a_gzip_model_writes_a_gzip_checkpoint_that_resumes() {
+    let dir = temp_dir();
+    let checkpoint = interrupt_and_resume(dir.path(), "m.json.gz", "m.json.ckpt.gz");
+    assert!(checkpoint.starts_with(&[0x1f, 0x8b]), "not gzip");
+}
+
+/// Trains to `model` in `d` twice: once whole, once interrupted by SIGINT in its second epoch
+/// (which must leave `checkpoint`) and resumed from it; the two model files must be
+/// byte-identical and the used checkpoint removed. Returns the checkpoint's bytes.
+#[cfg(unix)]
+fn interrupt_and_resume(d: &std::path::Path, model: &str, checkpoint: &str) -> Vec<u8> {
     let data = write(d, "big.csv", synthetic_csv(6000));
     let options = [
         "--epochs",
@@ -198,7 +224,7 @@ fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
         "--hidden-dim",
         "32",
     ];
-    let reference = d.join("reference.json");
+    let reference = d.join(format!("reference-{model}"));
     let (code, _, stderr) = run(bin(d)
         .arg("train")
         .arg("-q")
@@ -208,7 +234,7 @@ fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
         .arg(&data));
     assert_eq!(code, 0, "{stderr}");
 
-    let out = d.join("m.json");
+    let out = d.join(model);
     let (code, seen) = interrupt_in_second_epoch(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
             .current_dir(d)
@@ -219,12 +245,13 @@ fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
             .arg(&data),
     );
     assert_eq!(code, Some(130), "{seen}");
-    let ckpt = d.join("m.json.ckpt");
+    let ckpt = d.join(checkpoint);
     assert!(
         seen.contains("checkpoint saved to") && ckpt.exists(),
         "{seen}"
     );
     assert!(!out.exists(), "an interrupted run wrote the model");
+    let checkpoint_bytes = std::fs::read(&ckpt).unwrap();
 
     let (code, _, stderr) = run(bin(d)
         .arg("train")
@@ -241,10 +268,5 @@ fn sigint_writes_a_checkpoint_exits_130_and_resume_matches() {
         "resumed model differs"
     );
     assert!(!ckpt.exists(), "the used checkpoint is removed");
-    // A damaged checkpoint is an error naming it.
-    let bad = write(d, "bad.ckpt", "{\"format\":1}");
-    fails_with(
-        bin(d).args(["train", "--resume"]).arg(&bad).arg(&data),
-        &["bad.ckpt", "checkpoint"],
-    );
+    checkpoint_bytes
 }

@@ -13,12 +13,16 @@
 //! - **Bounded reads** ([`read_limited`], [`read_lines_limited`]): every file is read up to a
 //!   stated size, and data files up to a stated line length, so an endless input (`/dev/zero`)
 //!   ends in an error naming the limit instead of filling memory.
+//! - **Gzip** ([`gzip`]): models and checkpoints named `*.gz` are written compressed, and read
+//!   decompressed by their magic bytes, within a limit on what they expand to.
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+
+pub mod gzip;
 
 /// What a file is to a command, in messages: "model file", "checkpoint", "data file", ...
 pub type Role = &'static str;
@@ -284,12 +288,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8], role: Role) -> Result<()> {
     Ok(())
 }
 
-/// The error for a file longer than its limit.
-fn too_large(role: Role, path: &Path, limit: u64) -> Error {
+/// The error for a file longer than its limit; `what` says what was measured ("the file",
+/// "its decompressed content").
+fn too_large(role: Role, path: &Path, what: &'static str, limit: u64) -> Error {
     Error::TooLarge {
         role,
         path: path.to_path_buf(),
-        what: "the file",
+        what,
         limit,
     }
 }
@@ -298,26 +303,55 @@ fn too_large(role: Role, path: &Path, limit: u64) -> Error {
 /// error naming the limit, found after reading `limit + 1` bytes at most.
 pub fn read_limited(path: &Path, limit: u64, role: Role) -> Result<Vec<u8>> {
     let file = File::open(path).map_err(|e| Error::io_role("cannot read", role, path, e))?;
-    read_limited_from(file, path, limit, role)
+    read_limited_from(file, path, (limit, "the file"), role)
 }
 
-/// [`read_limited`] from an open reader; `path` names it in messages.
+/// [`read_limited`] from an open reader; `path` names it in messages, and the limit comes with
+/// what it bounds ("the file", or for a decompressing reader "its decompressed content").
+///
+/// Memory never grows past `limit` + 1 bytes, however long the stream: the buffer doubles up
+/// to that and no further, and is zeroed a [`READ_CHUNK`] at a time, just ahead of the reads.
+/// (`read_to_end` doubles past any limit and zero-fills what it reserved for a reader that
+/// cannot take uninitialised memory, as a decompressor cannot: a gzip bomb stopped at the
+/// 4 GiB model limit held 8.4 GB that way.)
 pub fn read_limited_from(
-    reader: impl Read,
+    mut reader: impl Read,
     path: &Path,
-    limit: u64,
+    (limit, what): (u64, &'static str),
     role: Role,
 ) -> Result<Vec<u8>> {
+    let most = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+    // bytes[..filled] is what was read; the rest of `bytes` is zeroed room for the next read.
     let mut bytes = Vec::new();
-    reader
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io_role("cannot read", role, path, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_large(role, path, limit));
+    let mut filled = 0;
+    loop {
+        if filled == bytes.len() {
+            if bytes.len() == bytes.capacity() {
+                let target = (2 * bytes.len()).max(READ_CHUNK / 8).min(most);
+                bytes.reserve_exact(target - bytes.len());
+            }
+            let room = (bytes.capacity() - bytes.len()).min(READ_CHUNK);
+            if room == 0 {
+                break; // limit + 1 bytes read
+            }
+            bytes.resize(bytes.len() + room, 0);
+        }
+        match reader.read(&mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io_role("cannot read", role, path, e)),
+        }
+    }
+    bytes.truncate(filled);
+    if filled as u64 > limit {
+        return Err(too_large(role, path, what, limit));
     }
     Ok(bytes)
 }
+
+/// How much room [`read_limited_from`] zeroes ahead of its reads at a time.
+const READ_CHUNK: usize = 1 << 20;
 
 /// Reads all of `reader` (at most `limit` bytes), failing as soon as one line runs longer
 /// than `max_line` bytes (the error names the line) or the whole past `limit`.
@@ -339,7 +373,7 @@ pub fn read_lines_limited(
             return Ok(bytes);
         }
         if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(too_large(role, path, limit));
+            return Err(too_large(role, path, "the file", limit));
         }
         let mut rest = chunk;
         while let Some(i) = memchr::memchr(b'\n', rest) {
@@ -477,6 +511,34 @@ mod tests {
         File::create(&reference).unwrap();
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&path), mode(&reference));
+    }
+
+    /// Hands out at most 1000 bytes a call, and counts what it handed out.
+    struct Dribble<R>(R, u64);
+
+    impl<R: Read> Read for Dribble<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(1000);
+            let n = self.0.read(&mut buf[..n])?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn bounded_reads_take_short_reads_and_stop_just_past_the_limit() {
+        let path = Path::new("stream");
+        let limit = (3 << 20) + 5;
+        let text: Vec<u8> = (0..limit).map(|i| (i % 251) as u8).collect();
+        let read = read_limited_from(Dribble(&text[..], 0), path, (limit, "the file"), "x");
+        assert!(read.unwrap() == text);
+        // An endless stream: refused once one byte past the limit has been read.
+        let mut endless = Dribble(io::repeat(7), 0);
+        let e = read_limited_from(&mut endless, path, (limit, "its content"), "model file")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("its content is larger than the limit"), "{e}");
+        assert_eq!(endless.1, limit + 1);
     }
 
     #[test]
