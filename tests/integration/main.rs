@@ -10,6 +10,7 @@ mod explain;
 mod fuzz_regressions;
 mod gradcheck;
 mod hardening;
+mod k_class_cli;
 mod k_classes;
 mod model_file;
 mod newcomer;
