@@ -1062,3 +1062,103 @@ fn bad_class_labels_and_options_are_named_and_keep_the_old_model() {
 
     cases.finish("class", 14);
 }
+
+/// eval and predict of a K-class model refuse what it cannot do, by name.
+#[test]
+fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, _) = small_model(d, "binary.json");
+    let three = corpus("classes/three_classes.csv");
+    let mut cases = Cases::default();
+    let k_model = d.join("k.json");
+    cases.succeeds(
+        "train three_classes.csv",
+        bin(d)
+            .args(["train", "--quiet", "-o"])
+            .arg(&k_model)
+            .args(FAST)
+            .arg(&three),
+    );
+    let k_before = std::fs::read(&k_model).unwrap_or_default();
+    cases.fails(
+        "eval with an unknown class",
+        bin(d)
+            .args(["eval", "-m"])
+            .arg(&k_model)
+            .arg(corpus("classes/valid_unknown_class.csv")),
+        &[
+            "valid_unknown_class.csv, line 4:",
+            "\"meh\"",
+            "the model's classes: neg, neutral, pos",
+        ],
+    );
+    cases.fails(
+        "eval --tune-threshold of a K-class model",
+        bin(d)
+            .args(["eval", "--tune-threshold", "f1", "--store", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--tune-threshold", "K-class", "3 classes"],
+    );
+    cases.fails(
+        "eval --threshold of a K-class model",
+        bin(d)
+            .args(["eval", "--threshold", "0.3", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--threshold", "K-class"],
+    );
+    cases.fails(
+        "predict --threshold of a K-class model",
+        bin(d)
+            .args(["predict", "--threshold", "0.3", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--threshold", "K-class"],
+    );
+    cases.fails(
+        "predict --explain-class that is not a class",
+        bin(d)
+            .args(["predict", "--explain", "--explain-class", "meh", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--explain-class", "\"meh\"", "neg, neutral, pos"],
+    );
+    cases.fails(
+        "predict --top-k 0",
+        bin(d)
+            .args(["predict", "--top-k", "0", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--top-k"],
+    );
+    cases.fails(
+        "predict --top-k of a binary model",
+        bin(d)
+            .args(["predict", "--top-k", "2", "-m"])
+            .arg(&model)
+            .arg("good"),
+        &["--top-k", "binary"],
+    );
+    cases.unchanged("K-class model after eval", &k_model, &k_before);
+    cases.fails(
+        "eval --report of a K-class model",
+        bin(d)
+            .args(["eval", "--report"])
+            .arg(d.join("report"))
+            .arg("-m")
+            .arg(&k_model)
+            .arg(&three),
+        &["--report", "K-class"],
+    );
+    cases.fails(
+        "eval --min-macro-f1 out of range",
+        bin(d)
+            .args(["eval", "--min-macro-f1", "1.5", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--min-macro-f1", "1.5"],
+    );
+    cases.finish("K-class eval and predict", 10);
+}

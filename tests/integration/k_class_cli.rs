@@ -173,3 +173,215 @@ fn a_k_class_model_file_is_the_same_for_any_thread_count() {
         "the model files differ between --threads 1 and 2"
     );
 }
+
+/// A K-class model trained on the three-class sample in `dir`, and the sample.
+fn trained(dir: &Path) -> (PathBuf, PathBuf) {
+    let data = three_class(dir);
+    let model = train_classes(dir, &data, "k.json", &["--epochs", "6"]);
+    (model, data)
+}
+
+fn json_of(stdout: &str) -> Value {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+#[test]
+fn eval_reports_every_class_and_gates_on_accuracy_and_macro_f1() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, data) = trained(d);
+    let (code, stdout, stderr) = run(bin(d).args(["eval", "--json", "-m"]).arg(&model).arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    let m = json_of(&stdout);
+    assert_eq!(m["classes"], serde_json::json!(["neg", "neutral", "pos"]));
+    assert_eq!(m["count"], 300);
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(m["confusion"].clone()).unwrap();
+    let total: u64 = confusion.iter().flatten().sum();
+    let correct: u64 = (0..3).map(|k| confusion[k][k]).sum();
+    assert_eq!(total, 300);
+    let accuracy = m["accuracy"].as_f64().unwrap();
+    assert_eq!(accuracy, correct as f64 / 300.0);
+    assert!(accuracy > 0.8, "the sample is easy: {accuracy}");
+    let per_class = m["per_class"].as_array().unwrap();
+    let f1: Vec<f64> = per_class
+        .iter()
+        .map(|c| c["f1"].as_f64().unwrap())
+        .collect();
+    assert_eq!(per_class[1]["class"], "neutral");
+    for (k, c) in per_class.iter().enumerate() {
+        assert_eq!(
+            c["support"].as_u64().unwrap(),
+            confusion[k].iter().sum::<u64>()
+        );
+        let predicted: u64 = confusion.iter().map(|row| row[k]).sum();
+        assert_eq!(
+            c["precision"].as_f64().unwrap(),
+            confusion[k][k] as f64 / predicted as f64
+        );
+    }
+    let macro_f1 = m["macro_f1"].as_f64().unwrap();
+    assert!((macro_f1 - f1.iter().sum::<f64>() / 3.0).abs() < 1e-12);
+    assert!(m["weighted_f1"].as_f64().unwrap() > 0.0 && m["log_loss"].as_f64().unwrap() > 0.0);
+
+    // The text report names every class in the table and the confusion matrix.
+    let (code, text, _) = run(bin(d).args(["eval", "-m"]).arg(&model).arg(&data));
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("classes      3 (neg, neutral, pos)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("macro_f1     {macro_f1:.4}")),
+        "{text}"
+    );
+    let matrix = text
+        .split("confusion (rows: actual, columns: predicted)\n")
+        .nth(1)
+        .unwrap();
+    let lines: Vec<&str> = matrix.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["neg", "neutral", "pos"]
+    );
+    let first: Vec<String> = confusion[0].iter().map(u64::to_string).collect();
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>()[1..],
+        first[..]
+    );
+
+    // Gates: at the value passes, just above fails with exit 1.
+    for (gate, value) in [("--min-accuracy", accuracy), ("--min-macro-f1", macro_f1)] {
+        let ok = run(bin(d)
+            .args(["eval", gate, &value.to_string(), "-m"])
+            .arg(&model)
+            .arg(&data));
+        assert_eq!(ok.0, 0, "{gate} {value}: {}", ok.2);
+        let above = (value + 1e-6).min(1.0);
+        if above > value {
+            let (code, stdout, stderr) = run(bin(d)
+                .args(["eval", "--json", gate, &above.to_string(), "-m"])
+                .arg(&model)
+                .arg(&data));
+            assert_eq!(code, 1, "{gate} {above}: {stderr}");
+            assert!(stderr.contains("quality gate failed"), "{stderr}");
+            assert_eq!(json_of(&stdout)["passed"], false);
+        }
+    }
+}
+
+#[test]
+fn predict_prints_the_best_class_its_probability_and_the_top_k() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, _) = trained(d);
+    let texts = "a great film\nthe plot was awful\n\nit was okay\n";
+    let (code, stdout, stderr) = run(bin(d)
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .write_stdin(texts));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stdout.lines().map(json_of).collect();
+    assert_eq!(lines.len(), 4, "one line per input line");
+    let labels: Vec<&str> = lines.iter().map(|l| l["label"].as_str().unwrap()).collect();
+    assert_eq!([labels[0], labels[1], labels[3]], ["pos", "neg", "neutral"]);
+    for line in &lines {
+        let p = line["probabilities"].as_object().unwrap();
+        // In class order, not sorted by the JSON map.
+        let order: Vec<&String> = p.keys().collect();
+        assert_eq!(order, ["neg", "neutral", "pos"]);
+        let sum: f64 = p.values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+        let best = p.values().map(|v| v.as_f64().unwrap()).fold(0.0, f64::max);
+        assert_eq!(line["probability"].as_f64().unwrap(), best);
+        assert_eq!(p[line["label"].as_str().unwrap()].as_f64().unwrap(), best);
+    }
+    // Plain: label<TAB>probability, the same numbers.
+    let (_, plain, _) = run(bin(d)
+        .args(["predict", "-m"])
+        .arg(&model)
+        .write_stdin(texts));
+    for (line, json) in plain.lines().zip(&lines) {
+        let expected = format!(
+            "{}\t{:.6}",
+            json["label"].as_str().unwrap(),
+            json["probability"].as_f64().unwrap()
+        );
+        assert_eq!(line, expected);
+    }
+    // --top-k 2: two label/probability pairs, best first.
+    let (_, top, _) = run(bin(d)
+        .args(["predict", "--top-k", "2", "-m"])
+        .arg(&model)
+        .write_stdin(texts));
+    for (line, json) in top.lines().zip(&lines) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        assert_eq!(fields.len(), 4, "{line}");
+        assert_eq!(fields[0], json["label"].as_str().unwrap());
+        let (p1, p2): (f64, f64) = (fields[1].parse().unwrap(), fields[3].parse().unwrap());
+        assert!(p1 >= p2 && fields[2] != fields[0], "{line}");
+    }
+    let (_, all, _) = run(bin(d)
+        .args(["predict", "--json", "--top-k", "9", "-m"])
+        .arg(&model)
+        .arg("a great film"));
+    assert_eq!(
+        json_of(&all)["top"].as_array().unwrap().len(),
+        3,
+        "N is capped at K"
+    );
+}
+
+#[test]
+fn explain_attributes_the_predicted_class_or_the_one_asked_for() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, _) = trained(d);
+    let probabilities = |text: &str| -> Value {
+        let (_, out, _) = run(bin(d)
+            .args(["predict", "--json", "-m"])
+            .arg(&model)
+            .arg(text));
+        json_of(&out)["probabilities"].clone()
+    };
+    let explain = |extra: &[&str]| -> Value {
+        let (code, out, err) = run(bin(d)
+            .args(["predict", "--json", "--explain", "-m"])
+            .arg(&model)
+            .args(extra)
+            .arg("great film okay"));
+        assert_eq!(code, 0, "{err}");
+        json_of(&out)
+    };
+    let e = explain(&[]);
+    assert_eq!(e["explained_class"], e["label"]);
+    let asked = explain(&["--explain-class", "neg"]);
+    assert_eq!(asked["explained_class"], "neg");
+    assert_eq!(asked["label"], e["label"]);
+    // attribution of "film" = p(class | text) - p(class | text without "film").
+    let without = probabilities("great okay");
+    let whole = probabilities("great film okay");
+    for (line, class) in [(&e, e["label"].as_str().unwrap()), (&asked, "neg")] {
+        let tokens: Vec<&str> = line["tokens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(tokens, ["great", "film", "okay"]);
+        let expected = whole[class].as_f64().unwrap() - without[class].as_f64().unwrap();
+        let film = line["attributions"][1].as_f64().unwrap();
+        assert!((film - expected).abs() < 1e-12, "{film} vs {expected}");
+        assert_eq!(line["explained_probability"], whole[class]);
+    }
+    // Plain: the predicted label and its probability, then the tokens.
+    let (_, plain, _) = run(bin(d)
+        .args(["predict", "--explain", "-m"])
+        .arg(&model)
+        .arg("great film okay"));
+    let fields: Vec<&str> = plain.trim_end().split('\t').collect();
+    assert_eq!(fields[0], e["label"].as_str().unwrap());
+    assert!(
+        fields[2].starts_with("great[") && fields[2].contains(" film["),
+        "{plain}"
+    );
+}
