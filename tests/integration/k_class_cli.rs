@@ -385,3 +385,47 @@ fn explain_attributes_the_predicted_class_or_the_one_asked_for() {
         "{plain}"
     );
 }
+
+#[test]
+fn inspect_shows_the_classes_and_their_shares() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let data = three_class(d);
+    let model = train_classes(d, &data, "k.json", &["--epochs", "1", "--valid-split", "0"]);
+    let sample = three_class_csv(300, 1);
+    let labels: Vec<&str> = sample
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    let count = |c: &str| labels.iter().filter(|&&l| l == c).count();
+    let (code, text, _) = run(bin(d).args(["inspect", "-m"]).arg(&model));
+    assert_eq!(code, 0);
+    let expected = format!(
+        "classes        3: neg ({}, {:.1}%), neutral ({}, {:.1}%), pos ({}, {:.1}%)",
+        count("neg"),
+        100.0 * count("neg") as f64 / 300.0,
+        count("neutral"),
+        100.0 * count("neutral") as f64 / 300.0,
+        count("pos"),
+        100.0 * count("pos") as f64 / 300.0
+    );
+    assert!(text.contains(&expected), "{expected}\n{text}");
+    assert!(
+        !text.contains("positive") && !text.contains("threshold"),
+        "{text}"
+    );
+    let (_, json, _) = run(bin(d).args(["inspect", "--json", "-m"]).arg(&model));
+    let classes = json_of(&json)["classes"].clone();
+    assert_eq!(classes[2]["name"], "pos");
+    assert_eq!(classes[2]["train_rows"], count("pos"));
+    // A binary model has no classes entry and keeps its positive share.
+    let binary = train_small(d, "gru", "b.json", &[]);
+    let (_, text, _) = run(bin(d).args(["inspect", "-m"]).arg(&binary));
+    assert!(
+        text.contains("% positive)") && !text.contains("classes "),
+        "{text}"
+    );
+    let (_, json, _) = run(bin(d).args(["inspect", "--json", "-m"]).arg(&binary));
+    assert!(json_of(&json).get("classes").is_none());
+}
