@@ -33,7 +33,8 @@ JSON output (--json): one object on stdout:
   train_rows          rows trained on
   valid_rows          rows validated on
   vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
-  train_positive_rate fraction of training rows labelled positive
+  train_positive_rate fraction of training rows labelled positive (K classes: of class 1)
+  classes             K-class runs only: [{name, train_rows}] in class order
   pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
                       token_coverage} for --embeddings
   epochs_run          epochs run
@@ -442,7 +443,7 @@ fn print_summary(
     // Tokens through training steps per second of training steps (validation excluded).
     let tokens_per_s = trained.tokens_trained as f64 / trained.step_seconds.max(1e-9);
     if args.json {
-        let report = json!({
+        let mut report = json!({
             "model": plan.output,
             "cell": config.cell,
             "vocab_size": config.vocab_size,
@@ -464,6 +465,14 @@ fn print_summary(
             "report": plan.report.as_ref().map(|d| d.join("report.html")),
             "history": info.history,
         });
+        if !config.is_binary() {
+            report["classes"] = config
+                .classes
+                .iter()
+                .zip(&info.train_class_counts)
+                .map(|(name, rows)| json!({"name": name, "train_rows": rows}))
+                .collect();
+        }
         say!("{report}");
     } else if !plan.quiet {
         // Quiet means nothing on stdout or stderr but errors (and --json's object).

@@ -429,3 +429,45 @@ fn inspect_shows_the_classes_and_their_shares() {
     let (_, json, _) = run(bin(d).args(["inspect", "--json", "-m"]).arg(&binary));
     assert!(json_of(&json).get("classes").is_none());
 }
+
+#[test]
+fn train_report_and_json_of_a_k_class_run_speak_of_classes() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let data = three_class(d);
+    let (code, stdout, stderr) = run(bin(d)
+        .args([
+            "train",
+            "--json",
+            "--epochs",
+            "2",
+            "--embed-dim",
+            "8",
+            "--hidden-dim",
+            "8",
+        ])
+        .args(["--report", "rep", "-o", "k.json"])
+        .arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    let summary = json_of(stdout.lines().last().unwrap());
+    let classes = summary["classes"].as_array().unwrap();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["neg", "neutral", "pos"]);
+    let rows: u64 = classes
+        .iter()
+        .map(|c| c["train_rows"].as_u64().unwrap())
+        .sum();
+    assert_eq!(rows, summary["train_rows"].as_u64().unwrap());
+    let html = std::fs::read_to_string(d.join("rep/report.html")).unwrap();
+    assert!(
+        html.contains("validation macro F1"),
+        "no K-class metrics in the report"
+    );
+    assert!(
+        !html.contains("% positive") && html.contains("neutral "),
+        "class shares, not a positive rate"
+    );
+}
