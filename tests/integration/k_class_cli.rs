@@ -471,3 +471,59 @@ fn train_report_and_json_of_a_k_class_run_speak_of_classes() {
         "class shares, not a positive rate"
     );
 }
+
+/// `--classes` and `--class-weight` are options of the run: an interrupted K-class run resumes
+/// from its checkpoint alone to the uninterrupted run's model file, and a different `--classes`
+/// given again is refused by name.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_k_class_run_resumes_with_its_classes() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let data = write(d, "big.csv", three_class_csv(8000, 4));
+    let options = [
+        "--epochs",
+        "3",
+        "--patience",
+        "0",
+        "--hidden-dim",
+        "32",
+        "--classes",
+        "pos,neutral,neg",
+        "--class-weight",
+        "neutral=2",
+    ];
+    let reference = d.join("reference.json");
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q"])
+        .args(options)
+        .arg("-o")
+        .arg(&reference)
+        .arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(classes_of(&reference), ["pos", "neutral", "neg"]);
+    let out = d.join("m.json");
+    let (code, seen) = interrupt_in_second_epoch(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
+            .current_dir(d)
+            .arg("train")
+            .args(options)
+            .arg("-o")
+            .arg(&out)
+            .arg(&data),
+    );
+    assert_eq!(code, Some(130), "{seen}");
+    let ckpt = d.join("m.json.ckpt");
+    fails_with(
+        bin(d)
+            .args(["train", "--classes", "neg,neutral,pos", "--resume"])
+            .arg(&ckpt),
+        &["classes"],
+    );
+    let (code, _, stderr) = run(bin(d).args(["train", "-q", "--resume"]).arg(&ckpt));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+        "the resumed K-class model differs"
+    );
+}
