@@ -595,6 +595,39 @@ mod tests {
     }
 
     #[test]
+    fn classes_and_class_weights_merge_and_resolve_by_name() {
+        let base = TrainOptions::default();
+        let classes = serde_json::json!(["neg", "neutral", "pos"]);
+        let weights = serde_json::json!(["pos=0.5", "neutral = 2"]);
+        let merged = base
+            .with([("classes", &classes), ("class_weight", &weights)])
+            .unwrap();
+        assert_eq!(merged.classes, ["neg", "neutral", "pos"]);
+        // Written back as they are read (a checkpoint records them so).
+        let json = serde_json::to_value(&merged).unwrap();
+        assert_eq!(
+            json["class_weight"],
+            serde_json::json!(["pos=0.5", "neutral=2"])
+        );
+        let names: Vec<String> = merged.classes.clone();
+        let config = merged
+            .with_classes(merged.to_config().unwrap(), &names)
+            .unwrap();
+        assert_eq!(config.class_weights, [1.0, 2.0, 0.5]);
+        // Binary options serialize without the two keys.
+        let json = serde_json::to_value(&base).unwrap();
+        assert!(json.get("classes").is_none() && json.get("class_weight").is_none());
+        let e = merged
+            .with_classes(TrainConfig::default(), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("--pos-weight"), "{e}");
+        assert!("neutral".parse::<ClassWeight>().is_err());
+        assert!("neutral=x".parse::<ClassWeight>().is_err());
+        let twice: ClassWeight = "a=b=3".parse().unwrap();
+        assert_eq!((twice.class.as_str(), twice.weight), ("a=b", 3.0));
+    }
+
+    #[test]
     fn forget_bias_and_delimiter_read_as_they_are_written() {
         for text in ["1.5", "none"] {
             let b: ForgetBias = text.parse().unwrap();
