@@ -9,6 +9,7 @@
 # without dev.csv (IMDB) gets a deterministic split: the last 10% of train.csv's rows are dev,
 # the first 90% train. Prints a header and a markdown table (medians over seeds) on stdout;
 # progress goes to stderr. DATA_DIR defaults to ../shared/data relative to the repo root.
+# K-class sets (sst3, sst5) report macro F1 in the F1 column.
 # RNN_SENTIMENT_BIN=PATH in the environment skips the build and uses that binary.
 # Exit status: 0 when every run succeeded, 1 when some run failed (the rest still ran), 2 on a
 # usage or build error.
@@ -250,7 +251,8 @@ for set in "${SET_LIST[@]}"; do
                 secs="$(elapsed "$t0" "$t1")"
                 if "$BIN" eval --json -m "$run/model.json" "$dev" >"$run/eval.json" 2>"$run/eval.err" &&
                     acc="$(json_get "$run/eval.json" accuracy 2>"$run/parse.err")" &&
-                    f1="$(json_get "$run/eval.json" f1 2>>"$run/parse.err")"; then
+                    { f1="$(json_get "$run/eval.json" f1 2>>"$run/parse.err")" ||
+                        f1="$(json_get "$run/eval.json" macro_f1 2>>"$run/parse.err")"; }; then
                     record "$set" "rnn-sentiment $cell" "$seed" ok "$acc" "$f1" "$secs"
                     log "$tag: accuracy $(printf '%.4f' "$acc"), F1 $(printf '%.4f' "$f1"), train ${secs}s"
                 else

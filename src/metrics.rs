@@ -1,4 +1,5 @@
-//! Binary classification metrics from logits and labels.
+//! Classification metrics from logits and labels: binary ([`evaluate`], thresholds, curves,
+//! calibration) and K classes ([`evaluate_classes`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,109 @@ pub struct Metrics {
     /// Fraction of rows labelled positive.
     pub positive_rate: f64,
     pub confusion: Confusion,
+}
+
+/// Precision, recall, F1 and support of one of K classes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassScores {
+    pub class: String,
+    /// Rows predicted as this class that are of it; 0 when none is predicted as it.
+    pub precision: f64,
+    /// Rows of this class predicted as it; 0 when there are none.
+    pub recall: f64,
+    /// Harmonic mean of precision and recall; 0 when both are 0.
+    pub f1: f64,
+    /// Rows of this class.
+    pub support: usize,
+}
+
+/// Metrics of one evaluation of a K-class model; the prediction is the most probable class
+/// (the first of equals).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassMetrics {
+    pub count: usize,
+    /// Class names in the model's order, which `per_class` and `confusion` follow.
+    pub classes: Vec<String>,
+    pub accuracy: f64,
+    /// Unweighted mean of the per-class F1.
+    pub macro_f1: f64,
+    /// Mean of the per-class F1 weighted by support.
+    pub weighted_f1: f64,
+    /// Mean cross-entropy, -ln softmax(z)[y] (unweighted).
+    pub log_loss: f64,
+    pub per_class: Vec<ClassScores>,
+    /// `confusion[actual][predicted]`: rows by true class, columns by predicted class.
+    pub confusion: Vec<Vec<usize>>,
+}
+
+/// Computes [`ClassMetrics`] from logits `(N, K)` and class indices.
+pub fn evaluate_classes(
+    logits: ndarray::ArrayView2<'_, f64>,
+    labels: &[usize],
+    classes: &[String],
+) -> ClassMetrics {
+    let k = classes.len();
+    debug_assert_eq!(logits.dim(), (labels.len(), k));
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut loss = 0.0;
+    for (z, &y) in logits.rows().into_iter().zip(labels) {
+        let predicted = crate::model::loss::argmax(z);
+        confusion[y][predicted] += 1;
+        // -ln softmax(z)[y] = logsumexp(z) - z_y
+        let z = z.to_vec();
+        loss += crate::kernels::float::log_sum_exp(&z) - z[y];
+    }
+    let n = labels.len();
+    let per_class: Vec<ClassScores> = (0..k)
+        .map(|c| {
+            let correct = confusion[c][c];
+            let support: usize = confusion[c].iter().sum();
+            let predicted: usize = confusion.iter().map(|row| row[c]).sum();
+            let precision = ratio(correct, predicted);
+            let recall = ratio(correct, support);
+            let f1 = if precision + recall > 0.0 {
+                2.0 * precision * recall / (precision + recall)
+            } else {
+                0.0
+            };
+            ClassScores {
+                class: classes[c].clone(),
+                precision,
+                recall,
+                f1,
+                support,
+            }
+        })
+        .collect();
+    let correct: usize = (0..k).map(|c| confusion[c][c]).sum();
+    ClassMetrics {
+        count: n,
+        classes: classes.to_vec(),
+        accuracy: ratio(correct, n),
+        macro_f1: per_class.iter().map(|s| s.f1).sum::<f64>() / k.max(1) as f64,
+        weighted_f1: per_class
+            .iter()
+            .map(|s| s.f1 * s.support as f64)
+            .sum::<f64>()
+            / n.max(1) as f64,
+        log_loss: if n == 0 { 0.0 } else { loss / n as f64 },
+        per_class,
+        confusion,
+    }
+}
+
+/// The macro F1 of a binary evaluation: the mean of the positive and the negative class's F1.
+pub fn binary_macro_f1(c: &Confusion) -> f64 {
+    let f1 = |tp: usize, fp: usize, fn_: usize| {
+        let (p, r) = (ratio(tp, tp + fp), ratio(tp, tp + fn_));
+        if p + r > 0.0 {
+            2.0 * p * r / (p + r)
+        } else {
+            0.0
+        }
+    };
+    0.5 * (f1(c.true_positive, c.false_positive, c.false_negative)
+        + f1(c.true_negative, c.false_negative, c.false_positive))
 }
 
 fn ratio(num: usize, den: usize) -> f64 {
@@ -312,6 +416,48 @@ pub fn expected_calibration_error(bins: &[CalibrationBin]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn class_metrics_by_hand() {
+        // Rows (actual -> predicted): a->a, a->b, b->b, c->b, c->c.
+        let logits = ndarray::arr2(&[
+            [2.0, 0.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 3.0, 0.0],
+            [0.0, 1.0, 0.5],
+            [0.0, 0.0, 1.0],
+        ]);
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let m = evaluate_classes(logits.view(), &[0, 0, 1, 2, 2], &names);
+        assert_eq!(m.confusion, [[1, 1, 0], [0, 1, 0], [0, 1, 1]]);
+        assert_eq!(m.accuracy, 0.6);
+        // b: precision 1/3, recall 1, F1 0.5; a and c: precision 1, recall 1/2, F1 2/3.
+        let f1: Vec<f64> = m.per_class.iter().map(|s| s.f1).collect();
+        assert!((f1[0] - 2.0 / 3.0).abs() < 1e-12 && (f1[1] - 0.5).abs() < 1e-12);
+        assert_eq!(m.per_class[1].support, 1);
+        assert!((m.macro_f1 - (2.0 / 3.0 + 0.5 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        assert!((m.weighted_f1 - (2.0 * 2.0 / 3.0 + 0.5 + 2.0 * 2.0 / 3.0) / 5.0).abs() < 1e-12);
+        let ce = |z: [f64; 3], y: usize| z.iter().map(|v| v.exp()).sum::<f64>().ln() - z[y];
+        let expected = (ce([2.0, 0.0, 0.0], 0)
+            + ce([0.0, 1.0, 0.0], 0)
+            + ce([0.0, 3.0, 0.0], 1)
+            + ce([0.0, 1.0, 0.5], 2)
+            + ce([0.0, 0.0, 1.0], 2))
+            / 5.0;
+        assert!((m.log_loss - expected).abs() < 1e-12);
+    }
+
+    #[test]
+    fn binary_macro_f1_averages_both_classes() {
+        let c = Confusion {
+            true_positive: 3,
+            false_positive: 1,
+            true_negative: 4,
+            false_negative: 2,
+        };
+        // positive: p 3/4, r 3/5 -> 2/3; negative: p 4/6, r 4/5 -> 8/11.
+        assert!((binary_macro_f1(&c) - 0.5 * (2.0 / 3.0 + 8.0 / 11.0)).abs() < 1e-12);
+    }
 
     #[test]
     fn counts_and_ratios() {

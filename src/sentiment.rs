@@ -89,12 +89,15 @@ impl SentimentModel {
     }
 
     /// Per-token attribution for one text by leave-one-token-out occlusion; see
-    /// [`Explanation`].
-    ///
-    /// # Panics
-    /// For a K-class model (attributions are to the positive class's probability).
+    /// [`Explanation`]. For a binary model: to the positive class's probability; for a K-class
+    /// model: to the probability of the predicted (most probable) class.
     pub fn explain(&self, text: &str) -> Explanation {
-        assert!(self.is_binary(), "explanations are of binary models");
+        self.explain_class(text, None)
+    }
+
+    /// [`SentimentModel::explain`] to the probability of class `class` of a K-class model
+    /// (`None`: the predicted class). A binary model ignores `class`.
+    pub fn explain_class(&self, text: &str, class: Option<usize>) -> Explanation {
         let tokens = self.tokenizer.tokenize(text);
         let ids = self.vocab.encode(&tokens);
         let window = occlusion_window(ids.len());
@@ -110,10 +113,19 @@ impl SentimentModel {
             without.extend_from_slice(&ids[end..]);
             sequences.push(without);
         }
-        let probabilities: Vec<f64> = logits_batched(&self.classifier, &sequences, INFERENCE_BATCH)
-            .into_iter()
-            .map(sigmoid)
-            .collect();
+        let logits = logits_batched(&self.classifier, &sequences, INFERENCE_BATCH);
+        // The explained probability of each row: sigmoid(z) for a binary model, softmax(z)[k]
+        // for class k of a K-class model.
+        let (class, probabilities): (Option<usize>, Vec<f64>) = if self.is_binary() {
+            (None, logits.into_iter().map(sigmoid).collect())
+        } else {
+            let mut p = logits;
+            for mut row in p.rows_mut() {
+                softmax_in_place(row.as_slice_mut().expect("standard layout"));
+            }
+            let k = class.unwrap_or_else(|| crate::model::loss::argmax(p.row(0)));
+            (Some(k), p.column(k).to_vec())
+        };
         let probability = probabilities[0];
         // attribution_i = p(text) - p(text without the window holding token i)
         let attributions = (0..ids.len())
@@ -125,12 +137,20 @@ impl SentimentModel {
             attributions,
             probability,
             window,
+            class,
         }
     }
 
-    /// [`SentimentModel::explain`] for many texts, in parallel; results in input order.
-    pub fn explain_many<S: AsRef<str> + Sync>(&self, texts: &[S]) -> Vec<Explanation> {
-        texts.par_iter().map(|t| self.explain(t.as_ref())).collect()
+    /// [`SentimentModel::explain_class`] for many texts, in parallel; results in input order.
+    pub fn explain_many<S: AsRef<str> + Sync>(
+        &self,
+        texts: &[S],
+        class: Option<usize>,
+    ) -> Vec<Explanation> {
+        texts
+            .par_iter()
+            .map(|t| self.explain_class(t.as_ref(), class))
+            .collect()
     }
 
     /// The decision threshold stored in the model.
@@ -196,6 +216,9 @@ pub struct Explanation {
     pub probability: f64,
     /// Tokens left out together (1 but for long texts; see [`occlusion_window`]).
     pub window: usize,
+    /// The class explained, for a K-class model (`None` for a binary model: the positive
+    /// class); `probability` and `attributions` are of it.
+    pub class: Option<usize>,
 }
 
 impl Explanation {
@@ -427,7 +450,7 @@ mod tests {
     fn explain_many_keeps_input_order() {
         let m = model();
         let texts = ["bad plot", "", "good good movie", "movie"];
-        let many = m.explain_many(&texts);
+        let many = m.explain_many(&texts, None);
         for (text, e) in texts.iter().zip(&many) {
             assert_eq!(*e, m.explain(text));
         }

@@ -60,6 +60,10 @@ pub struct TrainingInfo {
     pub train_rows: usize,
     pub valid_rows: usize,
     pub train_positive_rate: f64,
+    /// Training rows per class, in class order, for a K-class model (empty, and not written,
+    /// for a binary one: its files stay as they were).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub train_class_counts: Vec<usize>,
     /// Fingerprint of the training split's texts and labels.
     pub data_fingerprint: String,
     /// Tokens of the training split that the vocabulary covers (not `<unk>`), as a fraction.

@@ -17,7 +17,7 @@ use super::args::{
     check_threshold, csv_options, report_paths, set_inference_threads, CsvArgs, ModelArg,
 };
 use super::output::write_report;
-use super::sniff::{load_binary_model, reject_model_as_data};
+use super::sniff::{load_model, reject_model_as_data};
 use super::EXIT_GATE_FAILED;
 
 pub(crate) const EVAL_JSON: &str = "\
@@ -31,7 +31,22 @@ JSON output (--json): one object on stdout:
   positive_rate       fraction of rows labelled positive
   confusion           {true_positive, false_positive, true_negative, false_negative}
   min_accuracy, passed  only with --min-accuracy
-  report              path of report.html, only with --report";
+  macro_f1, min_macro_f1, passed  only with --min-macro-f1 (macro_f1: the mean of the two
+                      classes' F1)
+  report              path of report.html, only with --report
+
+For a K-class model (its labels named classes; prediction = the most probable class):
+  data, model         the paths used
+  count               rows evaluated
+  classes             the class names in the model's order, which per_class and confusion follow
+  accuracy            fraction of rows whose most probable class is their label
+  macro_f1            unweighted mean of the per-class F1
+  weighted_f1         mean of the per-class F1 weighted by support
+  log_loss            mean cross-entropy, -ln p(label)
+  per_class           [{class, precision, recall, f1, support}] in class order (precision 0
+                      for a class never predicted)
+  confusion           K x K counts, confusion[actual][predicted], in class order
+  min_accuracy, min_macro_f1, passed  only with those gates";
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
@@ -47,6 +62,9 @@ pub(crate) struct EvalArgs {
     /// Exit with status 1 when accuracy is below this (a CI quality gate).
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) min_accuracy: Option<f64>,
+    /// Exit with status 1 when macro F1 (the unweighted mean of the classes' F1) is below this.
+    #[arg(long, allow_negative_numbers = true)]
+    pub(crate) min_macro_f1: Option<f64>,
     /// Choose the threshold that maximises this metric on DATA (use validation data, not your
     /// test set) and report the metrics at it.
     #[arg(long, value_enum, conflicts_with = "threshold")]
@@ -139,9 +157,14 @@ pub(crate) fn check_eval_files(args: &EvalArgs) -> Result<()> {
 
 pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
     set_inference_threads(args.threads)?;
-    if let Some(a) = args.min_accuracy {
-        if !(0.0..=1.0).contains(&a) {
-            bail!("invalid value for --min-accuracy: {a} must be between 0 and 1");
+    for (gate, value) in [
+        ("--min-accuracy", args.min_accuracy),
+        ("--min-macro-f1", args.min_macro_f1),
+    ] {
+        if let Some(a) = value {
+            if !(0.0..=1.0).contains(&a) {
+                bail!("invalid value for {gate}: {a} must be between 0 and 1");
+            }
         }
     }
     reject_model_as_data(
@@ -149,7 +172,10 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         &format!("did you mean -m {}?", args.data.display()),
     )?;
     check_eval_files(&args)?;
-    let mut model = load_binary_model(&args.model.model)?;
+    let mut model = load_model(&args.model.model)?;
+    if !model.is_binary() {
+        return super::eval_classes::eval_classes(&args, &model);
+    }
     let csv = csv_options(&args.csv, model.training.input.as_ref())?;
     let examples = data::read_labeled(&args.data, &csv)?;
     let texts: Vec<&str> = examples.iter().map(|e| e.text.as_str()).collect();
@@ -177,7 +203,8 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         None => check_threshold(args.threshold.unwrap_or(model.threshold()))?,
     };
     let m = metrics::evaluate(&logits, &labels, threshold);
-    let passed = args.min_accuracy.is_none_or(|a| m.accuracy >= a);
+    let macro_f1 = metrics::binary_macro_f1(&m.confusion);
+    let gates = Gates::of(&args, m.accuracy, macro_f1);
     if let Some(dir) = &args.report {
         let run = EvaluationRun {
             model_path: &args.model.model,
@@ -196,21 +223,78 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         if let Some(dir) = &args.report {
             value["report"] = json!(dir.join("report.html"));
         }
-        if let Some(a) = args.min_accuracy {
-            value["min_accuracy"] = json!(a);
-            value["passed"] = json!(passed);
+        if args.min_macro_f1.is_some() {
+            value["macro_f1"] = json!(macro_f1);
         }
+        gates.add_to(&mut value);
         say!("{value}");
     } else {
         print_metrics(&m, &args.data)?;
     }
-    if !passed {
-        note!(
-            "quality gate failed: accuracy {:.4} is below --min-accuracy {}",
-            m.accuracy,
-            args.min_accuracy.unwrap_or_default()
-        );
-        return Ok(EXIT_GATE_FAILED);
+    Ok(gates.exit_code())
+}
+
+/// The quality gates `--min-accuracy` and `--min-macro-f1` against an evaluation's values.
+pub(crate) struct Gates {
+    /// (option, JSON key, limit, value) of each gate given.
+    checked: Vec<(&'static str, &'static str, f64, f64)>,
+}
+
+impl Gates {
+    pub(crate) fn of(args: &EvalArgs, accuracy: f64, macro_f1: f64) -> Self {
+        let gates = [
+            (
+                "--min-accuracy",
+                "min_accuracy",
+                args.min_accuracy,
+                accuracy,
+            ),
+            (
+                "--min-macro-f1",
+                "min_macro_f1",
+                args.min_macro_f1,
+                macro_f1,
+            ),
+        ];
+        Self {
+            checked: gates
+                .into_iter()
+                .filter_map(|(option, key, limit, value)| Some((option, key, limit?, value)))
+                .collect(),
+        }
     }
-    Ok(0)
+
+    fn passed(&self) -> bool {
+        self.checked
+            .iter()
+            .all(|&(_, _, limit, value)| value >= limit)
+    }
+
+    /// Each gate's limit and, with any gate, `passed`.
+    pub(crate) fn add_to(&self, value: &mut serde_json::Value) {
+        for &(_, key, limit, _) in &self.checked {
+            value[key] = json!(limit);
+        }
+        if !self.checked.is_empty() {
+            value["passed"] = json!(self.passed());
+        }
+    }
+
+    /// 0, or [`EXIT_GATE_FAILED`] after saying which gate failed.
+    pub(crate) fn exit_code(&self) -> i32 {
+        let mut code = 0;
+        for &(option, _, limit, value) in &self.checked {
+            if value < limit {
+                let what = option.trim_start_matches("--min-").replace('-', " ");
+                let what = if what == "macro f1" {
+                    "macro F1".to_string()
+                } else {
+                    what
+                };
+                note!("quality gate failed: {what} {value:.4} is below {option} {limit}");
+                code = EXIT_GATE_FAILED;
+            }
+        }
+        code
+    }
 }

@@ -34,7 +34,10 @@ JSON output (--json): one object on stdout:
   threshold           probability at or above which a text is called positive
   data_fingerprint    fingerprint of the training split's texts and labels
   train_rows, valid_rows
-  train_positive_rate fraction of training rows labelled positive
+  train_positive_rate fraction of training rows labelled positive (K classes: of class 1)
+  classes             K-class models only: [{name, train_rows, share}] in class order (the
+                      order predict, eval and the confusion matrix use); train_rows is null
+                      when the file does not record it
   vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
   pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
                       token_coverage}
@@ -148,7 +151,7 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
         valid_accuracy,
         tool_version,
     } = facts;
-    let report = json!({
+    let mut report = json!({
         "model": path,
         "file_bytes": file_bytes,
         "json_bytes": json_bytes,
@@ -186,8 +189,32 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
         "options": info.options,
         "input": info.input,
     });
+    if !config.is_binary() {
+        report["classes"] = class_shares(config, info)
+            .into_iter()
+            .map(|(name, rows, share)| json!({"name": name, "train_rows": rows, "share": share}))
+            .collect();
+    }
     say!("{report}");
     Ok(0)
+}
+
+/// Each class of a K-class model with its training rows and their share, when recorded.
+fn class_shares<'a>(
+    config: &'a ModelConfig,
+    info: &TrainingInfo,
+) -> Vec<(&'a str, Option<usize>, Option<f64>)> {
+    let counts = &info.train_class_counts;
+    let rows = counts.iter().sum::<usize>().max(1) as f64;
+    config
+        .classes
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            let count = (counts.len() == config.classes.len()).then(|| counts[k]);
+            (name.as_str(), count, count.map(|c| c as f64 / rows))
+        })
+        .collect()
 }
 
 /// The architecture in one line: `lstm E=128 H=128, 1 layer, bidirectional, pooling max`.
@@ -260,13 +287,31 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
             truncation_name(tokenizer.truncation)
         ),
     )?;
-    line("threshold", config.threshold.to_string())?;
+    if config.is_binary() {
+        line("threshold", config.threshold.to_string())?;
+    } else {
+        let shares: Vec<String> = class_shares(config, info)
+            .into_iter()
+            .map(|(name, rows, share)| match (rows, share) {
+                (Some(rows), Some(share)) => format!("{name} ({rows}, {:.1}%)", 100.0 * share),
+                _ => name.to_string(),
+            })
+            .collect();
+        line(
+            "classes",
+            format!("{}: {}", config.classes.len(), shares.join(", ")),
+        )?;
+    }
+    let balance = if config.is_binary() {
+        format!(" ({:.1}% positive)", 100.0 * info.train_positive_rate)
+    } else {
+        String::new()
+    };
     line(
         "training data",
         format!(
-            "{} rows ({:.1}% positive), {} validation rows, fingerprint {}",
+            "{} rows{balance}, {} validation rows, fingerprint {}",
             info.train_rows,
-            100.0 * info.train_positive_rate,
             info.valid_rows,
             if info.data_fingerprint.is_empty() {
                 "(not recorded)"

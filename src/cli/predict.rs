@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::args::{check_threshold, set_inference_threads, ModelArg};
 use super::output::{emit, flush};
-use super::sniff::{file_start, load_binary_model, looks_like_model, reject_model_as_data};
+use super::sniff::{file_start, load_model, looks_like_model, reject_model_as_data};
 use rnn_sentiment::data::TextLines;
 use rnn_sentiment::kernels::float::sigmoid;
 use rnn_sentiment::sentiment::{Explanation, SentimentModel};
@@ -23,7 +23,14 @@ With --explain, also:
   unknown             per token: true when outside the vocabulary (the model sees <unk>)
   window              tokens removed together: 1, but past about 1,400 tokens a window of
                       consecutive tokens (each token carries its window's attribution)
-Plain output: label<TAB>probability; with --explain, a third field: the tokens separated by
+For a K-class model (labels named classes), \"label\" is the most probable class,
+\"probability\" its probability, and every line also has:
+  probabilities       {class: p} for every class, in the model's class order
+  top                 with --top-k N: [{\"label\", \"probability\"}] of the N most probable classes
+  explained_class     with --explain: the class the attributions are to (the predicted one,
+                      or --explain-class), and explained_probability its probability
+Plain output: label<TAB>probability (K classes with --top-k N: N label<TAB>probability pairs,
+most probable first, on the one line); with --explain, a third field: the tokens separated by
 spaces, each followed by its signed attribution, e.g. great[+0.412] movie[+0.010], unknown
 words marked (unk): zzz(unk)[-0.003]. On a terminal, tokens are coloured instead: green
 raises the probability, red lowers it; bold bright for the strongest (|attribution| over 2/3
@@ -62,6 +69,13 @@ pub(crate) struct PredictArgs {
     /// Show how much each token moves the probability (leave-one-token-out occlusion).
     #[arg(long)]
     pub(crate) explain: bool,
+    /// With --explain, for a K-class model: attributions to this class's probability
+    /// [default: the predicted class].
+    #[arg(long, requires = "explain", value_name = "NAME")]
+    pub(crate) explain_class: Option<String>,
+    /// For a K-class model: print the N most probable classes with their probabilities.
+    #[arg(long, value_name = "N")]
+    pub(crate) top_k: Option<usize>,
     /// Threads for scoring (0: one per core); results do not depend on it.
     #[arg(long, default_value_t = 0)]
     pub(crate) threads: usize,
@@ -174,7 +188,22 @@ pub(crate) fn check_text_file(input: &TextInput) -> Result<()> {
 pub(crate) fn predict(args: PredictArgs) -> Result<i32> {
     set_inference_threads(args.threads)?;
     check_text_file(&args.input)?;
-    let model = load_binary_model(&args.model.model)?;
+    let model = load_model(&args.model.model)?;
+    if !model.is_binary() {
+        return super::predict_classes::predict_classes(&args, &model);
+    }
+    let shown = args.model.model.display();
+    for (given, option) in [
+        (args.top_k.is_some(), "--top-k"),
+        (args.explain_class.is_some(), "--explain-class"),
+    ] {
+        if given {
+            anyhow::bail!(
+                "{option} is for K-class models; {shown} is a binary model (positive or \
+                 negative, one probability): leave out {option}"
+            );
+        }
+    }
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
     if args.explain {
         return explain(&args, &model, threshold);
@@ -214,7 +243,7 @@ pub(crate) fn explain(args: &PredictArgs, model: &SentimentModel, threshold: f64
         );
     let mut out = BufWriter::new(io::stdout().lock());
     Source::of(&args.input).for_each_chunk(|texts| {
-        for (text, e) in texts.iter().zip(model.explain_many(texts)) {
+        for (text, e) in texts.iter().zip(model.explain_many(texts, None)) {
             let p = e.probability;
             let label = if p >= threshold {
                 "positive"
@@ -314,6 +343,7 @@ mod tests {
             attributions: vec![0.9, -0.01, 0.4, -0.75],
             probability: 0.8,
             window: 1,
+            class: None,
         }
     }
 
@@ -341,6 +371,7 @@ mod tests {
             attributions: vec![],
             probability: 0.5,
             window: 1,
+            class: None,
         };
         assert_eq!(highlight(&e, false), "");
         assert_eq!(highlight(&e, true), "");

@@ -38,21 +38,6 @@ pub(crate) fn check_model_path(path: &Path) -> Result<()> {
     reject_checkpoint_as_model(path)
 }
 
-/// [`load_model`] for the commands that give one probability a text (eval, predict): a
-/// K-class model is refused by name, not scored as if it were binary.
-pub(crate) fn load_binary_model(path: &Path) -> Result<SentimentModel> {
-    let model = load_model(path)?;
-    if !model.is_binary() {
-        bail!(
-            "{} is a model of {} classes ({}); this command scores binary models only so far",
-            path.display(),
-            model.classes().len(),
-            model.classes().join(", ")
-        );
-    }
-    Ok(model)
-}
-
 /// A checkpoint given where a model is expected is said as such, with what to do with it.
 fn reject_checkpoint_as_model(path: &Path) -> Result<()> {
     match file_start(path) {

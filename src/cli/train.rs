@@ -8,7 +8,7 @@ use clap::{ArgMatches, Args};
 use serde_json::json;
 
 use rnn_sentiment::config::{ConfigFile, TrainConfig, TrainOptions};
-use rnn_sentiment::data::{self, CsvOptions, Example};
+use rnn_sentiment::data::{self, CsvOptions, Example, LabelSet};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::model_file;
 use rnn_sentiment::report;
@@ -33,7 +33,8 @@ JSON output (--json): one object on stdout:
   train_rows          rows trained on
   valid_rows          rows validated on
   vocab_coverage      fraction of training tokens the vocabulary covers (not <unk>)
-  train_positive_rate fraction of training rows labelled positive
+  train_positive_rate fraction of training rows labelled positive (K classes: of class 1)
+  classes             K-class runs only: [{name, train_rows}] in class order
   pretrained          null, or {path, dim, file_words, matched, lowercased, type_coverage,
                       token_coverage} for --embeddings
   epochs_run          epochs run
@@ -216,22 +217,48 @@ pub(crate) fn install_signal_handlers() -> Result<std::sync::Arc<std::sync::atom
 }
 
 /// The training and validation rows: `--valid`'s file, or a stratified, seeded split of the
-/// data. Both classes must be left in the training rows.
-fn read_splits(plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>)> {
-    let examples = data::read_labeled(&plan.data, &plan.csv)?;
-    let (file_pos, file_neg) = class_counts(&examples);
+/// data; and the labels' classes, decided from the whole training file (binary words, or K
+/// named classes; see [`data::decide_labels`]). At least two classes must be left in the
+/// training rows.
+fn read_splits(plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>, LabelSet)> {
+    let rows = data::read_rows(&plan.data, &plan.csv)?;
+    let labels = data::decide_labels(&rows, &plan.options.classes, &plan.data)?;
+    let whose = if plan.options.classes.is_empty() {
+        "the classes of the training data"
+    } else {
+        "--classes"
+    };
+    let examples = data::assign_labels(rows, &labels, &plan.data, whose)?;
+    let file_counts = data::class_counts(&examples, labels.count());
     let (train_set, valid_set) = match &plan.valid {
-        Some(path) => (examples, data::read_labeled(path, &plan.csv)?),
+        Some(path) => {
+            let rows = data::read_rows(path, &plan.csv)?;
+            let whose = if plan.options.classes.is_empty() {
+                format!("the classes of the training data {}", plan.data.display())
+            } else {
+                "--classes".to_string()
+            };
+            (examples, data::assign_labels(rows, &labels, path, &whose)?)
+        }
         None => data::split_validation(
             examples,
             plan.config.valid_split,
             &mut Rng::stream(plan.config.seed, train::streams::SPLIT),
         ),
     };
-    let (pos, neg) = class_counts(&train_set);
-    if pos == 0 || neg == 0 {
-        let class = if pos == 0 { "negative" } else { "positive" };
-        if file_pos > 0 && file_neg > 0 {
+    let counts = data::class_counts(&train_set, labels.count());
+    let present = counts.iter().filter(|&&c| c > 0).count();
+    if present < 2 {
+        let only = counts.iter().position(|&c| c > 0).unwrap_or(0);
+        let class = match &labels {
+            LabelSet::Binary => labels.name(only).to_string(),
+            LabelSet::Classes(_) => format!("of class {:?}", labels.name(only)),
+        };
+        let what = match &labels {
+            LabelSet::Binary => "both classes",
+            LabelSet::Classes(_) => "at least two classes",
+        };
+        if file_counts.iter().filter(|&&c| c > 0).count() >= 2 {
             bail!(
                 "{}: after holding out {} of each class for validation (--valid-split {}), the \
                  {} training rows are all {class}; lower --valid-split or give --valid FILE",
@@ -242,11 +269,44 @@ fn read_splits(plan: &TrainPlan) -> Result<(Vec<Example>, Vec<Example>)> {
             );
         }
         bail!(
-            "{}: the training rows are all {class}; a classifier needs examples of both classes",
+            "{}: the training rows are all {class}; a classifier needs examples of {what}",
             plan.data.display()
         );
     }
-    Ok((train_set, valid_set))
+    Ok((train_set, valid_set, labels))
+}
+
+/// The class counts of a K-class run's training rows, and a warning for each class with fewer
+/// than 1% of them (on stderr).
+fn note_class_counts(labels: &LabelSet, train_set: &[Example]) {
+    let counts = data::class_counts(train_set, labels.count());
+    let rows = train_set.len().max(1) as f64;
+    let share = |c: usize| 100.0 * c as f64 / rows;
+    let listed: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| format!("{} {c} ({:.1}%)", labels.name(k), share(c)))
+        .collect();
+    note!("classes ({}): {}", counts.len(), listed.join(", "));
+    let rare: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|&(_, &c)| share(c) < 1.0)
+        .map(|(k, &c)| format!("{:?} ({c} rows)", labels.name(k)))
+        .collect();
+    if !rare.is_empty() {
+        note!(
+            "warning: {} of the {} training rows each: {}; the model will rarely predict them \
+             (more examples, or --class-weight, help)",
+            if rare.len() == 1 {
+                "a class has fewer than 1%"
+            } else {
+                "classes have fewer than 1%"
+            },
+            train_set.len(),
+            rare.join(", ")
+        );
+    }
 }
 
 pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
@@ -255,7 +315,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
         Some(path) => Some(train::Checkpoint::read(path)?),
         None => None,
     };
-    let plan = plan_training(&args, matches, resume.as_ref())?;
+    let mut plan = plan_training(&args, matches, resume.as_ref())?;
     let data_hint =
         "train reads a CSV/TSV file with text and label columns (-o names the model it writes)";
     for input in std::iter::once(&plan.data).chain(&plan.valid) {
@@ -263,16 +323,30 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     }
     check_train_files(&args, &plan)?;
     let threads = thread_count(args.threads)?;
-    let (train_set, valid_set) = read_splits(&plan)?;
-    let (pos, _) = class_counts(&train_set);
+    let (train_set, valid_set, labels) = read_splits(&plan)?;
+    plan.config = plan.options.with_classes(plan.config, labels.classes())?;
     if !plan.quiet {
-        note!(
-            "training {} on {} rows ({:.1}% positive), validating on {} rows",
-            plan.config.cell.name(),
-            train_set.len(),
-            100.0 * pos as f64 / train_set.len() as f64,
-            valid_set.len()
-        );
+        match &labels {
+            LabelSet::Binary => {
+                let (pos, _) = class_counts(&train_set);
+                note!(
+                    "training {} on {} rows ({:.1}% positive), validating on {} rows",
+                    plan.config.cell.name(),
+                    train_set.len(),
+                    100.0 * pos as f64 / train_set.len() as f64,
+                    valid_set.len()
+                );
+            }
+            LabelSet::Classes(_) => {
+                note!(
+                    "training {} on {} rows, validating on {} rows",
+                    plan.config.cell.name(),
+                    train_set.len(),
+                    valid_set.len()
+                );
+                note_class_counts(&labels, &train_set);
+            }
+        }
     }
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();
@@ -369,7 +443,7 @@ fn print_summary(
     // Tokens through training steps per second of training steps (validation excluded).
     let tokens_per_s = trained.tokens_trained as f64 / trained.step_seconds.max(1e-9);
     if args.json {
-        let report = json!({
+        let mut report = json!({
             "model": plan.output,
             "cell": config.cell,
             "vocab_size": config.vocab_size,
@@ -391,6 +465,14 @@ fn print_summary(
             "report": plan.report.as_ref().map(|d| d.join("report.html")),
             "history": info.history,
         });
+        if !config.is_binary() {
+            report["classes"] = config
+                .classes
+                .iter()
+                .zip(&info.train_class_counts)
+                .map(|(name, rows)| json!({"name": name, "train_rows": rows}))
+                .collect();
+        }
         say!("{report}");
     } else if !plan.quiet {
         // Quiet means nothing on stdout or stderr but errors (and --json's object).

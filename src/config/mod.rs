@@ -18,7 +18,7 @@ mod options;
 
 use crate::text::TokenizerConfig;
 pub use file::ConfigFile;
-pub use options::{Delimiter, ForgetBias, TrainOptions};
+pub use options::{ClassWeight, Delimiter, ForgetBias, TrainOptions};
 
 /// The recurrent cell, as in `torch.nn`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -517,8 +517,8 @@ impl TrainConfig {
             return Err(Error::option(
                 "pos-weight",
                 format!(
-                    "is for binary labels; these data have {k} classes: weigh them with class \
-                     weights"
+                    "is for binary labels; these data have {k} classes: weigh them with \
+                     --class-weight name=w,..."
                 ),
             ));
         }
@@ -527,14 +527,14 @@ impl TrainConfig {
         }
         if k == 0 {
             return Err(Error::option(
-                "class-weights",
+                "class-weight",
                 "are for K-class labels; weigh the positive class of binary labels with \
                  pos-weight",
             ));
         }
         if self.class_weights.len() != k {
             return Err(Error::option(
-                "class-weights",
+                "class-weight",
                 format!(
                     "{} weights for {k} classes; give one per class",
                     self.class_weights.len()
@@ -547,7 +547,7 @@ impl TrainConfig {
             .position(|w| !(w.is_finite() && *w > 0.0))
         {
             Some(i) => Err(Error::option(
-                "class-weights",
+                "class-weight",
                 format!(
                     "the weight of class {:?} is {}; each must be a positive number",
                     self.classes[i], self.class_weights[i]

@@ -97,6 +97,19 @@ pub struct TrainOptions {
     /// Weight of the positive class in the loss (>1 favours recall on positives).
     #[arg(long, allow_negative_numbers = true, default_value_t = defaults().pos_weight)]
     pub pos_weight: f64,
+    /// Class names in output order, separated by commas (e.g. neg,neutral,pos): fixes the
+    /// order reports and confusion matrices show, and makes two-label data K classes. Every
+    /// label of the data must be listed [default: from the data: binary for 1/0,
+    /// positive/negative, pos/neg, true/false; else K classes, in numeric order when every
+    /// label is an integer, otherwise sorted by name].
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
+    /// Weights of K classes in the loss (CrossEntropyLoss(weight=)), as name=w separated by
+    /// commas (e.g. neutral=2,pos=0.5); a class not listed weighs 1.
+    #[arg(long, value_delimiter = ',', value_name = "NAME=W", value_parser = ClassWeight::from_str)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub class_weight: Vec<ClassWeight>,
     /// Update every embedding row every step, exactly as PyTorch's dense Adam, instead of only
     /// the rows of the batch's tokens. Off: --no-dense-embedding-updates.
     #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().dense_embedding_updates, overrides_with = "no_dense_embedding_updates")]
@@ -170,7 +183,8 @@ pub struct TrainOptions {
     /// Name of the column holding the text.
     #[arg(long, default_value = "text")]
     pub text_column: String,
-    /// Name of the column holding the label (1/0, positive/negative, pos/neg, true/false).
+    /// Name of the column holding the label: binary words (1/0, positive/negative, pos/neg,
+    /// true/false), or any other label set as K named classes (see --classes).
     #[arg(long, default_value = "label")]
     pub label_column: String,
     /// Field separator: comma, tab, semicolon, pipe or one ASCII character [default: tab for
@@ -303,6 +317,46 @@ impl TrainOptions {
                 && m.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
         };
         given(key) || given(&format!("no_{key}"))
+    }
+
+    /// `config` for data whose labels name `classes` (empty: binary labels), with the class
+    /// weights of `--class-weight` resolved by name into class order, validated again.
+    pub fn with_classes(&self, config: TrainConfig, classes: &[String]) -> Result<TrainConfig> {
+        let mut config = TrainConfig {
+            classes: classes.to_vec(),
+            class_weights: Vec::new(),
+            ..config
+        };
+        if !self.class_weight.is_empty() {
+            if classes.is_empty() {
+                return Err(Error::option(
+                    "class-weight",
+                    "is for K-class labels, and these labels are binary; weigh the positive \
+                     class with --pos-weight, or make them classes with --classes",
+                ));
+            }
+            let mut weights = vec![None; classes.len()];
+            for ClassWeight { class, weight } in &self.class_weight {
+                let k = classes.iter().position(|c| c == class).ok_or_else(|| {
+                    Error::option(
+                        "class-weight",
+                        format!(
+                            "{class:?} is not a class; the classes are {}",
+                            crate::data::list_classes(classes)
+                        ),
+                    )
+                })?;
+                if weights[k].replace(*weight).is_some() {
+                    return Err(Error::option(
+                        "class-weight",
+                        format!("class {class:?} is weighed twice"),
+                    ));
+                }
+            }
+            config.class_weights = weights.into_iter().map(|w| w.unwrap_or(1.0)).collect();
+        }
+        config.validate()?;
+        Ok(config)
     }
 
     /// The validated training configuration these options give.
@@ -441,6 +495,46 @@ impl<'de> Deserialize<'de> for ForgetBias {
     }
 }
 
+/// One `--class-weight` entry, `name=weight` (written so in config files too). The name is
+/// everything before the last `=`, trimmed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClassWeight {
+    pub class: String,
+    pub weight: f64,
+}
+
+impl FromStr for ClassWeight {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let (class, weight) = s
+            .rsplit_once('=')
+            .ok_or_else(|| format!("{s:?} is not name=weight (e.g. neutral=2)"))?;
+        let weight: f64 = weight
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?}: {weight:?} is not a number"))?;
+        Ok(Self {
+            class: class.trim().to_string(),
+            weight,
+        })
+    }
+}
+
+impl Serialize for ClassWeight {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}={}", self.class, self.weight))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClassWeight {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// A CSV field separator, written as a name (`comma`, `tab`, `semicolon`, `pipe`) or one ASCII
 /// character.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -499,6 +593,39 @@ mod tests {
         let (key, message) = base.with([("epochs", &wrong)]).unwrap_err();
         assert_eq!(key, "epochs");
         assert!(message.contains("three"), "{message}");
+    }
+
+    #[test]
+    fn classes_and_class_weights_merge_and_resolve_by_name() {
+        let base = TrainOptions::default();
+        let classes = serde_json::json!(["neg", "neutral", "pos"]);
+        let weights = serde_json::json!(["pos=0.5", "neutral = 2"]);
+        let merged = base
+            .with([("classes", &classes), ("class_weight", &weights)])
+            .unwrap();
+        assert_eq!(merged.classes, ["neg", "neutral", "pos"]);
+        // Written back as they are read (a checkpoint records them so).
+        let json = serde_json::to_value(&merged).unwrap();
+        assert_eq!(
+            json["class_weight"],
+            serde_json::json!(["pos=0.5", "neutral=2"])
+        );
+        let names: Vec<String> = merged.classes.clone();
+        let config = merged
+            .with_classes(merged.to_config().unwrap(), &names)
+            .unwrap();
+        assert_eq!(config.class_weights, [1.0, 2.0, 0.5]);
+        // Binary options serialize without the two keys.
+        let json = serde_json::to_value(&base).unwrap();
+        assert!(json.get("classes").is_none() && json.get("class_weight").is_none());
+        let e = merged
+            .with_classes(TrainConfig::default(), &[])
+            .unwrap_err();
+        assert!(e.to_string().contains("--pos-weight"), "{e}");
+        assert!("neutral".parse::<ClassWeight>().is_err());
+        assert!("neutral=x".parse::<ClassWeight>().is_err());
+        let twice: ClassWeight = "a=b=3".parse().unwrap();
+        assert_eq!((twice.class.as_str(), twice.weight), ("a=b", 3.0));
     }
 
     #[test]

@@ -57,6 +57,21 @@ fn positive_rate(rows: &[Example]) -> f64 {
     rows.iter().filter(|e| e.is_positive()).count() as f64 / rows.len().max(1) as f64
 }
 
+/// How the rows divide into classes: `x% positive`, or for K classes each class's share.
+fn class_balance(model: &SentimentModel, rows: &[Example]) -> String {
+    if model.is_binary() {
+        return format!("{:.1}% positive", 100.0 * positive_rate(rows));
+    }
+    let counts = crate::data::class_counts(rows, model.classes().len());
+    let shares: Vec<String> = model
+        .classes()
+        .iter()
+        .zip(counts)
+        .map(|(name, c)| format!("{name} {:.1}%", 100.0 * c as f64 / rows.len().max(1) as f64))
+        .collect();
+    shares.join(", ")
+}
+
 /// The value at quantile `q` of sorted values (nearest rank).
 fn quantile(sorted: &[usize], q: f64) -> usize {
     if sorted.is_empty() {
@@ -221,11 +236,28 @@ fn summary_section(run: &TrainingRun<'_>, architecture: &str, valid_ids: &[Vec<u
     let model = run.model;
     let info = &model.training;
     let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let valid_labels: Vec<bool> = run.valid.iter().map(Example::is_positive).collect();
-    let valid_metrics = (!run.valid.is_empty()).then(|| {
+    // The best epoch's model on the validation rows: binary metrics at the model's threshold,
+    // or for K classes accuracy and F1 of the most probable class.
+    let valid_metrics: Option<Vec<(&str, String)>> = (!run.valid.is_empty()).then(|| {
         let logits = logits_batched(&model.classifier, valid_ids, INFERENCE_BATCH);
-        let logits = logits.into_raw_vec_and_offset().0;
-        metrics::evaluate(&logits, &valid_labels, model.threshold())
+        if model.is_binary() {
+            let valid_labels: Vec<bool> = run.valid.iter().map(Example::is_positive).collect();
+            let logits = logits.into_raw_vec_and_offset().0;
+            let m = metrics::evaluate(&logits, &valid_labels, model.threshold());
+            vec![
+                ("validation accuracy", format!("{:.4}", m.accuracy)),
+                ("validation F1", format!("{:.4}", m.f1)),
+                ("validation ROC AUC", fixed(m.roc_auc)),
+            ]
+        } else {
+            let labels: Vec<usize> = run.valid.iter().map(|e| e.label).collect();
+            let m = metrics::evaluate_classes(logits.view(), &labels, model.classes());
+            vec![
+                ("validation accuracy", format!("{:.4}", m.accuracy)),
+                ("validation macro F1", format!("{:.4}", m.macro_f1)),
+                ("validation weighted F1", format!("{:.4}", m.weighted_f1)),
+            ]
+        }
     });
     let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();
     let timed: f64 = run.timings.iter().map(|t| t.seconds).sum();
@@ -254,12 +286,8 @@ fn summary_section(run: &TrainingRun<'_>, architecture: &str, valid_ids: &[Vec<u
             fixed(best.and_then(|r| r.valid_loss)),
         ),
     ];
-    if let Some(m) = &valid_metrics {
-        summary.extend([
-            ("validation accuracy", format!("{:.4}", m.accuracy)),
-            ("validation F1", format!("{:.4}", m.f1)),
-            ("validation ROC AUC", fixed(m.roc_auc)),
-        ]);
+    if let Some(rows) = valid_metrics {
+        summary.extend(rows);
     }
     summary.extend([
         ("training time", format!("{:.1} s", run.train_seconds)),
@@ -357,18 +385,18 @@ fn data_section(run: &TrainingRun<'_>, valid_ids: &[Vec<u32>]) -> Result<String>
         (
             "training rows",
             format!(
-                "{} ({:.1}% positive) from {}",
+                "{} ({}) from {}",
                 run.train.len(),
-                100.0 * positive_rate(run.train),
+                class_balance(model, run.train),
                 run.data_path.display()
             ),
         ),
         (
             "validation rows",
             format!(
-                "{} ({:.1}% positive), {}",
+                "{} ({}), {}",
                 run.valid.len(),
-                100.0 * positive_rate(run.valid),
+                class_balance(model, run.valid),
                 run.validation
             ),
         ),

@@ -589,10 +589,19 @@ impl<'a> Trainer<'a> {
             input: None,
             train_rows: rows,
             valid_rows: self.valid.labels.len(),
-            // For K classes: the rate of class 1 (per-class counts are the report's to add).
+            // For K classes: the rate of class 1 (train_class_counts has every class).
             train_positive_rate: self.train.labels.iter().filter(|&&y| y == POSITIVE).count()
                 as f64
                 / rows.max(1) as f64,
+            train_class_counts: if self.config.classes.is_empty() {
+                Vec::new()
+            } else {
+                let mut counts = vec![0; self.config.classes.len()];
+                for &y in &self.train.labels {
+                    counts[y] += 1;
+                }
+                counts
+            },
             data_fingerprint: self.data_fingerprint,
             vocab_coverage: if total == 0 {
                 0.0

@@ -117,6 +117,17 @@ const FAST: [&str; 8] = [
     "0",
 ];
 
+/// Files of `DATA_CASES` whose labels are not binary words: `train` reads them as K named
+/// classes (and trains); `eval` of a binary model refuses them with the listed fragments.
+const K_CLASS_LABELS: &[&str] = &[
+    "label_2.csv",
+    "label_minus_1.csv",
+    "label_half.csv",
+    "label_yes.csv",
+    "label_one_point_zero.csv",
+    "bad_label.tsv",
+];
+
 /// Every file under `tests/bad_input/data/` and what the error must say besides the file name;
 /// `None` means the file is accepted (an edge case that must train).
 const DATA_CASES: &[(&str, Option<&[&str]>)] = &[
@@ -199,7 +210,8 @@ const DATA_CASES: &[(&str, Option<&[&str]>)] = &[
         Some(&["line 4:", "unknown label \"0.5\""]),
     ),
     ("label_yes.csv", Some(&["line 2:", "unknown label \"yes\""])),
-    ("label_empty.csv", Some(&["line 3:", "unknown label \"\""])),
+    // Empty after trimming: no class name (train), and no binary label (eval).
+    ("label_empty.csv", Some(&["line 3:", "label \"\""])),
     (
         "label_one_point_zero.csv",
         Some(&["line 2:", "unknown label \"1.0\""]),
@@ -253,6 +265,24 @@ fn bad_data_files_name_file_and_line_and_keep_the_old_model() {
             .arg(&model)
             .arg(&data);
         match expected {
+            Some(fragments) if K_CLASS_LABELS.contains(&name) => {
+                let out = d.join("classes.json");
+                cases.succeeds(
+                    &format!("train {name} (K classes)"),
+                    bin(d)
+                        .args(["train", "--quiet", "-o"])
+                        .arg(&out)
+                        .args(FAST)
+                        .arg(&data),
+                );
+                let mut all = vec![name];
+                all.extend_from_slice(fragments);
+                cases.fails(
+                    &format!("eval {name}"),
+                    bin(d).args(["eval", "-m"]).arg(&model).arg(&data),
+                    &all,
+                );
+            }
             Some(fragments) => {
                 let mut all = vec![name];
                 all.extend_from_slice(fragments);
@@ -879,4 +909,256 @@ fn large_generated_inputs_train_without_crashing() {
         &["big_open_quote.csv, line 4:", "never closed"],
     );
     cases.finish("large input", 4);
+}
+
+/// K-class label problems: `(file under tests/bad_input/classes/, train options, fragments)`.
+/// The fragments name the file and line, or the option.
+const CLASS_CASES: &[(&str, &[&str], &[&str])] = &[
+    (
+        "one_class.csv",
+        &[],
+        &[
+            "one_class.csv",
+            "every row has label \"neutral\"",
+            "at least two classes",
+        ],
+    ),
+    (
+        "empty_class_name.csv",
+        &[],
+        &["empty_class_name.csv, line 3:", "empty after trimming"],
+    ),
+    (
+        "three_classes.csv",
+        &["--classes", "neg,pos"],
+        &[
+            "three_classes.csv, line 4:",
+            "\"neutral\"",
+            "--classes: neg, pos",
+        ],
+    ),
+    (
+        "three_classes.csv",
+        &["--classes", "neg,neutral,pos,neg"],
+        &["invalid value for classes", "\"neg\" is listed twice"],
+    ),
+    (
+        "three_classes.csv",
+        &["--classes", "neg,,pos"],
+        &["invalid value for classes", "name 2 of 3 is empty"],
+    ),
+    (
+        "three_classes.csv",
+        &["--pos-weight", "2"],
+        &[
+            "invalid value for pos-weight",
+            "3 classes",
+            "--class-weight",
+        ],
+    ),
+    (
+        "three_classes.csv",
+        &["--class-weight", "meh=2"],
+        &[
+            "invalid value for class-weight",
+            "\"meh\" is not a class",
+            "neg, neutral, pos",
+        ],
+    ),
+    (
+        "three_classes.csv",
+        &["--class-weight", "neutral"],
+        &["--class-weight", "name=weight"],
+    ),
+    (
+        "three_classes.csv",
+        &["--class-weight", "neutral=0"],
+        &["invalid value for class-weight", "\"neutral\" is 0"],
+    ),
+    (
+        "one_class.csv",
+        &["--class-weight", "neutral=2"],
+        &["one_class.csv", "at least two classes"],
+    ),
+    // Binary labels take no class weights.
+    (
+        "../../../data/train.csv",
+        &["--class-weight", "1=2"],
+        &["class-weight", "binary"],
+    ),
+];
+
+#[test]
+fn bad_class_labels_and_options_are_named_and_keep_the_old_model() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, before) = small_model(d, "keep.json");
+    let mut cases = Cases::default();
+    let mut on_disk: Vec<String> = std::fs::read_dir(corpus("classes"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = CLASS_CASES
+        .iter()
+        .map(|(n, _, _)| n.to_string())
+        .chain(["valid_unknown_class.csv".to_string()])
+        .filter(|n| !n.starts_with(".."))
+        .collect();
+    listed.sort();
+    listed.dedup();
+    assert_eq!(
+        on_disk, listed,
+        "tests/bad_input/classes and CLASS_CASES differ"
+    );
+    let train = |data: &Path| {
+        let mut cmd = bin(d);
+        cmd.args(["train", "--quiet", "-o"])
+            .arg(&model)
+            .args(FAST)
+            .arg(data);
+        cmd
+    };
+    for &(name, options, fragments) in CLASS_CASES {
+        let case = format!("train {name} {}", options.join(" "));
+        cases.fails(
+            &case,
+            train(&corpus(&format!("classes/{name}"))).args(options),
+            fragments,
+        );
+        cases.unchanged(&case, &model, &before);
+    }
+    let three = corpus("classes/three_classes.csv");
+    // A validation file with a label the training data does not have.
+    cases.fails(
+        "train --valid valid_unknown_class.csv",
+        train(&three)
+            .arg("--valid")
+            .arg(corpus("classes/valid_unknown_class.csv")),
+        &[
+            "valid_unknown_class.csv, line 4:",
+            "\"meh\"",
+            "the classes of the training data",
+            "neg, neutral, pos",
+        ],
+    );
+    // More than limits::MAX_CLASSES distinct labels.
+    let mut many = String::from("text,label\n");
+    for i in 0..=1000 {
+        many.push_str(&format!("text {i},class{i}\n"));
+    }
+    cases.fails(
+        "1001 classes",
+        &mut train(&write(d, "many.csv", many)),
+        &["many.csv", "1001 distinct labels", "limit of 1000 classes"],
+    );
+    let names: Vec<String> = (0..=1000).map(|i| format!("c{i}")).collect();
+    cases.fails(
+        "--classes with 1001 names",
+        train(&three).args(["--classes", &names.join(",")]),
+        &["invalid value for classes", "limit of 1000"],
+    );
+    cases.unchanged("after the train cases", &model, &before);
+
+    cases.finish("class", 14);
+}
+
+/// eval and predict of a K-class model refuse what it cannot do, by name.
+#[test]
+fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, _) = small_model(d, "binary.json");
+    let three = corpus("classes/three_classes.csv");
+    let mut cases = Cases::default();
+    let k_model = d.join("k.json");
+    cases.succeeds(
+        "train three_classes.csv",
+        bin(d)
+            .args(["train", "--quiet", "-o"])
+            .arg(&k_model)
+            .args(FAST)
+            .arg(&three),
+    );
+    let k_before = std::fs::read(&k_model).unwrap_or_default();
+    cases.fails(
+        "eval with an unknown class",
+        bin(d)
+            .args(["eval", "-m"])
+            .arg(&k_model)
+            .arg(corpus("classes/valid_unknown_class.csv")),
+        &[
+            "valid_unknown_class.csv, line 4:",
+            "\"meh\"",
+            "the model's classes: neg, neutral, pos",
+        ],
+    );
+    cases.fails(
+        "eval --tune-threshold of a K-class model",
+        bin(d)
+            .args(["eval", "--tune-threshold", "f1", "--store", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--tune-threshold", "K-class", "3 classes"],
+    );
+    cases.fails(
+        "eval --threshold of a K-class model",
+        bin(d)
+            .args(["eval", "--threshold", "0.3", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--threshold", "K-class"],
+    );
+    cases.fails(
+        "predict --threshold of a K-class model",
+        bin(d)
+            .args(["predict", "--threshold", "0.3", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--threshold", "K-class"],
+    );
+    cases.fails(
+        "predict --explain-class that is not a class",
+        bin(d)
+            .args(["predict", "--explain", "--explain-class", "meh", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--explain-class", "\"meh\"", "neg, neutral, pos"],
+    );
+    cases.fails(
+        "predict --top-k 0",
+        bin(d)
+            .args(["predict", "--top-k", "0", "-m"])
+            .arg(&k_model)
+            .arg("good"),
+        &["--top-k"],
+    );
+    cases.fails(
+        "predict --top-k of a binary model",
+        bin(d)
+            .args(["predict", "--top-k", "2", "-m"])
+            .arg(&model)
+            .arg("good"),
+        &["--top-k", "binary"],
+    );
+    cases.unchanged("K-class model after eval", &k_model, &k_before);
+    cases.fails(
+        "eval --report of a K-class model",
+        bin(d)
+            .args(["eval", "--report"])
+            .arg(d.join("report"))
+            .arg("-m")
+            .arg(&k_model)
+            .arg(&three),
+        &["--report", "K-class"],
+    );
+    cases.fails(
+        "eval --min-macro-f1 out of range",
+        bin(d)
+            .args(["eval", "--min-macro-f1", "1.5", "-m"])
+            .arg(&k_model)
+            .arg(&three),
+        &["--min-macro-f1", "1.5"],
+    );
+    cases.finish("K-class eval and predict", 10);
 }

@@ -367,9 +367,11 @@ fn bad_data_fails_cleanly_and_leaves_the_old_model_untouched() {
             &["cols.csv", "\"review\"", "\"stars\"", "--text-column"],
         ),
         (
+            // A label other than a binary word makes K classes (and trains); an empty one is
+            // no class name.
             "label.csv",
-            b"text,label\ngood,1\nbad,0\nmeh,maybe\n",
-            &["label.csv, line 4", "\"maybe\""],
+            b"text,label\ngood,1\nbad,0\nmeh, \n",
+            &["label.csv, line 4", "empty after trimming"],
         ),
         (
             "utf8.csv",

@@ -282,3 +282,52 @@ pub fn interrupt_in_second_epoch(cmd: &mut std::process::Command) -> (Option<i32
     }
     (child.wait().expect("training ends").code(), seen)
 }
+
+/// A three-class CSV (labels neg, neutral, pos): each text holds one cue word of its class
+/// among filler ("awful" neg, "okay" neutral, "great" pos), so a small model learns it.
+pub fn three_class_csv(rows: usize, seed: u64) -> String {
+    let classes = ["neg", "neutral", "pos"];
+    let cues = [
+        ["awful", "bad", "dull"],
+        ["okay", "fine", "average"],
+        ["great", "good", "superb"],
+    ];
+    let filler = ["the", "film", "plot", "was", "cast", "music", "a", "very"];
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("text,label\n");
+    for _ in 0..rows {
+        let class = rng.below(3);
+        let mut words: Vec<&str> = (0..3 + rng.below(6))
+            .map(|_| filler[rng.below(filler.len())])
+            .collect();
+        let at = rng.below(words.len() + 1);
+        words.insert(at, cues[class][rng.below(3)]);
+        out.push_str(&format!("{},{}\n", words.join(" "), classes[class]));
+    }
+    out
+}
+
+/// Trains a small K-class model on `data` through the binary (4 epochs, E = H = 16 unless
+/// `extra` says otherwise); returns its path.
+pub fn train_classes(dir: &Path, data: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut cmd = bin(dir);
+    cmd.args(["train", "--quiet", "--lr", "0.01"]);
+    // Defaults that `extra` may set otherwise (clap takes each option once).
+    for (option, value) in [
+        ("--epochs", "4"),
+        ("--embed-dim", "16"),
+        ("--hidden-dim", "16"),
+    ] {
+        if !extra.contains(&option) {
+            cmd.args([option, value]);
+        }
+    }
+    cmd.arg("-o")
+        .arg(&out)
+        .args(extra)
+        .arg(data)
+        .assert()
+        .success();
+    out
+}

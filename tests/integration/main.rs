@@ -12,6 +12,7 @@ mod fuzz_regressions;
 mod gradcheck;
 mod gzip;
 mod hardening;
+mod k_class_cli;
 mod k_classes;
 mod model_file;
 mod newcomer;

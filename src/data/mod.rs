@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 use crate::limits;
 use crate::rng::Rng;
 
+mod labels;
+
+pub use labels::{assign_labels, class_counts, decide_labels, list_classes, LabelSet};
+
 /// One labelled text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Example {
@@ -25,6 +29,15 @@ pub struct Example {
     /// The class index: for binary data [`NEGATIVE`] or [`POSITIVE`]; for K classes an index
     /// into the class names (`TrainConfig::classes`).
     pub label: usize,
+    /// 1-based line where the record starts in its file.
+    pub line: u64,
+}
+
+/// One row as read, its label as written (untrimmed), before the labels are decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawExample {
+    pub text: String,
+    pub label: String,
     /// 1-based line where the record starts in its file.
     pub line: u64,
 }
@@ -93,7 +106,7 @@ pub fn parse_label(value: &str) -> Option<bool> {
     }
 }
 
-const LABEL_HELP: &str = "use 1/0, positive/negative, pos/neg or true/false";
+pub(crate) const LABEL_HELP: &str = "use 1/0, positive/negative, pos/neg or true/false";
 
 fn is_tsv(path: &Path) -> bool {
     path.extension()
@@ -101,9 +114,16 @@ fn is_tsv(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("tsv"))
 }
 
-/// Reads every labelled row of a CSV/TSV file.
-/// `-` reads standard input (named `<stdin>` in messages), as `predict -` does.
+/// Reads every row of a CSV/TSV file with binary labels (see [`parse_label`]), as `eval` of a
+/// binary model reads them. `-` reads standard input (named `<stdin>` in messages).
 pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    assign_labels(read_rows(path, options)?, &LabelSet::Binary, path, "")
+}
+
+/// Reads every row of a CSV/TSV file with its label as written, before the labels are
+/// decided to be binary or K classes ([`decide_labels`], [`assign_labels`]).
+/// `-` reads standard input (named `<stdin>` in messages), as `predict -` does.
+pub fn read_rows(path: &Path, options: &CsvOptions) -> Result<Vec<RawExample>> {
     let read = |reader: &mut dyn BufRead, name: &Path| {
         crate::files::read_lines_limited(
             reader,
@@ -116,7 +136,7 @@ pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
     if path == Path::new("-") {
         let stdin = Path::new("<stdin>");
         let bytes = read(&mut std::io::stdin().lock(), stdin)?;
-        return read_labeled_from(&bytes, stdin, options);
+        return read_rows_from(&bytes, stdin, options);
     }
     if path.is_dir() {
         return Err(Error::io(
@@ -129,7 +149,7 @@ pub fn read_labeled(path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
     }
     let file = File::open(path).map_err(|e| Error::io("cannot read data file", path, e))?;
     let bytes = read(&mut BufReader::with_capacity(1 << 20, file), path)?;
-    read_labeled_from(&bytes, path, options)
+    read_rows_from(&bytes, path, options)
 }
 
 /// Counts line numbers from byte offsets. The `csv` crate's own line numbers are off by one
@@ -246,6 +266,16 @@ fn header_columns(
 
 /// [`read_labeled`] from bytes in memory; `path` is used in messages.
 pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Vec<Example>> {
+    assign_labels(
+        read_rows_from(bytes, path, options)?,
+        &LabelSet::Binary,
+        path,
+        "",
+    )
+}
+
+/// [`read_rows`] from bytes in memory; `path` is used in messages.
+pub fn read_rows_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Vec<RawExample>> {
     let mut lines = LineCounter {
         bytes,
         offset: 0,
@@ -316,13 +346,9 @@ pub fn read_labeled_from(bytes: &[u8], path: &Path, options: &CsvOptions) -> Res
                 )
             })
         };
-        let raw_label = field(label_col, "label")?;
-        let label = parse_label(&raw_label).ok_or_else(|| {
-            line_error(line, format!("unknown label {raw_label:?}; {LABEL_HELP}"))
-        })?;
-        examples.push(Example {
+        examples.push(RawExample {
+            label: field(label_col, "label")?,
             text: field(text_col, "text")?,
-            label: if label { POSITIVE } else { NEGATIVE },
             line,
         });
     }

@@ -1,0 +1,176 @@
+//! `predict` with a K-class model: the most probable class and its probability, every class's
+//! probability (`--json`), the N best (`--top-k`), attributions to a class (`--explain`).
+
+use std::io::{self, BufWriter, IsTerminal};
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use rnn_sentiment::data::list_classes;
+use rnn_sentiment::model::loss::argmax;
+use rnn_sentiment::sentiment::SentimentModel;
+
+use super::output::{emit, flush};
+use super::predict::{highlight, use_colour, PredictArgs, Source};
+
+/// One line of `predict --json` for a K-class model.
+#[derive(Serialize)]
+struct ClassLine<'a> {
+    text: &'a str,
+    label: &'a str,
+    probability: f64,
+    /// `{class: p}` in class order (written by hand: a JSON map would sort the names).
+    probabilities: Box<RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top: Option<Vec<Ranked<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explained_class: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    explained_probability: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tokens: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ids: Option<&'a [u32]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attributions: Option<&'a [f64]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unknown: Option<Vec<bool>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window: Option<usize>,
+}
+
+/// A class and its probability, in `top`.
+#[derive(Serialize)]
+struct Ranked<'a> {
+    label: &'a str,
+    probability: f64,
+}
+
+/// `{"neg":0.1,"pos":0.9}` with the classes in model order.
+fn probabilities_object(classes: &[String], p: &[f64]) -> Result<Box<RawValue>> {
+    let mut object = String::from("{");
+    for (k, (name, p)) in classes.iter().zip(p).enumerate() {
+        if k > 0 {
+            object.push(',');
+        }
+        object.push_str(&serde_json::to_string(name)?);
+        object.push(':');
+        object.push_str(&serde_json::to_string(p)?);
+    }
+    object.push('}');
+    Ok(RawValue::from_string(object)?)
+}
+
+/// The `n` most probable classes, most probable first (ties: class order).
+fn ranked(p: &[f64], n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+    order.truncate(n);
+    order
+}
+
+/// Checks the options against a K-class model; returns `--top-k` (clamped to K) and the class
+/// `--explain-class` names.
+fn checked_options(
+    args: &PredictArgs,
+    model: &SentimentModel,
+) -> Result<(Option<usize>, Option<usize>)> {
+    let classes = model.classes();
+    let shown = args.model.model.display();
+    if args.threshold.is_some() {
+        bail!(
+            "--threshold is for binary models; {shown} is a K-class model of {} classes, which \
+             predicts the most probable class: leave out --threshold (or see --top-k)",
+            classes.len()
+        );
+    }
+    let top_k = match args.top_k {
+        Some(0) => bail!(
+            "invalid value for --top-k: 0; give a number of classes from 1 to {}",
+            classes.len()
+        ),
+        Some(n) => Some(n.min(classes.len())),
+        None => None,
+    };
+    let explain_class = match &args.explain_class {
+        Some(name) => Some(
+            classes
+                .iter()
+                .position(|c| c == name.trim())
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--explain-class {name:?} is not a class of {shown}; its classes are {}",
+                        list_classes(classes)
+                    )
+                })?,
+        ),
+        None => None,
+    };
+    Ok((top_k, explain_class))
+}
+
+pub(crate) fn predict_classes(args: &PredictArgs, model: &SentimentModel) -> Result<i32> {
+    let (top_k, explain_class) = checked_options(args, model)?;
+    let classes = model.classes();
+    let colour = args.explain
+        && !args.json
+        && use_colour(
+            io::stdout().is_terminal(),
+            std::env::var_os("NO_COLOR").as_deref(),
+        );
+    let mut out = BufWriter::new(io::stdout().lock());
+    Source::of(&args.input).for_each_chunk(|texts: &[String]| {
+        let p = model.class_probabilities(texts);
+        let explanations = if args.explain {
+            model.explain_many(texts, explain_class)
+        } else {
+            Vec::new()
+        };
+        for (i, (text, row)) in texts.iter().zip(p.rows()).enumerate() {
+            let row = row.as_slice().expect("standard layout");
+            let best = argmax(ndarray::ArrayView1::from(row));
+            let (label, probability) = (classes[best].as_str(), row[best]);
+            let top: Option<Vec<usize>> = top_k.map(|n| ranked(row, n));
+            let e = explanations.get(i);
+            if args.json {
+                let line = ClassLine {
+                    text,
+                    label,
+                    probability,
+                    probabilities: probabilities_object(classes, row)?,
+                    top: top.as_ref().map(|top| {
+                        top.iter()
+                            .map(|&k| Ranked {
+                                label: &classes[k],
+                                probability: row[k],
+                            })
+                            .collect()
+                    }),
+                    explained_class: e.and_then(|e| e.class).map(|k| classes[k].as_str()),
+                    explained_probability: e.map(|e| e.probability),
+                    tokens: e.map(|e| e.tokens.as_slice()),
+                    ids: e.map(|e| e.ids.as_slice()),
+                    attributions: e.map(|e| e.attributions.as_slice()),
+                    unknown: e.map(|e| e.unknown()),
+                    window: e.map(|e| e.window),
+                };
+                emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
+                continue;
+            }
+            let mut fields: Vec<String> = match &top {
+                Some(top) => top
+                    .iter()
+                    .map(|&k| format!("{}\t{:.6}", classes[k], row[k]))
+                    .collect(),
+                None => vec![format!("{label}\t{probability:.6}")],
+            };
+            if let Some(e) = e {
+                fields.push(highlight(e, colour));
+            }
+            emit(&mut out, format_args!("{}", fields.join("\t")))?;
+        }
+        flush(&mut out)
+    })?;
+    Ok(0)
+}
