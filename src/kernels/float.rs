@@ -105,80 +105,6 @@ pub fn fast_exp(x: f32) -> f32 {
     e_r * scale
 }
 
-/// Runs `body` compiled for the widest vector instructions the CPU has (AVX-512, else
-/// AVX2 + FMA, each with BMI1, BMI2 and LZCNT; else the x86-64 baseline, SSE2).
-///
-/// The crate is built for the baseline, so without this the gate loops use 4-wide SSE2 even
-/// on an AVX-512 machine; setting `target-cpu` instead would make a binary that crashes on
-/// older CPUs. `body` must be an `#[inline(always)]` closure whose callees are inlined too
-/// (the cells' step functions are), so that all of it is compiled inside the wrapper that
-/// enables the features. Results are unchanged: Rust never fuses a multiply and an add on its
-/// own, so wider vectors compute the same IEEE operations on more lanes at once (and BMI and
-/// LZCNT only change how integers are shifted and counted).
-#[inline(always)]
-pub fn widest_simd<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::has_avx512() {
-            // SAFETY: `has_avx512` checks at run time every feature `with_avx512` enables, by
-            // name (the test `run_time_checks_name_every_enabled_feature` keeps the lists equal).
-            return unsafe { x86::with_avx512(body) };
-        }
-        if x86::has_avx2() {
-            // SAFETY: as above: `has_avx2` checks every feature `with_avx2` enables.
-            return unsafe { x86::with_avx2(body) };
-        }
-    }
-    body()
-}
-
-/// The wrappers [`widest_simd`] chooses from, each just below the run-time check that guards
-/// it; the check names every feature the wrapper enables, no more and no fewer.
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    /// Whether the CPU has every feature [`with_avx512`] enables.
-    #[inline(always)]
-    pub fn has_avx512() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("bmi2")
-            && std::arch::is_x86_feature_detected!("lzcnt")
-    }
-
-    /// Runs `body` compiled for AVX-512 (see [`super::widest_simd`]).
-    ///
-    /// # Safety
-    /// The CPU must have every feature enabled here: call it only when [`has_avx512`] is true.
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2,lzcnt")]
-    pub unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
-        body()
-    }
-
-    /// Whether the CPU has every feature [`with_avx2`] enables.
-    #[inline(always)]
-    pub fn has_avx2() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("bmi2")
-            && std::arch::is_x86_feature_detected!("lzcnt")
-    }
-
-    /// Runs `body` compiled for AVX2 and FMA (see [`super::widest_simd`]).
-    ///
-    /// # Safety
-    /// The CPU must have every feature enabled here: call it only when [`has_avx2`] is true.
-    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt")]
-    pub unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
-        body()
-    }
-}
-
 /// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows.
 #[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {
@@ -222,15 +148,5 @@ mod tests {
         }
         assert_eq!(1000.0f32.gate_sigmoid(), 1.0);
         assert_eq!((-1000.0f32).gate_tanh(), -1.0);
-    }
-
-    #[test]
-    fn run_time_checks_name_every_enabled_feature() {
-        // widest_simd's two wrappers enable exactly the features their guards check (the
-        // rules are in kernels::target_features).
-        let source = [("src/kernels/float.rs", include_str!("float.rs"))];
-        let checked = crate::kernels::target_features::check_sources(&source)
-            .unwrap_or_else(|errors| panic!("{}", errors.join("\n")));
-        assert_eq!(checked, 2);
     }
 }

@@ -16,7 +16,8 @@ use std::cell::RefCell;
 use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
-use crate::kernels::float::{widest_simd, Float};
+use crate::kernels::float::Float;
+use crate::kernels::simd::widest_simd;
 
 /// `out = a · b + out`: `(m, k) x (k, n)` added into `(m, n)`. Any strides (transposed views
 /// included); the result depends only on the shapes and values, never on timing, but a row's

@@ -19,8 +19,9 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 use super::packing::Packing;
 use super::params::CellParams;
-use crate::kernels::float::{widest_simd, Float};
+use crate::kernels::float::Float;
 use crate::kernels::linalg::{gemm_add, gemm_bias_rows, gemm_set, recycle, scratch, transposed};
+use crate::kernels::simd::widest_simd;
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).
