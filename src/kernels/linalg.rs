@@ -1,85 +1,20 @@
-//! The matrix products the cells spend their time in.
+//! The forward product and the buffers around the cells' products.
 //!
 //! - [`gemm_bias_rows`] (forward): a register-tiled kernel whose every output row is computed
 //!   by the same operations whatever the number of rows, so a text's probability does not
 //!   depend on its batch-mates; it needs a row-major right-hand side (the cells transpose
-//!   their weights once per call).
-//! - [`gemm_add`] (backward): the `gemm` crate, any strides. Its AVX-512 kernels beat ndarray's
-//!   own product (the `matrixmultiply` crate, AVX2 at best) on the cells' shapes, but it picks
-//!   other kernels (other rounding) for one row or small shapes, which gradients can afford:
-//!   a training shard always has the same shape, whatever `--threads` is. Its own threads
-//!   stay off (`Parallelism::None`): the training loop already runs one shard per core.
+//!   their weights once per call, [`transposed`]). The backward products are in
+//!   [`super::gemm`], with the same per-element order.
+//! - per-thread scratch buffers ([`zeros`], [`scratch`], [`recycle`]), the embedding's
+//!   [`scatter_add_rows`] and [`prefetch`].
 
 use std::any::Any;
 use std::cell::RefCell;
 
-use gemm::Parallelism;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
 use crate::kernels::float::Float;
 use crate::kernels::simd::widest_simd;
-
-/// `out = a · b + out`: `(m, k) x (k, n)` added into `(m, n)`. Any strides (transposed views
-/// included); the result depends only on the shapes and values, never on timing, but a row's
-/// result can change with the number of rows (see the module notes).
-pub fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    gemm_into(a, b, out, true);
-}
-
-/// `out = a · b` as [`gemm_add`], without reading `out`'s old values (so it can be
-/// [`scratch`]).
-pub fn gemm_set<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    if a.ncols() == 0 {
-        out.fill(F::zero());
-    }
-    gemm_into(a, b, out, false);
-}
-
-/// `out = a · b (+ out when accumulate)`.
-fn gemm_into<F: Float>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    out: &mut ArrayViewMut2<F>,
-    accumulate: bool,
-) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    assert_eq!(b.nrows(), k, "inner dimensions differ");
-    assert_eq!(out.dim(), (m, n), "output shape differs");
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
-    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
-    let (out_rs, out_cs) = (out.strides()[0], out.strides()[1]);
-    // SAFETY: the three views are valid for their shapes and strides (checked above), `out`
-    // is borrowed mutably so it aliases neither input, and `F` is f32 or f64, the only types
-    // that implement `Float` (gemm panics on any other type rather than misreading memory).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            out_cs,
-            out_rs,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            // out = 1 * out + 1 * (a b)
-            F::one(),
-            F::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
 
 /// `out = bias + a · b` for a bias row `bias` (n values), with every row of `out` computed
 /// by the same sequence of operations whatever the number of rows: for each element,
@@ -87,12 +22,13 @@ fn gemm_into<F: Float>(
 /// `out`'s old values are never read (it can be [`scratch`]).
 ///
 /// The forward pass uses it (`x W^T + b`) so that a text's probability does not depend on
-/// which texts share its batch (predict, explain and eval agree bit for bit): `gemm` chooses
-/// other kernels, with other rounding, for one row or for small shapes. `b` must be row-major
+/// which texts share its batch (predict, explain and eval agree bit for bit), and, as every
+/// element is one chain of fused multiply-adds in order of k, not on the CPU or the vector
+/// width either ([`super::gemm`] defines the same order for backward). `b` must be row-major
 /// with contiguous rows (callers pre-transpose weights once per call), which also means no
 /// packing is needed; `a`'s rows must be contiguous too. Compiled inside [`widest_simd`], so
 /// the accumulator tile lives in vector registers: 108-115 GFLOP/s on the cells' shapes here,
-/// as fast as `gemm`. Adding the bias as each tile is stored, rather than writing bias rows
+/// as fast as the `gemm` crate was. Adding the bias as each tile is stored, rather than writing bias rows
 /// first and adding the product onto them, saves a pass over the output (1 MB per training
 /// shard for the input projection).
 pub fn gemm_bias_rows<F: Float>(
@@ -433,31 +369,6 @@ mod tests {
         })
     }
 
-    /// Every stride combination the cells use, against ndarray's product.
-    #[test]
-    fn matches_ndarray_for_plain_and_transposed_views() {
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (16, 128, 512), (17, 33, 9)] {
-            let a = filled(m, k, 0.1);
-            let b = filled(k, n, 0.2);
-            let a_t = a.t().to_owned();
-            let b_t = b.t().to_owned();
-            for (a_view, b_view) in [
-                (a.view(), b.view()),
-                (a_t.t(), b.view()),
-                (a.view(), b_t.t()),
-                (a_t.t(), b_t.t()),
-            ] {
-                let mut want = filled(m, n, 0.3);
-                let mut got = want.clone();
-                general_mat_mul(1.0, &a_view, &b_view, 1.0, &mut want);
-                gemm_add(a_view, b_view, &mut got.view_mut());
-                for (x, y) in got.iter().zip(&want) {
-                    assert!((x - y).abs() < 1e-12, "{m}x{k}x{n}: {x} vs {y}");
-                }
-            }
-        }
-    }
-
     #[test]
     fn rows_kernel_matches_ndarray_and_ignores_batch_mates() {
         for &(k, n) in &[(1, 1), (3, 9), (4, 12), (128, 512), (512, 128), (5, 70)] {
@@ -569,15 +480,6 @@ mod tests {
             ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
         );
         assert_eq!(stack_rows::<f32>(0, 1, std::iter::empty()).dim(), (0, 1));
-    }
-
-    #[test]
-    fn empty_inner_dimension_leaves_out_unchanged() {
-        let a = Array2::<f32>::zeros((2, 0));
-        let b = Array2::<f32>::zeros((0, 3));
-        let mut out = Array2::<f32>::ones((2, 3));
-        gemm_add(a.view(), b.view(), &mut out.view_mut());
-        assert!(out.iter().all(|&v| v == 1.0));
     }
 
     #[test]
