@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn best_threshold_separates_when_it_can() {
         // Probabilities 0.2 0.4 0.6 0.8 for labels n p n p: the best accuracy is 3/4.
-        let logit = |p: f64| (p / (1.0 - p)).ln();
+        let logit = |p: f64| libm::log(p / (1.0 - p));
         let logits: Vec<f64> = [0.2, 0.4, 0.6, 0.8].iter().map(|&p| logit(p)).collect();
         let labels = [false, true, false, true];
         let (t, acc) = best_threshold(&logits, &labels, Objective::Accuracy);

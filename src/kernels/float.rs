@@ -29,14 +29,23 @@ pub trait Float:
     /// Widens to `f64` (exact for both `f32` and `f64`).
     fn to_f64_exact(self) -> f64;
 
-    /// The logistic function as the cells use it. `f64` computes it exactly (libm), so the
+    /// The logistic function as the cells use it. `f64` computes it exactly ([`sigmoid`]), so the
     /// reference tests can be tight; `f32` uses [`fast_exp`], branch-free so the gate loops
     /// vectorise (relative error below 2e-7).
     fn gate_sigmoid(self) -> Self;
 
-    /// `tanh` as the cells use it: exact for `f64`, [`fast_exp`]-based for `f32` (absolute
-    /// error below 3e-7).
+    /// `tanh` as the cells use it: exact for `f64` (libm), [`fast_exp`]-based for `f32`
+    /// (absolute error below 3e-7).
     fn gate_tanh(self) -> Self;
+
+    /// `e^x` by the `libm` crate (musl's code, in Rust), the same bits on every CPU. The
+    /// standard library's `exp` calls the C library, and glibc picks another implementation
+    /// (other rounding) on CPUs with FMA; so does `ln_1p`. Nothing that reaches a model file
+    /// or a printed number may call those (`clippy.toml` refuses them).
+    fn portable_exp(self) -> Self;
+
+    /// `ln(1 + x)` by the `libm` crate, as [`Float::portable_exp`].
+    fn portable_ln_1p(self) -> Self;
 }
 
 impl Float for f32 {
@@ -56,6 +65,14 @@ impl Float for f32 {
         // tanh(x) = 1 - 2 / (e^2x + 1)
         1.0 - 2.0 / (fast_exp(2.0 * self) + 1.0)
     }
+    #[inline]
+    fn portable_exp(self) -> Self {
+        libm::expf(self)
+    }
+    #[inline]
+    fn portable_ln_1p(self) -> Self {
+        libm::log1pf(self)
+    }
 }
 
 impl Float for f64 {
@@ -71,7 +88,15 @@ impl Float for f64 {
     }
     #[inline]
     fn gate_tanh(self) -> Self {
-        self.tanh()
+        libm::tanh(self)
+    }
+    #[inline]
+    fn portable_exp(self) -> Self {
+        libm::exp(self)
+    }
+    #[inline]
+    fn portable_ln_1p(self) -> Self {
+        libm::log1p(self)
     }
 }
 
@@ -105,13 +130,14 @@ pub fn fast_exp(x: f32) -> f32 {
     e_r * scale
 }
 
-/// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows.
+/// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows; `exp` is
+/// [`Float::portable_exp`], so printed probabilities are the same on every CPU.
 #[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {
     if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
+        F::one() / (F::one() + (-x).portable_exp())
     } else {
-        let e = x.exp();
+        let e = x.portable_exp();
         e / (F::one() + e)
     }
 }
@@ -125,7 +151,7 @@ mod tests {
         let mut worst: f64 = 0.0;
         let mut x = -87.0f32;
         while x < 88.0 {
-            let exact = f64::from(x).exp();
+            let exact = libm::exp(f64::from(x));
             let err = ((f64::from(fast_exp(x)) - exact) / exact).abs();
             worst = worst.max(err);
             x += 0.0137;
@@ -135,14 +161,17 @@ mod tests {
     }
 
     #[test]
-    fn fast_gates_match_libm() {
+    fn fast_gates_match_exact_functions() {
         let mut x = -30.0f32;
         while x < 30.0 {
             let s = f64::from(x.gate_sigmoid());
             let t = f64::from(x.gate_tanh());
             let xs = f64::from(x);
-            assert!((s - 1.0 / (1.0 + (-xs).exp())).abs() < 2e-7, "sigmoid {x}");
-            assert!((t - xs.tanh()).abs() < 3e-7, "tanh {x}");
+            assert!(
+                (s - 1.0 / (1.0 + libm::exp(-xs))).abs() < 2e-7,
+                "sigmoid {x}"
+            );
+            assert!((t - libm::tanh(xs)).abs() < 3e-7, "tanh {x}");
             assert!((0.0..=1.0).contains(&s) && (-1.0..=1.0).contains(&t));
             x += 0.001_7;
         }

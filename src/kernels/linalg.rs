@@ -365,7 +365,7 @@ mod tests {
 
     fn filled(rows: usize, cols: usize, seed: f64) -> Array2<f64> {
         Array2::from_shape_fn((rows, cols), |(i, j)| {
-            ((i * cols + j) as f64 * 0.37 + seed).cos()
+            libm::cos((i * cols + j) as f64 * 0.37 + seed)
         })
     }
 
