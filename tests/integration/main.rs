@@ -1,5 +1,6 @@
 //! The integration tests, built into one test binary: PyTorch reference values, finite
-//! difference gradient checks, padding invariance, the model file, and the command line.
+//! difference gradient checks, padding invariance, the model file, the command line, and the
+//! same results at every level of vector instructions.
 
 mod bad_input;
 mod cli;
@@ -17,6 +18,7 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+mod simd_levels;
 
 /// The README's test command must run the library's `debug_assert!`s (shape checks, the
 /// scratch buffers' NaN poisoning): this fails when the test build has them off, as
