@@ -8,7 +8,7 @@ use std::path::Path;
 use rnn_sentiment::kernels::simd::{SimdLevel, VARIABLE};
 use serde_json::Value;
 
-use crate::common::{bin, fails_with, repo_file, run, sample, temp_dir};
+use crate::common::{bin, fails_with, run, sample, temp_dir};
 
 /// The glibc tunable that hides from the C library's own choices of code (memcpy, and the
 /// math functions, which round differently with FMA) what a CPU at `level` lacks, so that a
@@ -65,7 +65,12 @@ const MODELS: [(&str, &[&str]); 3] = [
 fn every_simd_level_trains_the_same_bytes_and_scores_the_same() {
     let levels = SimdLevel::supported();
     let dir = temp_dir();
-    let texts = repo_file("data/test.csv");
+    // Every sample text (each file's lines, header included, are texts to predict): a
+    // probability is printed to 16 digits, so a last-bit difference anywhere shows.
+    let texts = dir.path().join("texts.txt");
+    let mut all = std::fs::read(sample("train.csv")).unwrap();
+    all.extend(std::fs::read(sample("test.csv")).unwrap());
+    std::fs::write(&texts, all).unwrap();
     for (name, options) in MODELS {
         let model_at = |level: SimdLevel| dir.path().join(format!("{name}-{level}.json"));
         let bytes: Vec<Vec<u8>> = levels
@@ -109,13 +114,13 @@ fn every_simd_level_trains_the_same_bytes_and_scores_the_same() {
                     at(dir.path(), level)
                         .args(["eval", "--json", "-m"])
                         .arg(&model)
-                        .arg(&texts),
+                        .arg(sample("test.csv")),
                 );
                 (predict, eval)
             })
             .collect();
         assert!(
-            outputs[0].0.lines().count() > 100,
+            outputs[0].0.lines().count() > 600,
             "{name}: {}",
             outputs[0].0
         );
@@ -160,6 +165,66 @@ fn an_unknown_simd_level_stops_every_command_with_the_allowed_values() {
                 .env(VARIABLE, missing.name())
                 .args(["predict", "a fine film"]),
             &["this CPU lacks", missing.name()],
+        );
+    }
+}
+
+/// The same training on emulated older CPUs, when qemu's user-mode emulator is installed
+/// (`apt-get install qemu-user`; skipped otherwise): Haswell (AVX2 + FMA, no AVX-512) and
+/// Nehalem (no AVX at all). Unlike the cap, an emulated CPU also steers code that checks the
+/// CPU itself, the C library's and any other crate's, as another machine would: the `gemm`
+/// crate and glibc's math functions made this test fail on Nehalem before.
+#[test]
+fn emulated_older_cpus_train_the_same_bytes() {
+    let Some(qemu) = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("qemu-x86_64"))
+            .find(|path| path.is_file())
+    }) else {
+        eprintln!("skipped: no qemu-x86_64 on PATH (apt-get install qemu-user)");
+        return;
+    };
+    let dir = temp_dir();
+    let binary = assert_cmd::cargo::cargo_bin("rnn-sentiment");
+    // (emulated CPU, level the binary should find there); None: this machine, no emulator.
+    let cpus = [
+        (None, None),
+        (Some("Haswell"), Some("avx2")),
+        (Some("Nehalem"), Some("baseline")),
+    ];
+    let bytes: Vec<Vec<u8>> = cpus
+        .iter()
+        .map(|&(cpu, level)| {
+            let model = dir.path().join(format!("{}.json", cpu.unwrap_or("native")));
+            let mut cmd = match cpu {
+                Some(cpu) => {
+                    let mut cmd = assert_cmd::Command::new(&qemu);
+                    cmd.args(["-cpu", cpu]).arg(&binary);
+                    cmd
+                }
+                None => assert_cmd::Command::new(&binary),
+            };
+            let train = stdout_of(
+                cmd.current_dir(dir.path())
+                    .env_remove(VARIABLE)
+                    .args([
+                        "train", "--json", "--quiet", "--cell", "lstm", "--epochs", "2",
+                    ])
+                    .args(["--embed-dim", "16", "--hidden-dim", "16", "-o"])
+                    .arg(&model)
+                    .arg(sample("train.csv")),
+            );
+            let summary: Value = serde_json::from_str(train.trim()).expect("a JSON object");
+            if let Some(level) = level {
+                assert_eq!(summary["simd"], level, "the emulated {cpu:?}");
+            }
+            std::fs::read(&model).unwrap()
+        })
+        .collect();
+    for ((cpu, _), other) in cpus.iter().zip(&bytes).skip(1) {
+        assert!(
+            *other == bytes[0],
+            "the model trained on an emulated {cpu:?} differs"
         );
     }
 }
