@@ -1,22 +1,28 @@
-//! The backward pass's matrix products: `out += a · b` for any strides, every element one
-//! chain of fused multiply-adds in order of k:
+//! The cells' matrix products, every element one chain of fused multiply-adds in order of k:
 //!
-//! `acc = out_ij;  acc = fma(a_ip, b_pj, acc) for p = 0, 1, ..., k - 1;  out_ij = acc`
+//! `acc = start_ij;  acc = fma(a_ip, b_pj, acc) for p = 0, 1, ..., k - 1;  out_ij = end(acc)`
 //!
-//! That order is the definition of the result, so it is the same bits on every CPU and at every
-//! [`SimdLevel`]: a vector lane computes one element's chain, and the width only decides how
-//! many chains run side by side. (The `gemm` crate used before chose its micro-kernel by
-//! instruction set, blocked k by the cache sizes it detected and added each block's partial
-//! sum to `out` separately, so the same training gave other bits on another CPU.) Blocking k
-//! for the caches is free under this definition: a block's partial result is stored in `out`
-//! exactly and the next block resumes its chain from there.
+//! with `start = out` and `end(acc) = acc` for [`gemm_add`] (`out += a · b`, backward),
+//! `start = 0` for [`gemm_set`] (`out = a · b`) and `start = 0`, `end(acc) = bias_j + acc`
+//! for [`gemm_bias_rows`] (`out = bias + a · b`, forward).
 //!
-//! The kernel reads `a` row-major or column-major (the cells pass `dA` and `dA^T`) and `b`
-//! row-major, in place; other layouts are copied first. Tiles of `ROWS x COLS` accumulators
-//! stay in vector registers, sized for each level's register file: 110-115 GFLOP/s on the
-//! cells' shapes with AVX-512 here, as fast as the `gemm` crate was.
+//! That order is the definition of the result, so it is the same bits on every CPU and at
+//! every [`SimdLevel`]: a vector lane computes one element's chain, and the width only decides
+//! how many chains run side by side. (The `gemm` crate used before for backward chose its
+//! micro-kernel by instruction set, blocked k by the cache sizes it detected and added each
+//! block's partial sum to `out` separately, so the same training gave other bits on another
+//! CPU.) It also makes a row of the product a function of that row of `a` alone, so a text's
+//! probability does not depend on which texts share its batch. Blocking k for the caches is
+//! free under this definition: a block's partial result is stored in `out` exactly and the
+//! next block resumes its chain from there.
+//!
+//! The kernel reads `a` row-major or column-major (the cells pass `X`, `h`, `dA` and `dA^T`)
+//! and `b` row-major (the cells transpose their weights once per call for forward), in place;
+//! other layouts are copied first. Tiles of `ROWS x COLS` accumulators stay in vector
+//! registers, sized for each level's register file: 110-115 GFLOP/s on the cells' shapes with
+//! AVX-512 here, as fast as the `gemm` crate was.
 
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
 
 use super::float::Float;
 use super::simd::{level, simd_at, SimdLevel};
@@ -27,23 +33,48 @@ const K_BLOCK: usize = 256;
 
 /// `out += a · b`: `(m, k) x (k, n)` added into `(m, n)`, in the order the module defines.
 pub fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    product_at(level(), a, b, out, true);
+    product_at(level(), a, b, out, Chain::FromOut);
 }
 
 /// `out = a · b`: as [`gemm_add`] onto zeros (each chain starts from `+0`); `out`'s old values
 /// are never read, so it can be [`super::linalg::scratch`].
 pub fn gemm_set<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    product_at(level(), a, b, out, false);
+    product_at(level(), a, b, out, Chain::FromZero { bias: None });
 }
 
-/// [`gemm_add`] (`accumulate`) or [`gemm_set`] run at `level`: the tests compare every level
-/// in one process.
+/// `out = bias + a · b` for a bias row `bias` (n values): each chain starts from `+0` and
+/// `out_ij = bias_j + acc`; `out`'s old values are never read. The forward pass (`x W^T + b`)
+/// relies on each row of `out` depending on that row of `a` only, so that predict, explain
+/// and eval agree bit for bit whatever texts share a batch. Adding the bias as each tile is
+/// stored, rather than writing bias rows first and adding the product onto them, saves a pass
+/// over the output (1 MB per training shard for the input projection).
+pub fn gemm_bias_rows<F: Float>(
+    a: ArrayView2<F>,
+    b: ArrayView2<F>,
+    bias: &[F],
+    out: &mut ArrayViewMut2<F>,
+) {
+    assert_eq!(bias.len(), b.ncols(), "one bias per column");
+    product_at(level(), a, b, out, Chain::FromZero { bias: Some(bias) });
+}
+
+/// Where each element's chain starts, and what is added when it ends.
+#[derive(Clone, Copy)]
+pub(crate) enum Chain<'a, F> {
+    /// `acc = out_ij`, `out_ij = acc` ([`gemm_add`]).
+    FromOut,
+    /// `acc = 0`, then `out_ij = acc` ([`gemm_set`]) or `bias_j + acc` ([`gemm_bias_rows`]).
+    FromZero { bias: Option<&'a [F]> },
+}
+
+/// The product with chains as `chain` says, run at `level`: the tests compare every level in
+/// one process.
 pub(crate) fn product_at<F: Float>(
     level: SimdLevel,
     a: ArrayView2<F>,
     b: ArrayView2<F>,
     out: &mut ArrayViewMut2<F>,
-    accumulate: bool,
+    chain: Chain<'_, F>,
 ) {
     let (m, k) = a.dim();
     let n = b.ncols();
@@ -53,9 +84,16 @@ pub(crate) fn product_at<F: Float>(
         return;
     }
     if k == 0 {
-        // An empty sum: the chains end where they start.
-        if !accumulate {
-            out.fill(F::zero());
+        // An empty sum: each chain ends where it starts.
+        if let Chain::FromZero { bias } = chain {
+            for mut row in out.rows_mut() {
+                match bias {
+                    Some(bias) => row.zip_mut_with(&ArrayView1::from(bias), |o, &b| {
+                        *o = b + F::zero();
+                    }),
+                    None => row.fill(F::zero()),
+                }
+            }
         }
         return;
     }
@@ -74,11 +112,11 @@ pub(crate) fn product_at<F: Float>(
     };
     let shape = Shape { m, k, n };
     match out.as_slice_mut() {
-        Some(out) => blocks_at(level, lhs, b, out, shape, accumulate),
+        Some(out) => blocks_at(level, lhs, b, out, shape, chain),
         None => {
             let mut copy = out.view().as_standard_layout().into_owned();
             let slice = copy.as_slice_mut().expect("an owned array is standard");
-            blocks_at(level, lhs, b, slice, shape, accumulate);
+            blocks_at(level, lhs, b, slice, shape, chain);
             out.assign(&copy);
         }
     }
@@ -100,32 +138,27 @@ struct Shape {
 }
 
 /// The product in register tiles sized for `level`'s register file (AVX-512: 32 registers of
-/// 16 f32, a 4 x 64 tile in 16 of them; AVX2: 16 registers of 8, a 4 x 24 tile in 12; SSE2:
-/// 16 of 4, 4 x 16 in 16). Any tile gives the same bits; these only keep the accumulators out
-/// of memory.
+/// 16 f32, a 4 x 64 tile in 16 of them; AVX2 and SSE2: 16 registers, a 4 x 16 tile in 8 or
+/// 16). Any tile gives the same bits; these keep the accumulators out of memory (4 x 64 at
+/// AVX2 spilled them: LSTM forward + backward of a shard took 2.4 times as long).
 fn blocks_at<F: Float>(
     level: SimdLevel,
     a: Lhs<'_, F>,
     b: &[F],
     out: &mut [F],
     shape: Shape,
-    accumulate: bool,
+    chain: Chain<'_, F>,
 ) {
     match level {
         SimdLevel::Avx512 => simd_at(
             level,
             #[inline(always)]
-            || blocks::<F, 4, 64>(a, b, out, shape, accumulate),
+            || blocks::<F, 4, 64>(a, b, out, shape, chain),
         ),
-        SimdLevel::Avx2 => simd_at(
+        SimdLevel::Avx2 | SimdLevel::Baseline => simd_at(
             level,
             #[inline(always)]
-            || blocks::<F, 4, 24>(a, b, out, shape, accumulate),
-        ),
-        SimdLevel::Baseline => simd_at(
-            level,
-            #[inline(always)]
-            || blocks::<F, 4, 16>(a, b, out, shape, accumulate),
+            || blocks::<F, 4, 16>(a, b, out, shape, chain),
         ),
     }
 }
@@ -138,24 +171,39 @@ fn blocks<F: Float, const ROWS: usize, const COLS: usize>(
     b: &[F],
     out: &mut [F],
     shape: Shape,
-    accumulate: bool,
+    chain: Chain<'_, F>,
 ) {
     let Shape { m, k, n } = shape;
+    debug_assert_eq!(out.len(), m * n);
     for p0 in (0..k).step_by(K_BLOCK) {
         let ks = p0..(p0 + K_BLOCK).min(k);
-        // The first block of gemm_set starts its chains from zero; every other resumes them.
-        let load = accumulate || p0 > 0;
+        // The first block starts the chains, later ones resume them from `out`; the last one
+        // ends them.
+        let ends = Ends {
+            load: matches!(chain, Chain::FromOut) || p0 > 0,
+            bias: match chain {
+                Chain::FromZero { bias } if ks.end == k => bias,
+                _ => None,
+            },
+        };
         let mut i = 0;
         while i + ROWS <= m {
-            row_tiles::<F, ROWS, COLS>(a, b, out, shape, i, ks.clone(), load);
+            row_tiles::<F, ROWS, COLS>(a, b, out, shape, i, ks.clone(), ends);
             i += ROWS;
         }
         while i < m {
-            row_tiles::<F, 1, COLS>(a, b, out, shape, i, ks.clone(), load);
+            row_tiles::<F, 1, COLS>(a, b, out, shape, i, ks.clone(), ends);
             i += 1;
         }
     }
-    debug_assert_eq!(out.len(), m * n);
+}
+
+/// How the chains of one block of k start and end: from `out` (`load`) or from zero, and with
+/// `bias_j` added as they are stored.
+#[derive(Clone, Copy)]
+struct Ends<'a, F> {
+    load: bool,
+    bias: Option<&'a [F]>,
 }
 
 /// Rows `i..i + ROWS` over the values of k in `ks`, tile by tile across the columns.
@@ -167,26 +215,26 @@ fn row_tiles<F: Float, const ROWS: usize, const COLS: usize>(
     shape: Shape,
     i: usize,
     ks: std::ops::Range<usize>,
-    load: bool,
+    ends: Ends<'_, F>,
 ) {
     let n = shape.n;
     let mut j = 0;
     while j + COLS <= n {
-        tile::<F, ROWS, COLS>(a, b, out, shape, (i, j), ks.clone(), load);
+        tile::<F, ROWS, COLS>(a, b, out, shape, (i, j), ks.clone(), ends);
         j += COLS;
     }
     while j + 8 <= n {
-        tile::<F, ROWS, 8>(a, b, out, shape, (i, j), ks.clone(), load);
+        tile::<F, ROWS, 8>(a, b, out, shape, (i, j), ks.clone(), ends);
         j += 8;
     }
     while j < n {
-        tile::<F, ROWS, 1>(a, b, out, shape, (i, j), ks.clone(), load);
+        tile::<F, ROWS, 1>(a, b, out, shape, (i, j), ks.clone(), ends);
         j += 1;
     }
 }
 
 /// One `(ROWS, COLS)` tile of `out` at `(i, j)`: its chains carried over the values of k in
-/// `ks`, starting from `out` (`load`) or from zero.
+/// `ks`, started and ended as `ends` says.
 #[inline(always)]
 fn tile<F: Float, const ROWS: usize, const COLS: usize>(
     a: Lhs<'_, F>,
@@ -195,11 +243,11 @@ fn tile<F: Float, const ROWS: usize, const COLS: usize>(
     shape: Shape,
     (i, j): (usize, usize),
     ks: std::ops::Range<usize>,
-    load: bool,
+    ends: Ends<'_, F>,
 ) {
     let Shape { m, k, n } = shape;
     let mut acc = [[F::zero(); COLS]; ROWS];
-    if load {
+    if ends.load {
         for (r, acc_r) in acc.iter_mut().enumerate() {
             let start = (i + r) * n + j;
             acc_r.copy_from_slice(&out[start..start + COLS]);
@@ -226,6 +274,17 @@ fn tile<F: Float, const ROWS: usize, const COLS: usize>(
                     .try_into()
                     .expect("ROWS values")
             });
+        }
+    }
+    if let Some(bias) = ends.bias {
+        // Copied: read through the slice, LLVM cannot rule out that the stores to `out`
+        // change it, and it then kept the accumulator tile in memory (25 instead of 114
+        // GFLOP/s).
+        let bias: [F; COLS] = bias[j..j + COLS].try_into().expect("COLS values");
+        for acc_r in &mut acc {
+            for (v, &b) in acc_r.iter_mut().zip(&bias) {
+                *v = b + *v;
+            }
         }
     }
     for (r, acc_r) in acc.iter().enumerate() {
@@ -330,36 +389,67 @@ mod tests {
         }
     }
 
+    /// The three kinds of chain: from `out`, from zero, from zero with a bias at the end.
+    fn chains_of(bias: &[f32]) -> [(&'static str, Chain<'_, f32>); 3] {
+        [
+            ("add", Chain::FromOut),
+            ("set", Chain::FromZero { bias: None }),
+            ("bias", Chain::FromZero { bias: Some(bias) }),
+        ]
+    }
+
     #[test]
     fn every_level_computes_the_defined_order_bit_for_bit() {
         for shape in SHAPES {
+            let bias = filled(1, shape.2, 0.7).into_raw_vec_and_offset().0;
             for_each_layout(shape, |name, a, b, out| {
-                for accumulate in [true, false] {
+                for (kind, chain) in chains_of(&bias) {
                     let mut want = out.to_owned();
-                    if !accumulate {
+                    if let Chain::FromZero { bias } = chain {
                         want.fill(0.0);
+                        sequential(a, b, &mut want);
+                        for mut row in want.rows_mut() {
+                            for (o, &b) in row.iter_mut().zip(bias.unwrap_or(&[])) {
+                                *o += b;
+                            }
+                        }
+                    } else {
+                        sequential(a, b, &mut want);
                     }
-                    sequential(a, b, &mut want);
                     for level in SimdLevel::supported() {
                         let mut got = out.to_owned();
-                        if !accumulate {
+                        if matches!(chain, Chain::FromZero { .. }) {
                             got.fill(f32::NAN);
                         }
-                        product_at(level, a, b, &mut got.view_mut(), accumulate);
+                        product_at(level, a, b, &mut got.view_mut(), chain);
                         let bits = |x: &Array2<f32>| x.mapv(f32::to_bits);
-                        assert_eq!(
-                            bits(&got),
-                            bits(&want),
-                            "{shape:?} {name} {level} accumulate {accumulate}"
-                        );
+                        assert_eq!(bits(&got), bits(&want), "{shape:?} {name} {level} {kind}");
                     }
                 }
-                // And in place, through the public functions, at the configured level.
+                // And in place, through the public function, at the configured level.
                 let mut want = out.to_owned();
                 sequential(a, b, &mut want);
                 gemm_add(a, b, out);
                 assert_eq!(*out, want, "{shape:?} {name} gemm_add");
             });
+        }
+    }
+
+    #[test]
+    fn a_row_never_depends_on_the_other_rows() {
+        // Row i of a product of the first m rows is bit for bit row i of the full one, so a
+        // text's probability does not depend on its batch-mates.
+        for &(k, n) in &[(1, 1), (3, 9), (128, 512), (512, 128), (5, 70)] {
+            let (a, b) = (filled(37, k, 0.1), filled(k, n, 0.2));
+            let bias = filled(1, n, 0.3).into_raw_vec_and_offset().0;
+            let mut all = Array2::from_elem((37, n), f32::NAN);
+            gemm_bias_rows(a.view(), b.view(), &bias, &mut all.view_mut());
+            for m in 1..37 {
+                let mut part = Array2::from_elem((m, n), f32::NAN);
+                let a_part = a.slice(s![..m, ..]);
+                gemm_bias_rows(a_part, b.view(), &bias, &mut part.view_mut());
+                assert_eq!(part, all.slice(s![..m, ..]), "{k}x{n}, {m} rows");
+            }
         }
     }
 
@@ -395,6 +485,9 @@ mod tests {
         let mut out = Array2::from_elem((2, 3), f32::NAN);
         gemm_set(a.view(), b.view(), &mut out.view_mut());
         assert!(out.iter().all(|&v| v == 0.0));
+        let mut out = Array2::from_elem((2, 3), f32::NAN);
+        gemm_bias_rows(a.view(), b.view(), &[1.0, -2.0, 3.0], &mut out.view_mut());
+        assert_eq!(out, ndarray::array![[1.0, -2.0, 3.0], [1.0, -2.0, 3.0]]);
         let (a, b) = (filled(3, 5, 0.4), filled(5, 2, 0.5));
         let mut out = Array2::from_elem((3, 2), f32::NAN);
         gemm_set(a.view(), b.view(), &mut out.view_mut());

@@ -1,4 +1,4 @@
-//! The math kernels the network is built on: matrix products ([`linalg::gemm_bias_rows`]
+//! The math kernels the network is built on: matrix products ([`gemm::gemm_bias_rows`]
 //! forward, [`gemm::gemm_add`] backward), transposes, the embedding's scatter-add, the
 //! vectorised gate math ([`float::Float`]'s `gate_sigmoid`/`gate_tanh`, [`float::fast_exp`]),
 //! the per-thread scratch buffers the cells reuse ([`linalg::zeros`], [`linalg::scratch`],
