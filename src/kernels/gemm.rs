@@ -19,8 +19,8 @@
 //! The kernel reads `a` row-major or column-major (the cells pass `X`, `h`, `dA` and `dA^T`)
 //! and `b` row-major (the cells transpose their weights once per call for forward), in place;
 //! other layouts are copied first. Tiles of `ROWS x COLS` accumulators stay in vector
-//! registers, sized for each level's register file: 110-115 GFLOP/s on the cells' shapes with
-//! AVX-512 here, as fast as the `gemm` crate was.
+//! registers, sized for each level's register file: with AVX-512, criterion's shard forward +
+//! backward runs as fast as with the `gemm` crate (within this machine's noise).
 
 use ndarray::{ArrayView1, ArrayView2, ArrayViewMut2};
 

@@ -38,8 +38,9 @@ fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
     stdout
 }
 
-/// Architectures whose products have full, 8-wide and single-column tiles (E = 67 = 64 + 3,
-/// H = 21 = 8 + 8 + 5), each cell's gate code, and both directions with max and mean pooling.
+/// Architectures whose products have full, 8-wide and single-column tiles at every level
+/// (E = 67, H = 21, 4H = 84 columns against tiles of 64 or 16), each cell's gate code, and
+/// both directions with max and mean pooling.
 const MODELS: [(&str, &[&str]); 3] = [
     ("lstm", &["--cell", "lstm", "--pooling", "last"]),
     (
