@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Speed and memory benchmark: rnn-sentiment side by side with the PyTorch baseline, in one run.
 #
-#   scripts/bench.sh [--quick] [--cells "lstm gru rnn"] [--threads N] [--torch-bucket] [DATA_DIR]
+#   scripts/bench.sh [--quick] [--cells "lstm gru rnn"] [--threads N] [--simd LEVEL] [--torch-bucket] [DATA_DIR]
 #
 # Builds the release binary, then for each cell measures (rnn-sentiment vs
 # ../shared/baselines/torch_rnn.py, E=H=128, one layer, one direction, last state, no dropout):
@@ -24,6 +24,10 @@
 #                   for predict; torch_rnn.py --threads N, torch.set_num_threads). Default 0: each
 #                   tool's default, all cores. On a machine other jobs share, PyTorch's threads
 #                   wait for each other and it slows down many times over: use --threads 1 there.
+#   --simd LEVEL    run rnn-sentiment at most at LEVEL, avx512, avx2 or baseline (it exports
+#                   RNN_SENTIMENT_SIMD=LEVEL; the results are the same bits at every level, only
+#                   the speed changes): what the tool costs on a CPU without the wider
+#                   instructions. Default: RNN_SENTIMENT_SIMD as set, else the widest the CPU has
 #   --torch-bucket  run torch_rnn.py's data runs with --bucket (length-bucketed batches, its
 #                   fastest setup); the default compares both tools' defaults
 set -euo pipefail
@@ -55,6 +59,8 @@ while [ $# -gt 0 ]; do
         --cells=*) CELLS="${1#*=}" ;;
         --threads) [ $# -ge 2 ] || die "--threads needs a value"; THREADS="$2"; shift ;;
         --threads=*) THREADS="${1#*=}" ;;
+        --simd) [ $# -ge 2 ] || die "--simd needs a value"; export RNN_SENTIMENT_SIMD="$2"; shift ;;
+        --simd=*) export RNN_SENTIMENT_SIMD="${1#*=}" ;;
         --torch-bucket) TORCH_BUCKET=1 ;;
         -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}"; exit 0 ;;
         --) shift; [ $# -le 1 ] || { usage; die "at most one DATA_DIR"; }; DATA_ARG="${1:-}"; break ;;
@@ -146,6 +152,10 @@ fail() {
 
 # ---- build -----------------------------------------------------------------------------------
 build_binary  # scripts/common.sh
+
+# A level the CPU lacks, or an unknown one, stops the binary before any run.
+"$BIN" completions bash >/dev/null 2>"$TMP/simd.err" ||
+    { tail_err "$TMP/simd.err"; die "$BIN refuses RNN_SENTIMENT_SIMD=${RNN_SENTIMENT_SIMD:-}"; }
 
 # ---- tools available? --------------------------------------------------------------------------
 RUN_TORCH=0
@@ -558,6 +568,21 @@ if [ "$THREADS" = 0 ]; then
 else
     echo "- threads: $THREADS for both (--threads $THREADS)"
 fi
+# The level the synthetic training reported (`simd` in train --json).
+simd_level="$(python3 - "$TMP"/runs/*/synth.out <<'PY' 2>/dev/null || echo "?"
+import json, sys
+for path in sys.argv[1:]:
+    try:
+        line = open(path, encoding="utf-8").read().strip().splitlines()[-1]
+        print(json.loads(line).get("simd", "not reported (a binary from before RNN_SENTIMENT_SIMD)"))
+        break
+    except (OSError, IndexError, ValueError):
+        continue
+else:
+    print("?")
+PY
+)"
+echo "- rnn-sentiment vector instructions: $simd_level (RNN_SENTIMENT_SIMD=${RNN_SENTIMENT_SIMD:-unset}; each level gives the same results)"
 echo "- CPU busy with other jobs: ${busy_before}% before the runs, ${busy_after}% after"
 if [ -n "$model_info" ]; then
     echo "- sst2-glue models used by [d] and [e]:${model_info%;}"

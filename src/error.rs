@@ -87,6 +87,15 @@ pub enum Error {
     #[error("invalid value for {name}: {message}")]
     InvalidOption { name: &'static str, message: String },
 
+    /// The environment variable that caps the vector instructions names no level, or one
+    /// this CPU lacks (see `kernels::simd`).
+    #[error("environment variable {variable}={value:?}: {message}")]
+    SimdLevel {
+        variable: &'static str,
+        value: String,
+        message: String,
+    },
+
     /// Training produced a non-finite loss or gradient.
     #[error(
         "training diverged at epoch {epoch}, batch {batch}: the {what} became {value}; \

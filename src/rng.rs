@@ -81,7 +81,9 @@ impl Rng {
         // 1 - u lies in (0, 1], so the logarithm is finite.
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        // ln and cos from the `libm` crate: the C library's differ between CPUs with and
+        // without FMA, and every initial weight comes from here.
+        (-2.0 * libm::log(u1)).sqrt() * libm::cos(std::f64::consts::TAU * u2)
     }
 
     /// Uniform integer in `[0, n)` for `n > 0`, without modulo bias (Lemire's method).

@@ -11,7 +11,8 @@
 
 use ndarray::ArrayView2;
 
-use crate::kernels::float::{widest_simd, Float};
+use crate::kernels::float::Float;
+use crate::kernels::simd::widest_simd;
 
 /// Rows `ids` (sorted, unique) of a `(V, width)` table's gradient, row `u` of `data` being
 /// the gradient of table row `ids[u]`; every other row's gradient is zero.

@@ -94,6 +94,8 @@ pub fn run() -> Result<i32> {
         Ok(cli) => cli,
         Err(e) => return clap_exit(&e),
     };
+    // A bad RNN_SENTIMENT_SIMD stops every command before it computes anything.
+    rnn_sentiment::kernels::simd::configured()?;
     match cli.command {
         Command::Train(args) => {
             let args = *args;

@@ -46,6 +46,8 @@ JSON output (--json): one object on stdout:
   wall_seconds        seconds for the whole command
   tokens_per_s        training throughput
   threads             training threads used
+  simd                vector instructions used: \"avx512\", \"avx2\" or \"baseline\" (the widest
+                      the CPU has, capped by RNN_SENTIMENT_SIMD; the model is the same at each)
   report              path of report.html with --report, else null
   history             per epoch: {epoch, train_loss, train_accuracy, valid_loss,
                       valid_accuracy, lr}";
@@ -462,6 +464,7 @@ fn print_summary(
             "wall_seconds": wall_seconds,
             "tokens_per_s": tokens_per_s,
             "threads": threads,
+            "simd": rnn_sentiment::kernels::simd::level().name(),
             "report": plan.report.as_ref().map(|d| d.join("report.html")),
             "history": info.history,
         });

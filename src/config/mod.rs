@@ -279,7 +279,8 @@ impl LrSchedule {
         match self {
             LrSchedule::Constant => 1.0,
             LrSchedule::Linear => 1.0 - progress,
-            LrSchedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+            // cos from the `libm` crate: the same bits on every CPU (see Float::portable_exp).
+            LrSchedule::Cosine => 0.5 * (1.0 + libm::cos(std::f64::consts::PI * progress)),
         }
     }
 }

@@ -29,14 +29,26 @@ pub trait Float:
     /// Widens to `f64` (exact for both `f32` and `f64`).
     fn to_f64_exact(self) -> f64;
 
-    /// The logistic function as the cells use it. `f64` computes it exactly (libm), so the
+    /// The logistic function as the cells use it. `f64` computes it exactly ([`sigmoid`]), so the
     /// reference tests can be tight; `f32` uses [`fast_exp`], branch-free so the gate loops
     /// vectorise (relative error below 2e-7).
     fn gate_sigmoid(self) -> Self;
 
-    /// `tanh` as the cells use it: exact for `f64`, [`fast_exp`]-based for `f32` (absolute
-    /// error below 3e-7).
+    /// `tanh` as the cells use it: exact for `f64` (libm), [`fast_exp`]-based for `f32`
+    /// (absolute error below 3e-7).
     fn gate_tanh(self) -> Self;
+
+    /// `e^x` by the `libm` crate (musl's code, in Rust), the same bits on every CPU. The
+    /// standard library's `exp` calls the C library, and glibc picks another implementation
+    /// (other rounding) on CPUs with FMA; so does `ln_1p`. Nothing that reaches a model file
+    /// or a printed number may call those (`clippy.toml` refuses them).
+    fn portable_exp(self) -> Self;
+
+    /// `ln(1 + x)` by the `libm` crate, as [`Float::portable_exp`].
+    fn portable_ln_1p(self) -> Self;
+
+    /// `ln x` by the `libm` crate, as [`Float::portable_exp`].
+    fn portable_ln(self) -> Self;
 }
 
 impl Float for f32 {
@@ -56,6 +68,18 @@ impl Float for f32 {
         // tanh(x) = 1 - 2 / (e^2x + 1)
         1.0 - 2.0 / (fast_exp(2.0 * self) + 1.0)
     }
+    #[inline]
+    fn portable_exp(self) -> Self {
+        libm::expf(self)
+    }
+    #[inline]
+    fn portable_ln_1p(self) -> Self {
+        libm::log1pf(self)
+    }
+    #[inline]
+    fn portable_ln(self) -> Self {
+        libm::logf(self)
+    }
 }
 
 impl Float for f64 {
@@ -71,7 +95,19 @@ impl Float for f64 {
     }
     #[inline]
     fn gate_tanh(self) -> Self {
-        self.tanh()
+        libm::tanh(self)
+    }
+    #[inline]
+    fn portable_exp(self) -> Self {
+        libm::exp(self)
+    }
+    #[inline]
+    fn portable_ln_1p(self) -> Self {
+        libm::log1p(self)
+    }
+    #[inline]
+    fn portable_ln(self) -> Self {
+        libm::log(self)
     }
 }
 
@@ -105,98 +141,26 @@ pub fn fast_exp(x: f32) -> f32 {
     e_r * scale
 }
 
-/// Runs `body` compiled for the widest vector instructions the CPU has (AVX-512, else
-/// AVX2 + FMA, each with BMI1, BMI2 and LZCNT; else the x86-64 baseline, SSE2).
-///
-/// The crate is built for the baseline, so without this the gate loops use 4-wide SSE2 even
-/// on an AVX-512 machine; setting `target-cpu` instead would make a binary that crashes on
-/// older CPUs. `body` must be an `#[inline(always)]` closure whose callees are inlined too
-/// (the cells' step functions are), so that all of it is compiled inside the wrapper that
-/// enables the features. Results are unchanged: Rust never fuses a multiply and an add on its
-/// own, so wider vectors compute the same IEEE operations on more lanes at once (and BMI and
-/// LZCNT only change how integers are shifted and counted).
-#[inline(always)]
-pub fn widest_simd<R>(body: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::has_avx512() {
-            // SAFETY: `has_avx512` checks at run time every feature `with_avx512` enables, by
-            // name (the test `run_time_checks_name_every_enabled_feature` keeps the lists equal).
-            return unsafe { x86::with_avx512(body) };
-        }
-        if x86::has_avx2() {
-            // SAFETY: as above: `has_avx2` checks every feature `with_avx2` enables.
-            return unsafe { x86::with_avx2(body) };
-        }
-    }
-    body()
-}
-
-/// The wrappers [`widest_simd`] chooses from, each just below the run-time check that guards
-/// it; the check names every feature the wrapper enables, no more and no fewer.
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    /// Whether the CPU has every feature [`with_avx512`] enables.
-    #[inline(always)]
-    pub fn has_avx512() -> bool {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("bmi2")
-            && std::arch::is_x86_feature_detected!("lzcnt")
-    }
-
-    /// Runs `body` compiled for AVX-512 (see [`super::widest_simd`]).
-    ///
-    /// # Safety
-    /// The CPU must have every feature enabled here: call it only when [`has_avx512`] is true.
-    #[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi1,bmi2,lzcnt")]
-    pub unsafe fn with_avx512<R>(body: impl FnOnce() -> R) -> R {
-        body()
-    }
-
-    /// Whether the CPU has every feature [`with_avx2`] enables.
-    #[inline(always)]
-    pub fn has_avx2() -> bool {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("fma")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("bmi2")
-            && std::arch::is_x86_feature_detected!("lzcnt")
-    }
-
-    /// Runs `body` compiled for AVX2 and FMA (see [`super::widest_simd`]).
-    ///
-    /// # Safety
-    /// The CPU must have every feature enabled here: call it only when [`has_avx2`] is true.
-    #[target_feature(enable = "avx2,fma,bmi1,bmi2,lzcnt")]
-    pub unsafe fn with_avx2<R>(body: impl FnOnce() -> R) -> R {
-        body()
-    }
-}
-
-/// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows.
+/// `sigma(x) = 1 / (1 + exp(-x))`, written so that neither branch overflows; `exp` is
+/// [`Float::portable_exp`], so printed probabilities are the same on every CPU.
 #[inline]
 pub fn sigmoid<F: Float>(x: F) -> F {
     if x >= F::zero() {
-        F::one() / (F::one() + (-x).exp())
+        F::one() / (F::one() + (-x).portable_exp())
     } else {
-        let e = x.exp();
+        let e = x.portable_exp();
         e / (F::one() + e)
     }
 }
 
 /// `softmax(z)_k = exp(z_k - m) / sum_j exp(z_j - m)` with `m = max z`, in place: no
-/// exponent is positive, so nothing overflows, and every value lies in [0, 1].
+/// exponent is positive, so nothing overflows, and every value lies in [0, 1]. `exp` is
+/// [`Float::portable_exp`], so probabilities are the same on every CPU.
 pub fn softmax_in_place<F: Float>(z: &mut [F]) {
     let m = z.iter().copied().fold(F::neg_infinity(), F::max);
     let mut sum = F::zero();
     for x in z.iter_mut() {
-        *x = (*x - m).exp();
+        *x = (*x - m).portable_exp();
         sum += *x;
     }
     for x in z.iter_mut() {
@@ -209,9 +173,9 @@ pub fn log_sum_exp<F: Float>(z: &[F]) -> F {
     let m = z.iter().copied().fold(F::neg_infinity(), F::max);
     m + z
         .iter()
-        .map(|&x| (x - m).exp())
+        .map(|&x| (x - m).portable_exp())
         .fold(F::zero(), |a, b| a + b)
-        .ln()
+        .portable_ln()
 }
 
 #[cfg(test)]
@@ -220,15 +184,18 @@ mod tests {
 
     #[test]
     fn softmax_and_log_sum_exp_are_stable() {
-        let mut p = [1000.0f64, 1000.0, 1000.0 - 2f64.ln()];
+        let mut p = [1000.0f64, 1000.0, 1000.0 - libm::log(2.0)];
         softmax_in_place(&mut p);
         // 1000 - ln 2 itself is rounded at 1e-13.
         for (got, want) in p.iter().zip([0.4, 0.4, 0.2]) {
             assert!((got - want).abs() < 1e-12, "{got}");
         }
         let lse = log_sum_exp(&[1000.0f64, 1000.0]);
-        assert!((lse - (1000.0 + 2f64.ln())).abs() < 1e-12);
-        assert!((log_sum_exp(&[0.5f64, -1.0]) - (0.5f64.exp() + (-1f64).exp()).ln()).abs() < 1e-15);
+        assert!((lse - (1000.0 + libm::log(2.0))).abs() < 1e-12);
+        assert!(
+            (log_sum_exp(&[0.5f64, -1.0]) - libm::log(libm::exp(0.5) + libm::exp(-1.0))).abs()
+                < 1e-15
+        );
         let mut tiny = [-1e30f32, 0.0];
         softmax_in_place(&mut tiny);
         assert_eq!(tiny, [0.0, 1.0]);
@@ -239,7 +206,7 @@ mod tests {
         let mut worst: f64 = 0.0;
         let mut x = -87.0f32;
         while x < 88.0 {
-            let exact = f64::from(x).exp();
+            let exact = libm::exp(f64::from(x));
             let err = ((f64::from(fast_exp(x)) - exact) / exact).abs();
             worst = worst.max(err);
             x += 0.0137;
@@ -249,28 +216,21 @@ mod tests {
     }
 
     #[test]
-    fn fast_gates_match_libm() {
+    fn fast_gates_match_exact_functions() {
         let mut x = -30.0f32;
         while x < 30.0 {
             let s = f64::from(x.gate_sigmoid());
             let t = f64::from(x.gate_tanh());
             let xs = f64::from(x);
-            assert!((s - 1.0 / (1.0 + (-xs).exp())).abs() < 2e-7, "sigmoid {x}");
-            assert!((t - xs.tanh()).abs() < 3e-7, "tanh {x}");
+            assert!(
+                (s - 1.0 / (1.0 + libm::exp(-xs))).abs() < 2e-7,
+                "sigmoid {x}"
+            );
+            assert!((t - libm::tanh(xs)).abs() < 3e-7, "tanh {x}");
             assert!((0.0..=1.0).contains(&s) && (-1.0..=1.0).contains(&t));
             x += 0.001_7;
         }
         assert_eq!(1000.0f32.gate_sigmoid(), 1.0);
         assert_eq!((-1000.0f32).gate_tanh(), -1.0);
-    }
-
-    #[test]
-    fn run_time_checks_name_every_enabled_feature() {
-        // widest_simd's two wrappers enable exactly the features their guards check (the
-        // rules are in kernels::target_features).
-        let source = [("src/kernels/float.rs", include_str!("float.rs"))];
-        let checked = crate::kernels::target_features::check_sources(&source)
-            .unwrap_or_else(|errors| panic!("{}", errors.join("\n")));
-        assert_eq!(checked, 2);
     }
 }

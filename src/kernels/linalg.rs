@@ -1,208 +1,15 @@
-//! The matrix products the cells spend their time in.
-//!
-//! - [`gemm_bias_rows`] (forward): a register-tiled kernel whose every output row is computed
-//!   by the same operations whatever the number of rows, so a text's probability does not
-//!   depend on its batch-mates; it needs a row-major right-hand side (the cells transpose
-//!   their weights once per call).
-//! - [`gemm_add`] (backward): the `gemm` crate, any strides. Its AVX-512 kernels beat ndarray's
-//!   own product (the `matrixmultiply` crate, AVX2 at best) on the cells' shapes, but it picks
-//!   other kernels (other rounding) for one row or small shapes, which gradients can afford:
-//!   a training shard always has the same shape, whatever `--threads` is. Its own threads
-//!   stay off (`Parallelism::None`): the training loop already runs one shard per core.
+//! What the cells need around their products (which are in [`super::gemm`]): weights
+//! [`transposed`] to row-major once per call, per-thread scratch buffers ([`zeros`],
+//! [`scratch`], [`recycle`], [`stack_rows`]), the embedding's [`scatter_add_rows`] and
+//! [`prefetch`].
 
 use std::any::Any;
 use std::cell::RefCell;
 
-use gemm::Parallelism;
-use ndarray::{Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{Array2, ArrayView2};
 
-use crate::kernels::float::{widest_simd, Float};
-
-/// `out = a · b + out`: `(m, k) x (k, n)` added into `(m, n)`. Any strides (transposed views
-/// included); the result depends only on the shapes and values, never on timing, but a row's
-/// result can change with the number of rows (see the module notes).
-pub fn gemm_add<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    gemm_into(a, b, out, true);
-}
-
-/// `out = a · b` as [`gemm_add`], without reading `out`'s old values (so it can be
-/// [`scratch`]).
-pub fn gemm_set<F: Float>(a: ArrayView2<F>, b: ArrayView2<F>, out: &mut ArrayViewMut2<F>) {
-    if a.ncols() == 0 {
-        out.fill(F::zero());
-    }
-    gemm_into(a, b, out, false);
-}
-
-/// `out = a · b (+ out when accumulate)`.
-fn gemm_into<F: Float>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    out: &mut ArrayViewMut2<F>,
-    accumulate: bool,
-) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    assert_eq!(b.nrows(), k, "inner dimensions differ");
-    assert_eq!(out.dim(), (m, n), "output shape differs");
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    let (a_rs, a_cs) = (a.strides()[0], a.strides()[1]);
-    let (b_rs, b_cs) = (b.strides()[0], b.strides()[1]);
-    let (out_rs, out_cs) = (out.strides()[0], out.strides()[1]);
-    // SAFETY: the three views are valid for their shapes and strides (checked above), `out`
-    // is borrowed mutably so it aliases neither input, and `F` is f32 or f64, the only types
-    // that implement `Float` (gemm panics on any other type rather than misreading memory).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            out_cs,
-            out_rs,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            // out = 1 * out + 1 * (a b)
-            F::one(),
-            F::one(),
-            false,
-            false,
-            false,
-            Parallelism::None,
-        );
-    }
-}
-
-/// `out = bias + a · b` for a bias row `bias` (n values), with every row of `out` computed
-/// by the same sequence of operations whatever the number of rows: for each element,
-/// `acc = 0; acc = fma(a_ik, b_kj, acc)` for k in order, then `out_ij = bias_j + acc`.
-/// `out`'s old values are never read (it can be [`scratch`]).
-///
-/// The forward pass uses it (`x W^T + b`) so that a text's probability does not depend on
-/// which texts share its batch (predict, explain and eval agree bit for bit): `gemm` chooses
-/// other kernels, with other rounding, for one row or for small shapes. `b` must be row-major
-/// with contiguous rows (callers pre-transpose weights once per call), which also means no
-/// packing is needed; `a`'s rows must be contiguous too. Compiled inside [`widest_simd`], so
-/// the accumulator tile lives in vector registers: 108-115 GFLOP/s on the cells' shapes here,
-/// as fast as `gemm`. Adding the bias as each tile is stored, rather than writing bias rows
-/// first and adding the product onto them, saves a pass over the output (1 MB per training
-/// shard for the input projection).
-pub fn gemm_bias_rows<F: Float>(
-    a: ArrayView2<F>,
-    b: ArrayView2<F>,
-    bias: &[F],
-    out: &mut ArrayViewMut2<F>,
-) {
-    let (m, k) = a.dim();
-    let n = b.ncols();
-    assert_eq!(b.nrows(), k, "inner dimensions differ");
-    assert_eq!(out.dim(), (m, n), "output shape differs");
-    assert_eq!(bias.len(), n, "one bias per column");
-    let b = b.as_slice().expect("b row-major and contiguous");
-    widest_simd(
-        #[inline(always)]
-        || {
-            let mut i = 0;
-            while i + TILE_ROWS <= m {
-                row_block::<F, TILE_ROWS>(&a, b, n, bias, out, i);
-                i += TILE_ROWS;
-            }
-            // The last rows: the same per-element operations in a smaller tile.
-            while i < m {
-                row_block::<F, 1>(&a, b, n, bias, out, i);
-                i += 1;
-            }
-        },
-    );
-}
-
-/// Rows per register tile of [`gemm_bias_rows`].
-const TILE_ROWS: usize = 4;
-/// Columns per register tile: four 16-lane f32 registers per row.
-const TILE_COLS: usize = 64;
-
-/// Rows `i..i + ROWS` of [`gemm_bias_rows`], tile by tile across the columns.
-#[inline(always)]
-fn row_block<F: Float, const ROWS: usize>(
-    a: &ArrayView2<F>,
-    b: &[F],
-    n: usize,
-    bias: &[F],
-    out: &mut ArrayViewMut2<F>,
-    i: usize,
-) {
-    let a_rows: [&[F]; ROWS] =
-        std::array::from_fn(|r| a.row(i + r).to_slice().expect("a rows contiguous"));
-    let mut j = 0;
-    while j + TILE_COLS <= n {
-        tile::<F, ROWS, TILE_COLS>(&a_rows, b, n, bias, out, i, j);
-        j += TILE_COLS;
-    }
-    while j + 8 <= n {
-        tile::<F, ROWS, 8>(&a_rows, b, n, bias, out, i, j);
-        j += 8;
-    }
-    while j < n {
-        tile::<F, ROWS, 1>(&a_rows, b, n, bias, out, i, j);
-        j += 1;
-    }
-}
-
-/// One `(ROWS, COLS)` tile of [`gemm_bias_rows`] at row `i`, column `j`.
-#[inline(always)]
-fn tile<F: Float, const ROWS: usize, const COLS: usize>(
-    a_rows: &[&[F]; ROWS],
-    b: &[F],
-    ldb: usize,
-    bias: &[F],
-    out: &mut ArrayViewMut2<F>,
-    i: usize,
-    j: usize,
-) {
-    let acc = tile_sums::<F, ROWS, COLS>(a_rows, b, ldb, j);
-    // Copied: read through the slice, LLVM cannot rule out that the stores to `out` change
-    // it, and it then kept the accumulator tile in memory (25 instead of 114 GFLOP/s).
-    let bias: [F; COLS] = bias[j..j + COLS].try_into().expect("COLS values");
-    for (r, acc_r) in acc.iter().enumerate() {
-        let mut out_row = out.row_mut(i + r);
-        let out_row = &mut out_row.as_slice_mut().expect("out row-major")[j..j + COLS];
-        for ((o, &v), &b) in out_row.iter_mut().zip(acc_r).zip(&bias) {
-            *o = b + v;
-        }
-    }
-}
-
-/// The sums `acc[r][c] = sum_p a_rows[r][p] b[p, j + c]`, one fused multiply-add at a time
-/// in order of p, held in registers.
-#[inline(always)]
-fn tile_sums<F: Float, const ROWS: usize, const COLS: usize>(
-    a_rows: &[&[F]; ROWS],
-    b: &[F],
-    ldb: usize,
-    j: usize,
-) -> [[F; COLS]; ROWS] {
-    let k = a_rows[0].len();
-    let mut acc = [[F::zero(); COLS]; ROWS];
-    for p in 0..k {
-        let b_row: &[F; COLS] = b[p * ldb + j..p * ldb + j + COLS]
-            .try_into()
-            .expect("COLS values");
-        for r in 0..ROWS {
-            let a_rp = a_rows[r][p];
-            for c in 0..COLS {
-                acc[r][c] = a_rp.mul_add(b_row[c], acc[r][c]);
-            }
-        }
-    }
-    acc
-}
+use crate::kernels::float::Float;
+use crate::kernels::simd::widest_simd;
 
 /// `a`'s transpose `(cols, rows)`, row-major, in a reused buffer as [`zeros`]: the weights
 /// the row kernel reads. Each output row is written 16 values (one cache line) at a time from
@@ -424,66 +231,12 @@ pub fn scatter_add_rows<F: Float>(table: &mut [F], rows: ArrayView2<F>, ids: &[u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{linalg::general_mat_mul, Array2};
+    use ndarray::Array2;
 
     fn filled(rows: usize, cols: usize, seed: f64) -> Array2<f64> {
         Array2::from_shape_fn((rows, cols), |(i, j)| {
-            ((i * cols + j) as f64 * 0.37 + seed).cos()
+            libm::cos((i * cols + j) as f64 * 0.37 + seed)
         })
-    }
-
-    /// Every stride combination the cells use, against ndarray's product.
-    #[test]
-    fn matches_ndarray_for_plain_and_transposed_views() {
-        for &(m, k, n) in &[(1, 1, 1), (3, 5, 7), (16, 128, 512), (17, 33, 9)] {
-            let a = filled(m, k, 0.1);
-            let b = filled(k, n, 0.2);
-            let a_t = a.t().to_owned();
-            let b_t = b.t().to_owned();
-            for (a_view, b_view) in [
-                (a.view(), b.view()),
-                (a_t.t(), b.view()),
-                (a.view(), b_t.t()),
-                (a_t.t(), b_t.t()),
-            ] {
-                let mut want = filled(m, n, 0.3);
-                let mut got = want.clone();
-                general_mat_mul(1.0, &a_view, &b_view, 1.0, &mut want);
-                gemm_add(a_view, b_view, &mut got.view_mut());
-                for (x, y) in got.iter().zip(&want) {
-                    assert!((x - y).abs() < 1e-12, "{m}x{k}x{n}: {x} vs {y}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn rows_kernel_matches_ndarray_and_ignores_batch_mates() {
-        for &(k, n) in &[(1, 1), (3, 9), (4, 12), (128, 512), (512, 128), (5, 70)] {
-            let a = filled(37, k, 0.1);
-            let b = filled(k, n, 0.2);
-            let bias = filled(1, n, 0.3);
-            let bias = bias.as_slice().expect("one row");
-            let mut want = Array2::from_shape_fn((37, n), |(_, j)| bias[j]);
-            general_mat_mul(1.0, &a, &b, 1.0, &mut want);
-            // Old values of `out` are never read.
-            let mut all = Array2::from_elem((37, n), f64::NAN);
-            gemm_bias_rows(a.view(), b.view(), bias, &mut all.view_mut());
-            for (x, y) in all.iter().zip(&want) {
-                assert!((x - y).abs() < 1e-12, "{k}x{n}: {x} vs {y}");
-            }
-            // Row i of a product of the first m rows is bit for bit row i of the full one.
-            for m in 1..37 {
-                let mut part = Array2::from_elem((m, n), f64::NAN);
-                gemm_bias_rows(
-                    a.slice(ndarray::s![..m, ..]),
-                    b.view(),
-                    bias,
-                    &mut part.view_mut(),
-                );
-                assert_eq!(part, all.slice(ndarray::s![..m, ..]), "{k}x{n}, {m} rows");
-            }
-        }
     }
 
     #[test]
@@ -568,15 +321,6 @@ mod tests {
             ndarray::array![[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [1.0, 2.0, 3.0]]
         );
         assert_eq!(stack_rows::<f32>(0, 1, std::iter::empty()).dim(), (0, 1));
-    }
-
-    #[test]
-    fn empty_inner_dimension_leaves_out_unchanged() {
-        let a = Array2::<f32>::zeros((2, 0));
-        let b = Array2::<f32>::zeros((0, 3));
-        let mut out = Array2::<f32>::ones((2, 3));
-        gemm_add(a.view(), b.view(), &mut out.view_mut());
-        assert!(out.iter().all(|&v| v == 1.0));
     }
 
     #[test]

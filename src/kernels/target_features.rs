@@ -356,7 +356,7 @@ fn helper(x: u32) -> u32 {
             .map(|(p, t)| (p.as_str(), t.as_str()))
             .collect();
         let checked = check_sources(&sources).unwrap_or_else(|e| panic!("{}", e.join("\n")));
-        // float.rs's two wrappers and model_file/x86.rs's three functions, at least.
+        // simd.rs's two wrappers and model_file/x86.rs's three functions, at least.
         assert!(
             checked >= 5,
             "only {checked} target_feature functions found"

@@ -4,7 +4,8 @@
 //! `l(z, y) = -w y log sigma(z) - (1 - y) log(1 - sigma(z))`
 //! `        = (1 - y) z + (1 + (w - 1) y) softplus(-z)`, `softplus(-z) = max(-z, 0) + log(1 + exp(-|z|))`
 //!
-//! which never overflows; `dl/dz = (1 - y) - (1 + (w - 1) y) sigma(-z)`, which is
+//! which never overflows (`exp` and `log1p` from the `libm` crate: the same bits on every
+//! CPU); `dl/dz = (1 - y) - (1 + (w - 1) y) sigma(-z)`, which is
 //! `sigma(z) - y` for w = 1.
 //!
 //! K classes: softmax cross-entropy (`nn.CrossEntropyLoss(weight=w)`, mean reduction), which
@@ -136,13 +137,13 @@ pub fn softmax_cross_entropy_scaled<F: Float>(
 
 /// Per-example loss, computed stably.
 pub fn bce_with_logits<F: Float>(z: F, y: F) -> F {
-    z.max(F::zero()) - z * y + (-z.abs()).exp().ln_1p()
+    z.max(F::zero()) - z * y + (-z.abs()).portable_exp().portable_ln_1p()
 }
 
 /// Per-example loss with positive-class weight `w`.
 pub fn weighted_bce_with_logits<F: Float>(z: F, y: F, w: F) -> F {
     let one = F::one();
-    let softplus_neg = (-z).max(F::zero()) + (-z.abs()).exp().ln_1p();
+    let softplus_neg = (-z).max(F::zero()) + (-z.abs()).portable_exp().portable_ln_1p();
     (one - y) * z + (one + (w - one) * y) * softplus_neg
 }
 
@@ -187,10 +188,10 @@ mod tests {
     /// Two rows, three classes, by hand: z = (0, ln 2, 0) has softmax (1/4, 1/2, 1/4).
     #[test]
     fn softmax_cross_entropy_by_hand() {
-        let z = array![[0.0f64, 2f64.ln(), 0.0], [1000.0, 0.0, 0.0]];
+        let z = array![[0.0f64, libm::log(2.0), 0.0], [1000.0, 0.0, 0.0]];
         let (loss, d) = Objective::Classes { weights: vec![] }.mean(z.view(), &[1, 2]);
         // l_0 = ln 4 - ln 2 = ln 2; l_1 = 1000 (log-sum-exp keeps it finite).
-        assert!((loss - (2f64.ln() + 1000.0) / 2.0).abs() < 1e-12);
+        assert!((loss - (libm::log(2.0) + 1000.0) / 2.0).abs() < 1e-12);
         let want = [[0.125, -0.25, 0.125], [0.5, 0.0, -0.5]];
         for (got, want) in d.iter().zip(want.iter().flatten()) {
             assert!((got - want).abs() < 1e-15, "{got} {want}");
@@ -201,7 +202,7 @@ mod tests {
         };
         assert_eq!(weighted.denominator(&[1, 2]), 2.5);
         let (loss, d) = weighted.mean(z.view(), &[1, 2]);
-        assert!((loss - (2.0 * 2f64.ln() + 0.5 * 1000.0) / 2.5).abs() < 1e-12);
+        assert!((loss - (2.0 * libm::log(2.0) + 0.5 * 1000.0) / 2.5).abs() < 1e-12);
         // (softmax - onehot) w_y / 2.5: (1/2 - 1) 2 / 2.5 and (0 - 1) 0.5 / 2.5.
         assert!((d[(0, 1)] - (-1.0 / 2.5)).abs() < 1e-15);
         assert!((d[(1, 2)] - (-0.5 / 2.5)).abs() < 1e-15);
@@ -249,8 +250,8 @@ mod tests {
     #[test]
     fn matches_the_naive_formula_and_stays_finite() {
         for &(z, y) in &[(0.3f64, 1.0), (-2.0, 0.0), (5.0, 0.0), (-0.7, 1.0)] {
-            let p = 1.0 / (1.0 + (-z).exp());
-            let naive = -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+            let p = 1.0 / (1.0 + libm::exp(-z));
+            let naive = -(y * libm::log(p) + (1.0 - y) * libm::log(1.0 - p));
             assert!((bce_with_logits(z, y) - naive).abs() < 1e-12);
         }
         assert!((bce_with_logits(1000.0f64, 0.0) - 1000.0).abs() < 1e-9);
@@ -261,7 +262,7 @@ mod tests {
     #[test]
     fn gradient_is_sigmoid_minus_label_over_batch() {
         let (loss, g) = mean_bce_with_logits(&[0.0f64, 2.0], &[1.0, 0.0], 1.0);
-        assert!((loss - (2f64.ln() + bce_with_logits(2.0, 0.0)) / 2.0).abs() < 1e-12);
+        assert!((loss - (std::f64::consts::LN_2 + bce_with_logits(2.0, 0.0)) / 2.0).abs() < 1e-12);
         assert!((g[0] - (-0.25)).abs() < 1e-12);
         assert!((g[1] - sigmoid(2.0) / 2.0).abs() < 1e-12);
     }
@@ -270,7 +271,7 @@ mod tests {
     fn positive_weight_scales_the_positive_term() {
         for &(z, y) in &[(0.3f64, 1.0), (-2.0, 0.0), (3.0, 0.0), (-4.0, 1.0)] {
             let p = sigmoid(z);
-            let naive = -(3.0 * y * p.ln() + (1.0 - y) * (1.0 - p).ln());
+            let naive = -(3.0 * y * libm::log(p) + (1.0 - y) * libm::log(1.0 - p));
             let got = weighted_bce_with_logits(z, y, 3.0);
             assert!((got - naive).abs() < 1e-9 * naive.abs().max(1.0), "{z} {y}");
             assert!((weighted_bce_with_logits(z, y, 1.0) - bce_with_logits(z, y)).abs() < 1e-12);

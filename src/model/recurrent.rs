@@ -8,7 +8,7 @@
 //! - backward: one product each for `dW_ih = dA_ih^T X` and `dW_hh = dA_hh^T H_prev` over all
 //!   steps, and one for `dX = dA_ih W_ih`; the time loop only does `dh_{t-1} = dA_hh W_hh`.
 //!
-//! The products are in [`crate::kernels::linalg`]. The gate arithmetic of each cell lives in its own
+//! The products are in [`crate::kernels::gemm`]. The gate arithmetic of each cell lives in its own
 //! file ([`super::rnn`], [`super::lstm`], [`super::gru`]) behind the [`Cell`] trait, one row
 //! at a time, compiled for the widest vector instructions the CPU has ([`widest_simd`]).
 //!
@@ -19,8 +19,10 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 
 use super::packing::Packing;
 use super::params::CellParams;
-use crate::kernels::float::{widest_simd, Float};
-use crate::kernels::linalg::{gemm_add, gemm_bias_rows, gemm_set, recycle, scratch, transposed};
+use crate::kernels::float::Float;
+use crate::kernels::gemm::{gemm_add, gemm_bias_rows, gemm_set};
+use crate::kernels::linalg::{recycle, scratch, transposed};
+use crate::kernels::simd::widest_simd;
 
 /// Inputs and outputs of one row's forward step. Slices are one row: `gates` and `pre_hh`
 /// have G*H values, `saved` has SAVED*H, the states H (or 0 for `c` when the cell has none).

@@ -128,7 +128,7 @@ mod tests {
     fn large_arrays_split_into_pieces_give_the_same_values() {
         // Over PARALLEL_BYTES, so the parallel path runs; shortest-form f32 text round-trips.
         let values: Vec<f32> = (0..300_000)
-            .map(|i| ((i as f32) * 0.618).sin() * 3.0)
+            .map(|i| libm::sinf((i as f32) * 0.618) * 3.0)
             .collect();
         let text = serde_json::to_string(&values).unwrap();
         assert!(text.len() > PARALLEL_BYTES);

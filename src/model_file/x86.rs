@@ -8,11 +8,15 @@
 use std::arch::x86_64::*;
 
 use super::numbers::POW10;
+use crate::kernels::simd::{level, SimdLevel};
 
-/// Whether the CPU has the features [`parse_numbers`] and [`wide_f32`] are compiled for.
+/// Whether the CPU has the features [`parse_numbers`] and [`wide_f32`] are compiled for, and
+/// `RNN_SENTIMENT_SIMD` allows them (AVX2 or wider; the portable parser gives the same values,
+/// and the cap lets the tests compare the two on one machine).
 #[inline]
 pub(super) fn available() -> bool {
-    std::arch::is_x86_feature_detected!("avx2")
+    level() >= SimdLevel::Avx2
+        && std::arch::is_x86_feature_detected!("avx2")
         && std::arch::is_x86_feature_detected!("bmi1")
         && std::arch::is_x86_feature_detected!("bmi2")
 }

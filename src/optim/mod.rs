@@ -36,8 +36,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::OptimizerKind;
-use crate::kernels::float::{widest_simd, Float};
+use crate::kernels::float::Float;
 use crate::kernels::linalg::prefetch;
+use crate::kernels::simd::widest_simd;
 use crate::model::params::Params;
 use crate::row_grads::RowGrads;
 

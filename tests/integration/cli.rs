@@ -812,7 +812,7 @@ fn pretrained_vectors_initialise_and_can_freeze_the_embedding() {
     let d = dir.path();
     let vector = |seed: usize| -> Vec<String> {
         (0..16)
-            .map(|i| format!("{:.3}", ((seed * 16 + i) as f64 * 0.37).sin()))
+            .map(|i| format!("{:.3}", libm::sin((seed * 16 + i) as f64 * 0.37)))
             .collect()
     };
     let mut file = String::from("5 16\n");

@@ -1,6 +1,6 @@
 //! The integration tests, built into one test binary: PyTorch reference values, finite
-//! difference gradient checks, padding invariance, the model file (plain and gzip), and the
-//! command line.
+//! difference gradient checks, padding invariance, the model file (plain and gzip), the command
+//! line, and the same results at every level of vector instructions.
 
 mod bad_input;
 mod cli;
@@ -21,6 +21,7 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+mod simd_levels;
 mod terminal;
 
 /// The README's test command must run the library's `debug_assert!`s (shape checks, the
