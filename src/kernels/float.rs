@@ -49,6 +49,11 @@ pub trait Float:
 
     /// `ln x` by the `libm` crate, as [`Float::portable_exp`].
     fn portable_ln(self) -> Self;
+
+    /// `fma(self, b, c)`, correctly rounded like [`NumFloat::mul_add`], without an FMA
+    /// instruction: for `f32`, in `f64` arithmetic that vectorises on SSE2 (where `mul_add`
+    /// is a call to the C library's `fmaf` per element); for `f64`, `mul_add` itself.
+    fn fma_in_f64(self, b: Self, c: Self) -> Self;
 }
 
 impl Float for f32 {
@@ -80,6 +85,30 @@ impl Float for f32 {
     fn portable_ln(self) -> Self {
         libm::logf(self)
     }
+    /// The product is exact in f64 (24 + 24 significant bits fit in 53) and the sum rounds
+    /// once; TwoSum gives that rounding's error `e`. Rounding the sum to odd instead (an
+    /// inexact sum with an even last bit moves one ulp toward the exact value) keeps the
+    /// information the final rounding needs, so `s as f32` is the correctly rounded
+    /// `a b + c`, as 53 >= 24 + 2 (Boldo and Melquiond, "Emulation of FMA and correctly
+    /// rounded sums: proved algorithms using rounding to odd", 2008).
+    #[inline(always)]
+    fn fma_in_f64(self, b: f32, c: f32) -> f32 {
+        let (p, c) = (f64::from(self) * f64::from(b), f64::from(c));
+        // s + e = p + c exactly (Knuth's TwoSum).
+        let s = p + c;
+        let c_part = s - p;
+        let e = (p - (s - c_part)) + (c - c_part);
+        let bits = s.to_bits();
+        // Toward e: one ulp up in magnitude when e has the sign of s, else down. Not for
+        // infinities and NaN (e is NaN there), which pass through as they are.
+        let step = if (e > 0.0) == (s > 0.0) { 1 } else { u64::MAX };
+        let to_odd = e != 0.0 && bits & 1 == 0 && s.is_finite();
+        f64::from_bits(if to_odd {
+            bits.wrapping_add(step)
+        } else {
+            bits
+        }) as f32
+    }
 }
 
 impl Float for f64 {
@@ -108,6 +137,10 @@ impl Float for f64 {
     #[inline]
     fn portable_ln(self) -> Self {
         libm::log(self)
+    }
+    #[inline(always)]
+    fn fma_in_f64(self, b: f64, c: f64) -> f64 {
+        self.mul_add(b, c)
     }
 }
 
@@ -199,6 +232,67 @@ mod tests {
         let mut tiny = [-1e30f32, 0.0];
         softmax_in_place(&mut tiny);
         assert_eq!(tiny, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn fma_in_f64_rounds_as_fma() {
+        // Random sign, mantissa and exponent for each operand, exponents spread so that the
+        // product and the addend overlap, nearly cancel or lie far apart (where the sticky
+        // bits decide), plus ties, zeros of both signs, infinities and NaN.
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut operand = |spread: u64| {
+            let r = next();
+            let exponent = (127 + (r >> 40) % (2 * spread + 1)) as u32 - spread as u32;
+            f32::from_bits(((r >> 63) as u32) << 31 | exponent << 23 | (r as u32 & 0x7f_ffff))
+        };
+        let mut cases: Vec<[f32; 3]> = (0..2_000_000)
+            .map(|i| {
+                let spread = [3, 30, 60][i % 3];
+                [operand(spread), operand(spread), operand(2 * spread)]
+            })
+            .collect();
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ];
+        for &x in &specials {
+            for &y in &specials {
+                cases.push([x, y, 1.0]);
+                cases.push([1.0, x, y]);
+            }
+        }
+        // a b just inside half an ulp of c, by less than half an ulp of f64: the sum in f64
+        // rounds to the f32 midpoint, and ties-to-even would then pick the wrong neighbour
+        // for c of odd or even mantissa (the double rounding the method exists to avoid).
+        for k in 0..40_000u64 {
+            let c = operand(30);
+            let half_ulp = f32::from_bits(c.to_bits() & 0xff80_0000) * f32::EPSILON / 2.0;
+            let x = 2f32.powi(-12 - (k % 12) as i32);
+            let sign = if k & 64 == 0 { 1.0 } else { -1.0 };
+            // (h (1 + x)) (1 - x) = h (1 - x^2); (h (1 - x)) (1 - x) = h (1 - 2x + x^2).
+            cases.push([sign * half_ulp * (1.0 + x), 1.0 - x, c]);
+            cases.push([sign * half_ulp * (1.0 - x), 1.0 - x, c]);
+            cases.push([sign * half_ulp * (1.0 + x), 1.0 + x, c]);
+        }
+        for [a, b, c] in cases {
+            let want = a.mul_add(b, c);
+            let got = a.fma_in_f64(b, c);
+            assert!(
+                got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()),
+                "fma({a:e}, {b:e}, {c:e}) = {want:e}, got {got:e}"
+            );
+        }
     }
 
     #[test]

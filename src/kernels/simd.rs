@@ -149,8 +149,9 @@ pub fn level() -> SimdLevel {
 /// (the cells' step functions are), so that all of it is compiled inside the wrapper that
 /// enables the features. Results are unchanged: Rust never fuses a multiply and an add on its
 /// own, so wider vectors compute the same IEEE operations on more lanes at once; an explicit
-/// `mul_add` is one correctly rounded operation on every path (the FMA instruction, or libm's
-/// `fmaf` on the baseline); and BMI and LZCNT only change how integers are shifted and counted.
+/// `mul_add` is one correctly rounded operation on every path (the FMA instruction, or the C
+/// library's `fmaf` on the baseline, where the products use `Float::fma_in_f64` instead); and
+/// BMI and LZCNT only change how integers are shifted and counted.
 #[inline(always)]
 pub fn widest_simd<R>(body: impl FnOnce() -> R) -> R {
     simd_at(level(), body)
