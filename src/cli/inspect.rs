@@ -15,7 +15,7 @@ use super::sniff::{check_model_path, file_start, is_checkpoint};
 use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::model_file;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
-use rnn_sentiment::training_info::TrainingInfo;
+use rnn_sentiment::training_info::{InputColumns, TrainingInfo};
 
 pub(crate) const INSPECT_JSON: &str = "\
 JSON output (--json): one object on stdout:
@@ -244,6 +244,30 @@ fn sizes(file_bytes: u64, json_bytes: u64) -> String {
     }
 }
 
+/// A K-class model's classes with their training rows and shares:
+/// `3: negative (2979, 38.7%), neutral (...), positive (...)`.
+fn classes_text(config: &ModelConfig, info: &TrainingInfo) -> String {
+    let shares: Vec<String> = class_shares(config, info)
+        .into_iter()
+        .map(|(name, rows, share)| match (rows, share) {
+            (Some(rows), Some(share)) => format!("{name} ({rows}, {:.1}%)", 100.0 * share),
+            _ => name.to_string(),
+        })
+        .collect();
+    format!("{}: {}", config.classes.len(), shares.join(", "))
+}
+
+/// How the training data was read: `text "review", label "stars", delimiter ';'`.
+fn input_columns_text(input: &InputColumns) -> String {
+    let delimiter = input.delimiter.map_or("by extension".to_string(), |d| {
+        format!("{:?}", char::from(d.0))
+    });
+    format!(
+        "text {:?}, label {:?}, delimiter {delimiter} (eval's defaults)",
+        input.text_column, input.label_column
+    )
+}
+
 /// `inspect`: one line per fact, aligned.
 fn inspect_text(facts: &Facts) -> Result<i32> {
     let &Facts {
@@ -290,17 +314,7 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
     if config.is_binary() {
         line("threshold", config.threshold.to_string())?;
     } else {
-        let shares: Vec<String> = class_shares(config, info)
-            .into_iter()
-            .map(|(name, rows, share)| match (rows, share) {
-                (Some(rows), Some(share)) => format!("{name} ({rows}, {:.1}%)", 100.0 * share),
-                _ => name.to_string(),
-            })
-            .collect();
-        line(
-            "classes",
-            format!("{}: {}", config.classes.len(), shares.join(", ")),
-        )?;
+        line("classes", classes_text(config, info))?;
     }
     let balance = if config.is_binary() {
         format!(" ({:.1}% positive)", 100.0 * info.train_positive_rate)
@@ -321,20 +335,7 @@ fn inspect_text(facts: &Facts) -> Result<i32> {
         ),
     )?;
     if let Some(input) = &info.input {
-        line(
-            "input columns",
-            format!(
-                "text {:?}, label {:?}, delimiter {} (eval's defaults)",
-                input.text_column,
-                input.label_column,
-                input
-                    .delimiter
-                    .map_or("by extension".to_string(), |d| format!(
-                        "{:?}",
-                        char::from(d.0)
-                    ))
-            ),
-        )?;
+        line("input columns", input_columns_text(input))?;
     }
     line(
         "vocab coverage",

@@ -367,24 +367,9 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     )?;
     let mut trained = match outcome {
         train::Outcome::Finished(trained) => trained,
-        train::Outcome::Interrupted(mut c) => {
+        train::Outcome::Interrupted(c) => {
             progress.clear();
-            let path = checkpoint_path(&plan.output);
-            c.invocation = Some(Invocation {
-                data: plan.data.clone(),
-                directory: std::env::current_dir().context("cannot read the current directory")?,
-                options: plan.options.clone(),
-            });
-            c.write(&path)?;
-            note!(
-                "interrupted in epoch {}, after batch {}: checkpoint saved to {}\n\
-                 continue with: {}",
-                c.epoch,
-                c.batch,
-                path.display(),
-                resume_command(&path, &plan.data)
-            );
-            return Ok(EXIT_INTERRUPTED);
+            return save_checkpoint(*c, &plan);
         }
     };
     let train_seconds = fit_start.elapsed().as_secs_f64();
@@ -428,6 +413,27 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
 
     let seconds = (train_seconds, started.elapsed().as_secs_f64());
     print_summary(&args, &plan, &trained, seconds, threads)
+}
+
+/// An interrupted run: its checkpoint, with how the run was started, and the command that
+/// continues it.
+fn save_checkpoint(mut c: train::Checkpoint, plan: &TrainPlan) -> Result<i32> {
+    let path = checkpoint_path(&plan.output);
+    c.invocation = Some(Invocation {
+        data: plan.data.clone(),
+        directory: std::env::current_dir().context("cannot read the current directory")?,
+        options: plan.options.clone(),
+    });
+    c.write(&path)?;
+    note!(
+        "interrupted in epoch {}, after batch {}: checkpoint saved to {}\n\
+         continue with: {}",
+        c.epoch,
+        c.batch,
+        path.display(),
+        resume_command(&path, &plan.data)
+    );
+    Ok(EXIT_INTERRUPTED)
 }
 
 /// The run's summary: pretrained-vector coverage on stderr, then one line (or, with
