@@ -39,6 +39,24 @@ RECIPES = {
     "B-e3-p2": ["--bidirectional", "--pooling", "max", "--dropout", "0.5", "--embed-init", "0.1", "--embed-dropout", "0.3", "--patience", "2"],
     "B-e3-p2-lin4": ["--bidirectional", "--pooling", "max", "--dropout", "0.5", "--embed-init", "0.1", "--embed-dropout", "0.3", "--epochs", "4", "--lr-schedule", "linear"],
     "bi-gru-max-d5": ["--cell", "gru", "--bidirectional", "--pooling", "max", "--dropout", "0.5"],
+    # K classes (SST-3, SST-5), added to the default recipe above (B-e3-p2).
+    "K-default": [],
+    "K-p4": ["--patience", "4", "--epochs", "20"],
+    "K-lr1": ["--lr", "0.001"],
+    "K-lr1-p4": ["--lr", "0.001", "--patience", "4", "--epochs", "20"],
+    "K-h64": ["--hidden-dim", "64"],
+    "K-mean": ["--pooling", "mean"],
+    "K-gru": ["--cell", "gru"],
+    "K-wd": ["--weight-decay", "0.01"],
+    "K-ed5": ["--embed-dropout", "0.5"],
+    "K-b64": ["--batch-size", "64"],
+    "K-uni": ["--no-bidirectional"],
+    "K-mc2": ["--min-count", "2"],
+    "K-lin6": ["--epochs", "6", "--lr-schedule", "linear"],
+    "K-l2": ["--layers", "2"],
+    "K-e300": ["--embed-dim", "300"],
+    "K-ei05": ["--embed-init", "0.05"],
+    "K-b16": ["--batch-size", "16"],
 }
 
 
@@ -88,7 +106,7 @@ def main():
                     continue
                 report = json.loads(r.stdout)
                 ev = json.loads(subprocess.run([BIN, "eval", "--json", "-m", model, dev], capture_output=True, text=True, check=True).stdout)
-                line = "\t".join(str(x) for x in [name, data, seed, f"{ev['accuracy']:.4f}", f"{ev['f1']:.4f}",
+                line = "\t".join(str(x) for x in [name, data, seed, f"{ev['accuracy']:.4f}", f"{ev.get('f1', ev.get('macro_f1')):.4f}",
                                                    report["best_epoch"], report["epochs_run"], f"{secs:.1f}",
                                                    f"{report['tokens_per_s']:.0f}", " ".join(RECIPES[name] + args.extra)])
                 print(line, flush=True)

@@ -8,13 +8,15 @@ use serde_json::json;
 
 use rnn_sentiment::data::{self, LabelSet};
 use rnn_sentiment::metrics::{self, ClassMetrics};
+use rnn_sentiment::report;
+use rnn_sentiment::report::evaluation_classes::ClassEvaluationRun;
 use rnn_sentiment::sentiment::SentimentModel;
 
 use super::args::csv_options;
 use super::eval::{EvalArgs, Gates};
+use super::output::write_report;
 
-/// Refuses what only a binary model has: a threshold, its tuning, the report (whose charts are
-/// of one probability).
+/// Refuses what only a binary model has: a threshold and its tuning.
 fn check_binary_only_options(args: &EvalArgs, model: &SentimentModel) -> Result<()> {
     let shown = args.model.model.display();
     let k = model.classes().len();
@@ -27,12 +29,6 @@ fn check_binary_only_options(args: &EvalArgs, model: &SentimentModel) -> Result<
             "{option} is for binary models; {shown} is a K-class model of {k} classes ({}), \
              which predicts the most probable class: leave out {option}",
             data::list_classes(model.classes())
-        );
-    }
-    if args.report.is_some() {
-        bail!(
-            "--report is not available for K-class models yet ({shown} has {k} classes); the \
-             metrics and the confusion matrix are printed (--json for all of them)"
         );
     }
     Ok(())
@@ -49,10 +45,24 @@ pub(crate) fn eval_classes(args: &EvalArgs, model: &SentimentModel) -> Result<i3
     let logits = model.class_logits(&texts);
     let m = metrics::evaluate_classes(logits.view(), &targets, model.classes());
     let gates = Gates::of(args, m.accuracy, m.macro_f1);
+    if let Some(dir) = &args.report {
+        let run = ClassEvaluationRun {
+            model_path: &args.model.model,
+            data_path: &args.data,
+            examples: &examples,
+            logits: logits.view(),
+            metrics: &m,
+            mistakes: args.mistakes,
+        };
+        write_report(&report::evaluation_classes::render(&run)?, dir, false)?;
+    }
     if args.json {
         let mut value = serde_json::to_value(&m)?;
         value["data"] = json!(args.data);
         value["model"] = json!(args.model.model);
+        if let Some(dir) = &args.report {
+            value["report"] = json!(dir.join("report.html"));
+        }
         gates.add_to(&mut value);
         say!("{value}");
     } else {

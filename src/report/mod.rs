@@ -8,6 +8,7 @@
 
 pub mod charts;
 pub mod evaluation;
+pub mod evaluation_classes;
 pub mod training;
 
 use std::fmt::Write as _;

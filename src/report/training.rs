@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Bar, Series, SeriesLabelPosition};
+use super::evaluation_classes::{class_areas, per_class_table, probabilities, Areas};
 use super::{figure, fixed, key_values, CsvText, Page, Report};
 use crate::config::ModelConfig;
 use crate::data::Example;
@@ -187,11 +188,25 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
     // The validation texts are encoded once, for both the summary's metrics and the data
     // section's coverage.
     let valid_ids: Vec<Vec<u32>> = run.valid.iter().map(|e| model.encode(&e.text)).collect();
+    let validation = Validation::of(run, &valid_ids);
     page.section(
         "summary",
         "Summary",
-        &summary_section(run, &architecture, &valid_ids),
+        &summary_section(run, &architecture, validation.as_ref()),
     );
+    if let Some(Validation::Classes(m, areas)) = &validation {
+        page.section(
+            "classes",
+            "Per class (validation rows, saved model)",
+            &per_class_table(
+                m,
+                areas,
+                "The saved (best) epoch's model on the validation rows: precision, recall and \
+                 F1 of the most probable class; ROC AUC and average precision of the class's \
+                 probability ranked against the other classes' rows",
+            ),
+        );
+    }
     page.section("curves", "Training curves", &curves_section(run)?);
     page.section("data", "Data", &data_section(run, &valid_ids)?);
     page.section("config", "Configuration", &config_section(run));
@@ -231,34 +246,59 @@ fn architecture(config: &ModelConfig) -> String {
     )
 }
 
-/// Summary: the numbers a reader wants first (size, epochs, validation metrics, speed).
-fn summary_section(run: &TrainingRun<'_>, architecture: &str, valid_ids: &[Vec<u32>]) -> String {
-    let model = run.model;
-    let info = &model.training;
-    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    // The best epoch's model on the validation rows: binary metrics at the model's threshold,
-    // or for K classes accuracy and F1 of the most probable class.
-    let valid_metrics: Option<Vec<(&str, String)>> = (!run.valid.is_empty()).then(|| {
+/// The saved model on the validation rows: binary metrics at the model's threshold, or for K
+/// classes every class's metrics and its one-vs-rest areas.
+enum Validation {
+    Binary(metrics::Metrics),
+    Classes(metrics::ClassMetrics, Vec<Areas>),
+}
+
+impl Validation {
+    fn of(run: &TrainingRun<'_>, valid_ids: &[Vec<u32>]) -> Option<Self> {
+        if run.valid.is_empty() {
+            return None;
+        }
+        let model = run.model;
         let logits = logits_batched(&model.classifier, valid_ids, INFERENCE_BATCH);
-        if model.is_binary() {
-            let valid_labels: Vec<bool> = run.valid.iter().map(Example::is_positive).collect();
+        Some(if model.is_binary() {
+            let labels: Vec<bool> = run.valid.iter().map(Example::is_positive).collect();
             let logits = logits.into_raw_vec_and_offset().0;
-            let m = metrics::evaluate(&logits, &valid_labels, model.threshold());
-            vec![
-                ("validation accuracy", format!("{:.4}", m.accuracy)),
-                ("validation F1", format!("{:.4}", m.f1)),
-                ("validation ROC AUC", fixed(m.roc_auc)),
-            ]
+            Self::Binary(metrics::evaluate(&logits, &labels, model.threshold()))
         } else {
             let labels: Vec<usize> = run.valid.iter().map(|e| e.label).collect();
             let m = metrics::evaluate_classes(logits.view(), &labels, model.classes());
-            vec![
+            let areas = class_areas(probabilities(logits.view()).view(), &labels);
+            Self::Classes(m, areas)
+        })
+    }
+
+    /// The summary's lines.
+    fn summary(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::Binary(m) => vec![
+                ("validation accuracy", format!("{:.4}", m.accuracy)),
+                ("validation F1", format!("{:.4}", m.f1)),
+                ("validation ROC AUC", fixed(m.roc_auc)),
+            ],
+            Self::Classes(m, _) => vec![
                 ("validation accuracy", format!("{:.4}", m.accuracy)),
                 ("validation macro F1", format!("{:.4}", m.macro_f1)),
                 ("validation weighted F1", format!("{:.4}", m.weighted_f1)),
-            ]
+            ],
         }
-    });
+    }
+}
+
+/// Summary: the numbers a reader wants first (size, epochs, validation metrics, speed).
+fn summary_section(
+    run: &TrainingRun<'_>,
+    architecture: &str,
+    validation: Option<&Validation>,
+) -> String {
+    let model = run.model;
+    let info = &model.training;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
+    let valid_metrics = validation.map(Validation::summary);
     let tokens: usize = run.timings.iter().map(|t| t.tokens).sum();
     let timed: f64 = run.timings.iter().map(|t| t.seconds).sum();
     let mut summary = vec![

@@ -470,6 +470,18 @@ fn train_report_and_json_of_a_k_class_run_speak_of_classes() {
         !html.contains("% positive") && html.contains("neutral "),
         "class shares, not a positive rate"
     );
+    // The saved model's metrics per class, on the validation rows.
+    let table = html
+        .split("<section id=\"classes\">")
+        .nth(1)
+        .expect("a per-class section")
+        .split("</section>")
+        .next()
+        .unwrap();
+    for class in ["neg", "neutral", "pos"] {
+        assert!(table.contains(&format!("<tr><td>{class}</td>")), "{class}");
+    }
+    assert!(table.contains("<th>ROC AUC</th>"));
 }
 
 /// `--classes` and `--class-weight` are options of the run: an interrupted K-class run resumes

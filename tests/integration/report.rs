@@ -301,3 +301,166 @@ fn eval_report_holds_curves_confusion_and_mistakes() {
         - 1;
     assert_eq!(shown as u64, errors.min(5));
 }
+
+/// One-vs-rest ROC AUC by its definition: the share of (row of the class, row of another class)
+/// pairs the class's probability orders right, ties counting half.
+fn pairwise_auc(scores: &[f64], is_class: &[bool]) -> f64 {
+    let (mut right, mut pairs) = (0.0, 0.0);
+    for (p, _) in scores.iter().zip(is_class).filter(|(_, &y)| y) {
+        for (n, _) in scores.iter().zip(is_class).filter(|(_, &y)| !y) {
+            pairs += 1.0;
+            right += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
+        }
+    }
+    right / pairs
+}
+
+/// The cells of a table row, as text.
+fn cell_texts(row: Node<'_, '_>) -> Vec<String> {
+    row.children()
+        .filter(|n| n.is_element() && n.tag_name().name() == "td")
+        .map(|n| n.text().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn section<'a, 'i>(doc: &'a Document<'i>, id: &str) -> Node<'a, 'i> {
+    elements(doc, "section")
+        .find(|s| s.attribute("id") == Some(id))
+        .unwrap_or_else(|| panic!("no section {id}"))
+}
+
+fn rows_of<'a, 'i>(node: Node<'a, 'i>) -> Vec<Node<'a, 'i>> {
+    node.descendants()
+        .filter(|n| n.is_element() && n.tag_name().name() == "tr")
+        .collect()
+}
+
+#[test]
+fn eval_report_of_a_k_class_model_shows_every_class() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let mut data_text = three_class_csv(240, 7);
+    // The same text under each class: two of the three rows are mistakes. And hostile text.
+    for label in ["neg", "neutral", "pos"] {
+        data_text.push_str(&format!("the film was great and awful,{label}\n"));
+    }
+    data_text.push_str("\"<script>alert('x')</script> & <b>fine</b>\",neutral\n");
+    let data = write(d, "three.csv", &data_text);
+    let model = train_classes(d, &data, "k.json", &["--epochs", "3"]);
+    let (code, stdout, stderr) = run(bin(d)
+        .args(["eval", "--json", "--report", "ev", "--mistakes", "4", "-m"])
+        .arg(&model)
+        .arg(&data));
+    assert_eq!(code, 0, "{stderr}");
+    let metrics: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(metrics["report"], "ev/report.html");
+    let html = read(&d.join("ev/report.html"));
+    assert!(!html.contains("<script>alert"), "unescaped text");
+    let doc = parse(&html);
+    assert_self_contained(&doc);
+    assert_eq!(
+        section_ids(&doc),
+        ["summary", "classes", "confusion", "curves", "mistakes"]
+    );
+    // ROC and precision-recall (a curve per class), and the top-class calibration.
+    assert_eq!(elements(&doc, "svg").count(), 3);
+    let classes = ["neg", "neutral", "pos"];
+
+    // Each class's AUC, in the table and the legend, is that of its probabilities as `predict`
+    // prints them.
+    let texts: Vec<String> = csv::Reader::from_reader(data_text.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[0].to_string())
+        .collect();
+    let labels: Vec<String> = csv::Reader::from_reader(data_text.as_bytes())
+        .records()
+        .map(|r| r.unwrap()[1].to_string())
+        .collect();
+    let (code, predicted, stderr) = run(bin(d)
+        .args(["predict", "--json", "-m"])
+        .arg(&model)
+        .write_stdin(texts.join("\n")));
+    assert_eq!(code, 0, "{stderr}");
+    let probabilities: Vec<Value> = predicted
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["probabilities"].clone())
+        .collect();
+    assert_eq!(probabilities.len(), texts.len());
+    let table_rows = rows_of(section(&doc, "classes"));
+    let legend = chart_texts(&doc);
+    for (k, class) in classes.iter().enumerate() {
+        let scores: Vec<f64> = probabilities
+            .iter()
+            .map(|p| p[class].as_f64().unwrap())
+            .collect();
+        let is_class: Vec<bool> = labels.iter().map(|l| l == class).collect();
+        let auc = pairwise_auc(&scores, &is_class);
+        let cells = cell_texts(table_rows[k + 1]);
+        assert_eq!(cells[0], *class);
+        assert_eq!(cells[6], format!("{auc:.4}"), "{class}");
+        assert!(
+            legend.contains(&format!("{class} ({auc:.3})")),
+            "{legend:?}"
+        );
+        let f1 = metrics["per_class"][k]["f1"].as_f64().unwrap();
+        assert_eq!(cells[4], format!("{f1:.4}"));
+    }
+
+    // The heat map holds the JSON's confusion matrix, each cell with its row share.
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(metrics["confusion"].clone()).unwrap();
+    let heat = elements(&doc, "table")
+        .find(|t| t.attribute("class") == Some("cm"))
+        .expect("confusion table");
+    for (k, row) in rows_of(heat).iter().skip(1).enumerate() {
+        let total: u64 = confusion[k].iter().sum();
+        let cells = cell_texts(*row);
+        let expected: Vec<String> = confusion[k]
+            .iter()
+            .map(|&n| format!("{n} ({:.1}%)", 100.0 * n as f64 / total as f64))
+            .chain([total.to_string()])
+            .collect();
+        assert_eq!(cells, expected, "row {}", classes[k]);
+    }
+
+    // mistakes.csv: every wrong row, most confident first, with both class names.
+    let correct: u64 = (0..3).map(|k| confusion[k][k]).sum();
+    let mut reader = csv::Reader::from_path(d.join("ev/mistakes.csv")).unwrap();
+    assert_eq!(
+        reader.headers().unwrap(),
+        vec![
+            "line",
+            "label",
+            "predicted",
+            "probability",
+            "label_probability",
+            "text"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len() as u64, texts.len() as u64 - correct);
+    assert!(rows.len() >= 2, "the repeated text is wrong at least twice");
+    let p = |r: &csv::StringRecord, i: usize| r[i].parse::<f64>().unwrap();
+    assert!(rows.windows(2).all(|w| p(&w[0], 3) >= p(&w[1], 3)));
+    for r in &rows {
+        let line: usize = r[0].parse().unwrap();
+        // Line 1 is the header.
+        assert_eq!(
+            (&r[1], &r[5]),
+            (labels[line - 2].as_str(), texts[line - 2].as_str())
+        );
+        assert_ne!(&r[1], &r[2]);
+        let row_p = &probabilities[line - 2];
+        assert_eq!(p(r, 3), row_p[&r[2]].as_f64().unwrap());
+        assert_eq!(p(r, 4), row_p[&r[1]].as_f64().unwrap());
+    }
+    assert_eq!(
+        rows_of(section(&doc, "mistakes")).len() - 1,
+        rows.len().min(4)
+    );
+}
