@@ -40,8 +40,9 @@ fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
 
 /// Architectures whose products have full, 8-wide and single-column tiles at every level
 /// (E = 67, H = 21, 4H = 84 columns against tiles of 64 or 16), each cell's gate code, and
-/// both directions with max and mean pooling.
-const MODELS: [(&str, &[&str]); 3] = [
+/// both directions with max and mean pooling; and a K-class head (softmax, its log-sum-exp and
+/// cross-entropy gradient) on the same data, with class weights.
+const MODELS: [(&str, &[&str]); 4] = [
     ("lstm", &["--cell", "lstm", "--pooling", "last"]),
     (
         "gru",
@@ -58,6 +59,10 @@ const MODELS: [(&str, &[&str]); 3] = [
     (
         "rnn",
         &["--cell", "rnn", "--pooling", "mean", "--dropout", "0.2"],
+    ),
+    (
+        "k-class",
+        &["--cell", "lstm", "--classes", "1,0", "--class-weight", "0=1.5"],
     ),
 ];
 
@@ -87,6 +92,7 @@ fn every_simd_level_trains_the_same_bytes_and_scores_the_same() {
                 // The cap took effect: a level not reached would make the test vacuous.
                 let summary: Value = serde_json::from_str(train.trim()).expect("a JSON object");
                 assert_eq!(summary["simd"], level.name(), "{name}");
+                assert_eq!(summary.get("classes").is_some(), name == "k-class");
                 std::fs::read(model_at(level)).unwrap()
             })
             .collect();
