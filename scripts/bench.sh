@@ -10,7 +10,10 @@
 #   b. one epoch of sst2-glue, wall clock including loading, and (f) its peak RSS;
 #   c. one epoch of IMDB at max-len 400 (only when --cells has lstm, and not with --quick);
 #   d. batch predict throughput on sst2-glue dev texts repeated to 100,000 lines;
-#   e. cold-start latency of `predict` on one sentence (median of 20 processes).
+#   e. cold-start latency of `predict` on one sentence (median of 20 processes);
+#   g. K-class against binary training throughput on the same texts (SST-5's, 5 classes against
+#      the same rows labelled positive/negative), median of 3 interleaved runs of each (1 with
+#      --quick); skipped without DATA_DIR/sst5/train.csv.
 # Prints a header and a markdown table on stdout (ratio > 1: rnn-sentiment is better); progress
 # goes to stderr. DATA_DIR defaults to ../shared/data relative to the repo root. Not run in CI.
 # RNN_SENTIMENT_BIN=PATH in the environment skips the build and uses that binary.
@@ -85,6 +88,7 @@ done
 SST2_TRAIN_SRC="$DATA_DIR/sst2-glue/train.csv"
 SST2_DEV="$DATA_DIR/sst2-glue/dev.csv"
 IMDB_SRC="$DATA_DIR/imdb/train.csv"
+SST5_SRC="$DATA_DIR/sst5/train.csv"
 [ -f "$SST2_TRAIN_SRC" ] || die "no $SST2_TRAIN_SRC"
 [ -f "$SST2_DEV" ] || die "no $SST2_DEV"
 
@@ -116,6 +120,8 @@ TMP="$(mktemp -d "${TMPDIR:-/tmp}/bench.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
+K_RESULTS="$TMP/k-results.tsv"
+: >"$K_RESULTS"
 NOTES="$TMP/notes.txt"
 : >"$NOTES"
 FAILED=0
@@ -248,6 +254,20 @@ elif what == "lines":
         f.writelines(t + "\n" for t in texts)
     with open(out, "w", encoding="utf-8") as f:
         f.writelines(texts[i % len(texts)] + "\n" for i in range(n))
+elif what == "classes":
+    # the same texts twice: with their K labels, and labelled positive/negative (the label
+    # names "positive" or "very positive" are positive); the first N rows (0: all)
+    src, k_out, b_out, n = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+    with open(src, newline="", encoding="utf-8") as f:
+        rows = [(r["text"], r["label"]) for r in csv.DictReader(f)]
+    rows = rows if n == 0 else rows[:n]
+    for out, label in ((k_out, lambda l: l),
+                       (b_out, lambda l: "positive" if l.endswith("positive") else "negative")):
+        with open(out, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["text", "label"])
+            w.writerows((t, label(l)) for t, l in rows)
+    print(len(rows), len({l for _, l in rows}))
 elif what == "count":
     # tokens the model sees in N lines cycling over the texts: `tokenize` JSON lines on stdin
     import json
@@ -276,6 +296,16 @@ PREDICT_FILE="$TMP/predict.txt"
 DEV_TEXTS="$TMP/dev-texts.txt"
 python3 "$PREP_PY" lines "$SST2_DEV" "$PREDICT_FILE" "$DEV_TEXTS" "$PREDICT_LINES" ||
     die "cannot write $PREDICT_FILE"
+
+K_TRAIN="" B_TRAIN=""
+if [ -f "$SST5_SRC" ]; then
+    K_TRAIN="$TMP/k-classes.csv" B_TRAIN="$TMP/k-binary.csv"
+    read -r k_rows k_count <<<"$(python3 "$PREP_PY" classes "$SST5_SRC" "$K_TRAIN" "$B_TRAIN" \
+        "$([ "$QUICK" = 1 ] && echo 2000 || echo 0)")" || die "cannot write $K_TRAIN"
+    log "sst5: $k_rows rows, $k_count classes, and the same rows as binary"
+else
+    note "[g] is n/a: no $SST5_SRC"
+fi
 
 if [ "$RUN_IMDB" = 1 ] && [ "$RUN_TORCH" = 1 ]; then
     # torch_rnn.py needs a --test file; IMDB ships none here. Its scoring is outside `seconds`.
@@ -533,6 +563,28 @@ for cell in "${CELL_LIST[@]}"; do
     fi
     record "predict 1 sentence, cold process, median ms vs \`python3 -c 'import torch'\` [e]" "$cell" "$lat" \
         "$([ "$RUN_TORCH" = 1 ] && echo "${torch_import_ms:-failed}")" low ms
+
+    # g. K classes against binary -------------------------------------------------------------------
+    if [ -n "$K_TRAIN" ]; then
+        k_runs=() b_runs=()
+        for pair in $(seq "$SYNTH_PAIRS"); do
+            for kind in binary classes; do
+                data="$B_TRAIN"
+                [ "$kind" = classes ] && data="$K_TRAIN"
+                log "$cell: sst5 1 epoch as $kind $pair/$SYNTH_PAIRS"
+                if "$BIN" train --json --quiet --epochs 1 --valid-split 0 --cell "$cell" "${ARCH[@]}" \
+                    -o "$run/$kind.json" "$data" >"$run/$kind.out" 2>"$run/$kind.err" &&
+                    value="$(json_get "$run/$kind.out" tokens_per_s 2>"$run/parse.err")"; then
+                    if [ "$kind" = classes ]; then k_runs+=("$value"); else b_runs+=("$value"); fi
+                else
+                    fail "$cell: rnn-sentiment train on $data"; tail_err "$run/$kind.err"
+                fi
+            done
+        done
+        note "[g] $cell, runs in order: binary ${b_runs[*]:-none}; K classes ${k_runs[*]:-none}"
+        printf '%s\t%s\t%s\n' "$cell" "$(median_of ${b_runs[@]+"${b_runs[@]}"})" \
+            "$(median_of ${k_runs[@]+"${k_runs[@]}"})" >>"$K_RESULTS"
+    fi
 done
 
 # ---- report ------------------------------------------------------------------------------------
@@ -620,6 +672,25 @@ with open(sys.argv[1], encoding="utf-8") as f:
             pass
         print(f"| {measure} | {cell} | {fmt(ours, unit)} | {fmt(theirs, unit)} | {ratio} |")
 EOF
+if [ -s "$K_RESULTS" ]; then
+    echo
+    echo "K classes against binary, training tokens/s on the same $k_rows texts [g]"
+    echo
+    python3 - "$K_RESULTS" "$k_count" <<'EOF'
+import sys
+
+print(f"| cell | binary | {sys.argv[2]} classes | K / binary |")
+print("|---|---:|---:|---:|")
+with open(sys.argv[1], encoding="utf-8") as f:
+    for line in f:
+        cell, binary, classes = line.rstrip("\n").split("\t")
+        try:
+            b, k = float(binary), float(classes)
+            print(f"| {cell} | {b:,.0f} | {k:,.0f} | {k / b:.3f} |")
+        except ValueError:
+            print(f"| {cell} | {binary} | {classes} | n/a |")
+EOF
+fi
 echo
 echo "Notes"
 echo
@@ -650,6 +721,9 @@ echo "- [e] rnn-sentiment: \`predict -m MODEL \"a fine movie\"\` with the sst2-g
 echo "  process each time, wall clock via Python's perf_counter around subprocess.run. PyTorch:"
 echo "  median of 2 runs of \`python3 -c \"import torch\"\`: a floor, not a prediction."
 echo "- [f] peak RSS = \"Maximum resident set size\" of \`/usr/bin/time -v\` for the runs of [b]."
+echo "- [g] rnn-sentiment \`train --json --epochs 1 --valid-split 0\` with the architecture above on"
+echo "  sst5/train.csv (K classes: softmax head, cross-entropy) and on the same texts labelled"
+echo "  positive/negative (one logit, BCE); \`tokens_per_s\` of each, median of interleaved runs."
 if [ -s "$NOTES" ]; then
     sed 's/^/- /' "$NOTES"
 fi

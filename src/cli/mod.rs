@@ -42,7 +42,7 @@ pub(crate) const EXIT_INTERRUPTED: i32 = 130;
 #[command(
     name = "rnn-sentiment",
     version,
-    about = "Train, evaluate and serve binary sentiment classifiers built from recurrent networks (RNN, LSTM, GRU).",
+    about = "Train, evaluate and serve sentiment classifiers (two classes or K named ones) built from recurrent networks (RNN, LSTM, GRU).",
     after_help = "Exit codes: 0 success, 1 quality gate failed (eval --min-accuracy), 2 error, 130 training interrupted (checkpoint written; a second signal stops at once without one).\n\
                   Quick start: rnn-sentiment train data/train.csv && rnn-sentiment predict \"I love this movie\""
 )]
