@@ -23,6 +23,7 @@ pub mod error;
 pub mod files;
 pub mod kernels;
 pub mod limits;
+pub mod lm;
 pub mod metrics;
 pub mod model;
 pub mod model_file;

@@ -33,7 +33,7 @@ use ndarray::{s, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::config::{CellKind, ModelConfig};
+use crate::config::ModelConfig;
 use crate::kernels::float::{sigmoid, softmax_in_place, Float};
 use crate::kernels::linalg::{recycle, scatter_add_rows, stack_rows};
 use crate::rng::Rng;
@@ -130,21 +130,22 @@ impl<F: Float> TokenProjections<F> {
 macro_rules! with_cell {
     ($kind:expr, $cell:ident => $body:expr) => {
         match $kind {
-            CellKind::Rnn => {
-                type $cell = rnn::Rnn;
+            $crate::config::CellKind::Rnn => {
+                type $cell = $crate::model::rnn::Rnn;
                 $body
             }
-            CellKind::Lstm => {
-                type $cell = lstm::Lstm;
+            $crate::config::CellKind::Lstm => {
+                type $cell = $crate::model::lstm::Lstm;
                 $body
             }
-            CellKind::Gru => {
-                type $cell = gru::Gru;
+            $crate::config::CellKind::Gru => {
+                type $cell = $crate::model::gru::Gru;
                 $body
             }
         }
     };
 }
+pub(crate) use with_cell;
 
 /// `out[k] = x[index[k]]` for rows.
 fn gather_rows<F: Float>(x: &Array2<F>, index: &[usize]) -> Array2<F> {

@@ -83,6 +83,27 @@ pub trait Cell {
     fn backward_row<F: Float>(row: RowBackward<'_, F>);
 }
 
+/// A layer-direction's recurrent state for every row: where a run starts and where it ends.
+/// A language model carries it from one chunk of a text stream to the next (truncated BPTT);
+/// the classifier starts every text from zeros.
+#[derive(Clone, Debug, PartialEq)]
+pub struct State<F> {
+    /// (B, H) `h`, rows in batch order.
+    pub h: Array2<F>,
+    /// (B, H) `c` for the LSTM, (B, 0) otherwise.
+    pub c: Array2<F>,
+}
+
+impl<F: Float> State<F> {
+    /// The zero state of `rows` rows of a cell with `hidden` units.
+    pub fn zeros(rows: usize, hidden: usize, has_cell_state: bool) -> Self {
+        Self {
+            h: Array2::zeros((rows, hidden)),
+            c: Array2::zeros((rows, if has_cell_state { hidden } else { 0 })),
+        }
+    }
+}
+
 /// What forward keeps for backward, all packed (N rows).
 #[derive(Clone, Debug)]
 pub struct RecurrentCache<F> {
@@ -96,6 +117,9 @@ pub struct RecurrentCache<F> {
     h_prev: Array2<F>,
     /// (N, H) `c_{t-1}` for the LSTM, (N, 0) otherwise.
     c_prev: Array2<F>,
+    /// Whether the run started from a given state rather than zeros: the first step's
+    /// `h_{-1}` then adds to dW_hh.
+    from_state: bool,
 }
 
 #[inline(always)]
@@ -143,7 +167,7 @@ pub fn project<F: Float>(p: &CellParams<F>, x: ArrayView2<F>) -> Array2<F> {
     xw
 }
 
-/// Runs the cell over a packed batch.
+/// Runs the cell over a packed batch from the zero state.
 ///
 /// `input` is in packed order. Returns the hidden state after every token, `(N, H)` in
 /// packed order, and the cache for [`backward`]. With `keep` false (inference) the per-token
@@ -155,6 +179,20 @@ pub fn forward<C: Cell, F: Float>(
     packing: &Packing,
     keep: bool,
 ) -> (Array2<F>, RecurrentCache<F>) {
+    let (h_all, cache, _) = forward_from::<C, F>(p, input, packing, keep, None);
+    (h_all, cache)
+}
+
+/// [`forward`] from `initial` (zeros when `None`); also returns each row's state after its
+/// last token, rows in batch order. Backward treats the initial state as a constant: no
+/// gradient flows into it (truncated backpropagation through time).
+pub fn forward_from<C: Cell, F: Float>(
+    p: &CellParams<F>,
+    input: Input<F>,
+    packing: &Packing,
+    keep: bool,
+    initial: Option<&State<F>>,
+) -> (Array2<F>, RecurrentCache<F>, State<F>) {
     let gh = p.w_ih.shape[0];
     let hidden = p.w_hh.shape[1];
     debug_assert_eq!(gh, C::GATES * hidden);
@@ -186,6 +224,13 @@ pub fn forward<C: Cell, F: Float>(
     // Running states in sorted-row order: (B, H).
     let mut h = Array2::<F>::zeros((b, hidden));
     let mut c = Array2::<F>::zeros((b, c_width));
+    if let Some(state) = initial {
+        debug_assert_eq!((state.h.dim(), state.c.dim()), ((b, hidden), (b, c_width)));
+        for (s, &row) in packing.sorted_rows.iter().enumerate() {
+            h.row_mut(s).assign(&state.h.row(row));
+            c.row_mut(s).assign(&state.c.row(row));
+        }
+    }
     let mut pre_hh = Array2::<F>::zeros((b, gh));
     let mut h_all = scratch::<F>(n_total, hidden);
     // W_hh^T (H, G*H) copied to row-major once per call: the per-step product reads it in
@@ -202,10 +247,10 @@ pub fn forward<C: Cell, F: Float>(
         c_prev
             .slice_mut(s![base..base + n, ..])
             .assign(&c.slice(s![..n, ..]));
-        // (n, H) x (H, G*H) + b_hh; at the first step h_{-1} = 0 and the product adds
-        // exact zeros, so it is skipped.
+        // (n, H) x (H, G*H) + b_hh; at the first step from zeros h_{-1} = 0 and the
+        // product adds exact zeros, so it is skipped.
         let mut hh = pre_hh.slice_mut(s![..n, ..]);
-        if off > 0 {
+        if off > 0 || initial.is_some() {
             gemm_bias_rows(h.slice(s![..n, ..]), w_hh_t.view(), &p.b_hh.data, &mut hh);
         } else {
             broadcast_rows(&mut hh, &p.b_hh.data);
@@ -232,6 +277,15 @@ pub fn forward<C: Cell, F: Float>(
             .assign(&h.slice(s![..n, ..]));
     }
     recycle(w_hh_t);
+    let mut last = State {
+        h: Array2::zeros((b, hidden)),
+        c: Array2::zeros((b, c_width)),
+    };
+    for (s, &row) in packing.sorted_rows.iter().enumerate() {
+        last.h.row_mut(row).assign(&h.row(s));
+        last.c.row_mut(row).assign(&c.row(s));
+    }
+    let from_state = initial.is_some();
     let cache = if keep {
         RecurrentCache {
             x,
@@ -239,6 +293,7 @@ pub fn forward<C: Cell, F: Float>(
             saved,
             h_prev,
             c_prev,
+            from_state,
         }
     } else {
         for scratch in [x, gates, saved, h_prev, c_prev] {
@@ -251,9 +306,10 @@ pub fn forward<C: Cell, F: Float>(
             saved: empty(),
             h_prev: empty(),
             c_prev: empty(),
+            from_state,
         }
     };
-    (h_all, cache)
+    (h_all, cache, last)
 }
 
 /// Backpropagates through time. `d_h_all` is dL/dh_t for every token, `(N, H)` in packed
@@ -311,7 +367,8 @@ pub fn backward<C: Cell, F: Float>(
             },
         );
         if off == 0 {
-            // The initial state is a constant: nothing needs dL/dh_{-1}.
+            // The initial state is a constant (zeros, or a carried state whose history is
+            // truncated): nothing needs dL/dh_{-1}.
             break;
         }
         // dh_{t-1} = direct part + dA_hh W_hh: (n, G*H) x (G*H, H). Rows >= n are finished
@@ -324,10 +381,14 @@ pub fn backward<C: Cell, F: Float>(
             .assign(&dc_prev.slice(s![..n, ..]));
     }
 
-    // Weight gradients: one product each over all steps. The first step's rows of H_prev
-    // are h_{-1} = 0 and add nothing to dW_hh.
+    // Weight gradients: one product each over all steps. From the zero state, the first
+    // step's rows of H_prev are h_{-1} = 0 and add nothing to dW_hh.
     let d_pre_rec = if separate { &d_pre_hh } else { &d_pre_ih };
-    let first = packing.batch_sizes.first().copied().unwrap_or(0);
+    let first = if cache.from_state {
+        0
+    } else {
+        packing.batch_sizes.first().copied().unwrap_or(0)
+    };
     gemm_add(d_pre_ih.t(), cache.x.view(), &mut grads.w_ih.matrix_mut());
     gemm_add(
         d_pre_rec.slice(s![first.., ..]).t(),

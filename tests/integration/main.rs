@@ -14,6 +14,7 @@ mod gzip;
 mod hardening;
 mod k_class_cli;
 mod k_classes;
+mod lm_gradcheck;
 mod model_file;
 mod newcomer;
 mod padding;

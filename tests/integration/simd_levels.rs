@@ -62,7 +62,14 @@ const MODELS: [(&str, &[&str]); 4] = [
     ),
     (
         "k-class",
-        &["--cell", "lstm", "--classes", "1,0", "--class-weight", "0=1.5"],
+        &[
+            "--cell",
+            "lstm",
+            "--classes",
+            "1,0",
+            "--class-weight",
+            "0=1.5",
+        ],
     ),
 ];
 

@@ -1,0 +1,221 @@
+//! The language model's output layer (the decoder) and its two losses.
+//!
+//! The decoder maps a direction's top hidden state to scores over the vocabulary,
+//! `z_i = W h_i + b` with `W` (V, H) and `b` (V), shared by both directions (as ELMo shares its
+//! softmax). The loss of a position is the cross-entropy of its target id:
+//!
+//! - **full softmax**: `l_i = logsumexp(z_i) - z_{i,y_i}`, exact, O(V) per position
+//!   (`nn.CrossEntropyLoss` on `nn.Linear(H, V)`); validation perplexity always uses it;
+//! - **sampled softmax** over the target and S ids drawn for the step (see [`Sampler`]):
+//!   `u_i0 = z_{i,y_i} - ln E(y_i)`, `u_ij = z_{i,s_j} - ln E(s_j)` (or -inf when
+//!   `s_j = y_i`, an accidental hit), `l_i = logsumexp(u_i) - u_i0`; O(S) per position.
+//!
+//! Both return `scale` times the summed loss and add `scale` times the gradients into the
+//! decoder's gradient tensors, returning dL/dh `(N, H)`. Gradients, with `p = softmax`:
+//! `dl/dz_ic = p_ic - [c = y_i]` (full), `dl/du_ij = p_ij - [j = 0]` (sampled), and
+//! `dW_c += sum_i dl/dz_ic h_i`, `db_c += sum_i dl/dz_ic`, `dh_i = sum_c dl/dz_ic W_c`.
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use super::sampler::Sampler;
+use crate::kernels::float::{log_sum_exp, softmax_in_place, Float};
+use crate::kernels::gemm::{gemm_add, gemm_bias_rows, gemm_set};
+use crate::kernels::linalg::{scatter_add_rows, stack_rows, transposed};
+use crate::model::params::Tensor;
+
+/// Rows of the (rows, V) score matrix the full softmax holds at once: bounds its memory to
+/// `FULL_CHUNK * V` values whatever N is.
+const FULL_CHUNK: usize = 256;
+
+/// The decoder's weights, or their gradients.
+#[derive(Clone, Copy, Debug)]
+pub struct Decoder<'a, F> {
+    /// `decoder.weight` (V, H).
+    pub weight: &'a Tensor<F>,
+    /// `decoder.bias` (V).
+    pub bias: &'a Tensor<F>,
+}
+
+/// The decoder's gradient tensors, added into.
+#[derive(Debug)]
+pub struct DecoderGrads<'a, F> {
+    pub weight: &'a mut Tensor<F>,
+    pub bias: &'a mut Tensor<F>,
+}
+
+/// The candidates of one sampled-softmax step: the S drawn ids and their `ln E`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidates {
+    pub ids: Vec<u32>,
+    pub log_expected: Vec<f64>,
+}
+
+impl Candidates {
+    /// S ids from `sampler` with their log expected counts.
+    pub fn draw(sampler: &Sampler, rng: &mut crate::rng::Rng) -> Self {
+        let ids = sampler.draw(rng);
+        let log_expected = ids.iter().map(|&id| sampler.log_expected(id)).collect();
+        Self { ids, log_expected }
+    }
+}
+
+/// The rows of `table` (R, W) at `ids`, stacked: (len, W).
+fn gather<F: Float>(table: &Tensor<F>, ids: &[u32]) -> Array2<F> {
+    let width = table.shape[1];
+    stack_rows(
+        ids.len(),
+        width,
+        ids.iter().map(|&id| {
+            let start = id as usize * width;
+            &table.data[start..start + width]
+        }),
+    )
+}
+
+/// Summed negative log-likelihood of `targets` under the full softmax, without gradients:
+/// validation perplexity is `exp(nll / N)`.
+pub fn full_softmax_nll<F: Float>(
+    decoder: Decoder<'_, F>,
+    h: ArrayView2<'_, F>,
+    targets: &[u32],
+) -> f64 {
+    debug_assert_eq!(h.nrows(), targets.len());
+    let w_t = transposed(decoder.weight.matrix()); // (H, V)
+    let mut total = 0.0;
+    for (h, y) in h
+        .axis_chunks_iter(Axis(0), FULL_CHUNK)
+        .zip(targets.chunks(FULL_CHUNK))
+    {
+        let mut z = Array2::<F>::zeros((h.nrows(), w_t.ncols()));
+        gemm_bias_rows(h, w_t.view(), &decoder.bias.data, &mut z.view_mut());
+        for (z, &y) in z.rows().into_iter().zip(y) {
+            let z = z.as_slice().expect("standard layout");
+            total += (log_sum_exp(z) - z[y as usize]).to_f64_exact();
+        }
+    }
+    total
+}
+
+/// Full softmax cross-entropy: `scale * sum_i l_i`, gradients (times `scale`) into `grads`,
+/// and dL/dh (N, H).
+pub fn full_softmax_loss<F: Float>(
+    decoder: Decoder<'_, F>,
+    h: ArrayView2<'_, F>,
+    targets: &[u32],
+    scale: F,
+    grads: &mut DecoderGrads<'_, F>,
+) -> (F, Array2<F>) {
+    let (n, hidden) = h.dim();
+    debug_assert_eq!(targets.len(), n);
+    let w = decoder.weight.matrix(); // (V, H)
+    let w_t = transposed(w); // (H, V)
+    let mut d_h = Array2::<F>::zeros((n, hidden));
+    let mut total = F::zero();
+    for (start, (h, y)) in h
+        .axis_chunks_iter(Axis(0), FULL_CHUNK)
+        .zip(targets.chunks(FULL_CHUNK))
+        .enumerate()
+    {
+        let rows = h.nrows();
+        // z (rows, V) = h W^T + b, then in place dl/dz = scale (softmax(z) - onehot(y)).
+        let mut z = Array2::<F>::zeros((rows, w_t.ncols()));
+        gemm_bias_rows(h, w_t.view(), &decoder.bias.data, &mut z.view_mut());
+        for (mut z, &y) in z.rows_mut().into_iter().zip(y) {
+            let z = z.as_slice_mut().expect("standard layout");
+            total += log_sum_exp(z) - z[y as usize];
+            softmax_in_place(z);
+            z[y as usize] -= F::one();
+            z.iter_mut().for_each(|d| *d *= scale);
+        }
+        gemm_add(z.t(), h, &mut grads.weight.matrix_mut());
+        for (b, column) in grads.bias.data.iter_mut().zip(z.columns()) {
+            *b += column.sum();
+        }
+        let offset = start * FULL_CHUNK;
+        gemm_set(
+            z.view(),
+            w,
+            &mut d_h.slice_mut(ndarray::s![offset..offset + rows, ..]),
+        );
+    }
+    (total * scale, d_h)
+}
+
+/// Sampled softmax cross-entropy against `candidates`: `scale * sum_i l_i`, gradients (times
+/// `scale`) into `grads`, and dL/dh (N, H).
+pub fn sampled_softmax_loss<F: Float>(
+    decoder: Decoder<'_, F>,
+    h: ArrayView2<'_, F>,
+    targets: &[u32],
+    target_log_expected: &[f64],
+    candidates: &Candidates,
+    scale: F,
+    grads: &mut DecoderGrads<'_, F>,
+) -> (F, Array2<F>) {
+    let (n, hidden) = h.dim();
+    let s = candidates.ids.len();
+    debug_assert_eq!((targets.len(), target_log_expected.len()), (n, n));
+    let w_s = gather(decoder.weight, &candidates.ids); // (S, H)
+    let w_y = gather(decoder.weight, targets); // (N, H)
+                                               // z_s (N, S) = h W_S^T + b_S - ln E(s).
+    let bias_s: Vec<F> = candidates
+        .ids
+        .iter()
+        .zip(&candidates.log_expected)
+        .map(|(&c, &le)| decoder.bias.data[c as usize] - F::of(le))
+        .collect();
+    let mut z_s = Array2::<F>::zeros((n, s));
+    gemm_bias_rows(
+        h,
+        transposed(w_s.view()).view(),
+        &bias_s,
+        &mut z_s.view_mut(),
+    );
+    // u (N, 1 + S): column 0 the target, then the candidates.
+    let mut u = Array2::<F>::zeros((n, 1 + s));
+    let mut total = F::zero();
+    for (i, mut u_i) in u.rows_mut().into_iter().enumerate() {
+        let y = targets[i];
+        u_i[0] = h.row(i).dot(&w_y.row(i)) + decoder.bias.data[y as usize]
+            - F::of(target_log_expected[i]);
+        u_i.slice_mut(ndarray::s![1..]).assign(&z_s.row(i));
+        for (j, &c) in candidates.ids.iter().enumerate() {
+            if c == y {
+                u_i[1 + j] = F::neg_infinity();
+            }
+        }
+        // dl/du = scale (softmax(u) - onehot(0)); a removed candidate's gradient is 0.
+        let u_i = u_i.as_slice_mut().expect("standard layout");
+        total += log_sum_exp(u_i) - u_i[0];
+        softmax_in_place(u_i);
+        u_i[0] -= F::one();
+        u_i.iter_mut().for_each(|d| *d *= scale);
+    }
+    let d_true = u.column(0).to_owned(); // (N)
+    let d_s = u.slice(ndarray::s![.., 1..]); // (N, S)
+
+    // dh = d_true * W_y + d_s W_S.
+    let mut d_h = Array2::<F>::zeros((n, hidden));
+    gemm_set(d_s, w_s.view(), &mut d_h.view_mut());
+    for ((mut d_h_i, w_y_i), &d) in d_h.rows_mut().into_iter().zip(w_y.rows()).zip(&d_true) {
+        d_h_i.scaled_add(d, &w_y_i);
+    }
+    // dW rows: the targets' d_true h_i, the candidates' d_s^T h (repeated ids add up).
+    let d_w_y = &h * &d_true.view().insert_axis(Axis(1));
+    scatter_add_rows(&mut grads.weight.data, d_w_y.view(), targets, u32::MAX);
+    let mut d_w_s = Array2::<F>::zeros((s, hidden));
+    gemm_set(d_s.t(), h, &mut d_w_s.view_mut());
+    scatter_add_rows(
+        &mut grads.weight.data,
+        d_w_s.view(),
+        &candidates.ids,
+        u32::MAX,
+    );
+    for (&y, &d) in targets.iter().zip(&d_true) {
+        grads.bias.data[y as usize] += d;
+    }
+    for (&c, column) in candidates.ids.iter().zip(d_s.columns()) {
+        grads.bias.data[c as usize] += column.sum();
+    }
+    (total * scale, d_h)
+}

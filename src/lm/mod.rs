@@ -1,0 +1,15 @@
+//! Language-model pretraining on unlabeled text: the classifier's embedding and recurrent
+//! layers learn to predict the next token (forward direction) and the previous one (reverse
+//! direction) over a continuous stream of texts, so that `train --init` can start from them.
+//!
+//! - [`stream`]: the stream cut into B rows and chunks of T steps (truncated BPTT);
+//! - [`model`]: the network, one language model per direction, with carried states;
+//! - [`head`]: the decoder over the vocabulary, full and sampled softmax losses;
+//! - [`sampler`]: the negative sampler of the sampled softmax;
+//! - [`objective`]: a step's mean loss and gradients, and validation likelihood.
+
+pub mod head;
+pub mod model;
+pub mod objective;
+pub mod sampler;
+pub mod stream;
