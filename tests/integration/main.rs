@@ -15,6 +15,7 @@ mod hardening;
 mod k_class_cli;
 mod k_classes;
 mod lm_gradcheck;
+mod lm_reference;
 mod model_file;
 mod newcomer;
 mod padding;
