@@ -21,18 +21,19 @@ pub enum Softmax<'a> {
     },
 }
 
-/// Forward and backward over one chunk per direction from `states`: returns the mean loss
-/// `L` and the states to carry into the next chunk, and adds dL/d(params) into `grads`.
+/// Forward and backward over one chunk per direction from `states`: returns the loss summed
+/// over the chunks' positions divided by `positions` (all positions of every direction: the
+/// chunks' own for the mean `L`, or a whole step's when the chunks are one shard of its rows)
+/// and the states to carry into the next chunk, and adds the gradients of that into `grads`.
 pub fn loss_and_grads<F: Float>(
     model: &LanguageModel<F>,
     chunks: &[Chunk],
     states: &States<F>,
-    softmax: Softmax<'_>,
+    (softmax, positions): (Softmax<'_>, usize),
     dropouts: Option<(Dropouts, &mut Rng)>,
     grads: &mut Params<F>,
 ) -> (f64, States<F>) {
     let (tops, cache, next) = model.forward(chunks, states, dropouts);
-    let positions: usize = tops.iter().map(|t| t.nrows()).sum();
     let scale = F::of(1.0 / positions.max(1) as f64);
     let mut total = 0.0;
     let mut d_tops = Vec::with_capacity(tops.len());

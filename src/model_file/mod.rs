@@ -11,6 +11,13 @@
 //!  "training":  {...}}                                      (how it was trained; no timings)
 //! ```
 //!
+//! A language model written by `pretrain` is the same document with `"kind":
+//! "language-model"` after the version, the decoder (`decoder.weight` (V, H), `decoder.bias`
+//! (V)) in place of `fc`, and a `"pretraining"` section in place of `"training"`. Classifier
+//! files have no `"kind"` (it is written only for other kinds), so they are byte for byte what
+//! they were. [`load`] reads classifiers and refuses a language model with what to do;
+//! [`load_base`] reads either, for `train --init`.
+//!
 //! A binary model has no `classes`: one logit, `fc.weight` (1, P). A K-class model names its
 //! K >= 2 classes in output order, and its `fc.weight` is (K, P); files written before K
 //! classes existed are binary ones and load as they always did.
@@ -45,7 +52,9 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::files::{gzip, Role};
 use crate::limits::MAX_MODEL_BYTES;
-use crate::model::params::{expected_shapes, Params, Tensor};
+use crate::lm::info::{LanguageModelFile, PretrainInfo};
+use crate::lm::model::LanguageModel;
+use crate::model::params::{expected_shapes, language_model_shapes, Params, Tensor};
 use crate::model::Classifier;
 use crate::sentiment::SentimentModel;
 use crate::text::{Tokenizer, TokenizerConfig, Vocab};
@@ -64,20 +73,27 @@ use cut::{cut_weight_arrays, CutArrays};
 pub const FORMAT: &str = "rnn-sentiment";
 /// The file version this build writes and reads.
 pub const VERSION: u64 = 1;
+/// The `kind` of a language model's file; a file without `kind` is a classifier.
+pub const KIND_LANGUAGE_MODEL: &str = "language-model";
 
 #[derive(Serialize)]
 struct FileOut<'a> {
     format: &'static str,
     version: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     config: &'a ModelConfig,
     tokenizer: &'a TokenizerConfig,
     vocab: &'a [String],
     weights: WeightsOut<'a>,
-    training: &'a TrainingInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    training: Option<&'a TrainingInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pretraining: Option<&'a PretrainInfo>,
 }
 
-/// Serializes the weights as a JSON object in canonical order.
-struct WeightsOut<'a>(&'a ModelConfig, &'a Params<f32>);
+/// Serializes the weights as a JSON object in canonical order: `shapes` names them.
+struct WeightsOut<'a>(Vec<(String, Vec<usize>)>, &'a Params<f32>);
 
 #[derive(Serialize)]
 struct TensorOut<'a> {
@@ -87,7 +103,7 @@ struct TensorOut<'a> {
 
 impl Serialize for WeightsOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let shapes = expected_shapes(self.0);
+        let shapes = &self.0;
         let mut map = serializer.serialize_map(Some(shapes.len()))?;
         for ((name, _), t) in shapes.iter().zip(self.1.tensors()) {
             map.serialize_entry(
@@ -109,6 +125,7 @@ impl Serialize for WeightsOut<'_> {
 struct FileIn<'a> {
     format: Option<String>,
     version: Option<u64>,
+    kind: Option<String>,
     #[serde(borrow)]
     config: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -119,6 +136,8 @@ struct FileIn<'a> {
     weights: Option<Weights<'a>>,
     #[serde(borrow)]
     training: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pretraining: Option<&'a RawValue>,
 }
 
 /// The `"weights"` object, by name. A name given twice is an error, as a duplicate key is
@@ -204,18 +223,51 @@ struct TensorIn<'a> {
 
 /// Serializes a model to its JSON text.
 pub fn to_json(model: &SentimentModel) -> Result<Vec<u8>> {
-    let file = FileOut {
+    let config = &model.classifier.config;
+    serialize(&FileOut {
         format: FORMAT,
         version: VERSION,
-        config: &model.classifier.config,
+        kind: None,
+        config,
         tokenizer: model.tokenizer.config(),
         vocab: model.vocab.tokens(),
-        weights: WeightsOut(&model.classifier.config, &model.classifier.params),
-        training: &model.training,
-    };
-    let mut bytes = serde_json::to_vec(&file).map_err(|e| Error::option("model", e.to_string()))?;
+        weights: WeightsOut(expected_shapes(config), &model.classifier.params),
+        training: Some(&model.training),
+        pretraining: None,
+    })
+}
+
+fn serialize(file: &FileOut<'_>) -> Result<Vec<u8>> {
+    let mut bytes = serde_json::to_vec(file).map_err(|e| Error::option("model", e.to_string()))?;
     bytes.push(b'\n');
     Ok(bytes)
+}
+
+/// Serializes a pretrained language model to its JSON text.
+pub fn language_model_to_json(file: &LanguageModelFile) -> Result<Vec<u8>> {
+    let config = &file.model.config;
+    serialize(&FileOut {
+        format: FORMAT,
+        version: VERSION,
+        kind: Some(KIND_LANGUAGE_MODEL),
+        config,
+        tokenizer: file.tokenizer.config(),
+        vocab: file.vocab.tokens(),
+        weights: WeightsOut(language_model_shapes(config), &file.model.params),
+        training: None,
+        pretraining: Some(&file.info),
+    })
+}
+
+/// Writes a pretrained language model to `path` atomically, as [`save`] writes a classifier.
+pub fn save_language_model(file: &LanguageModelFile, path: &Path) -> Result<()> {
+    if !file.model.params.all_finite() {
+        return Err(Error::Model {
+            path: path.to_path_buf(),
+            message: "refusing to save weights that are NaN or infinite".into(),
+        });
+    }
+    write_file(path, &language_model_to_json(file)?, "model file")
 }
 
 /// Writes a model to `path` atomically (see the module docs), gzip-compressed when the name
@@ -244,6 +296,32 @@ pub fn write_file(path: &Path, json: &[u8], role: Role) -> Result<()> {
 /// Reads and validates a model file, plain or gzip-compressed.
 pub fn load(path: &Path) -> Result<SentimentModel> {
     parse_file(path, &read_text(path)?)
+}
+
+/// What `train --init` can start from: a classifier, or a language model from `pretrain`.
+#[derive(Clone, Debug)]
+pub enum Base {
+    Classifier(SentimentModel),
+    LanguageModel(LanguageModelFile),
+}
+
+/// Reads a model file of either kind.
+pub fn load_base(path: &Path) -> Result<Base> {
+    let json = read_text(path)?;
+    parse_any(&json).map_err(|message| Error::Model {
+        path: path.to_path_buf(),
+        message,
+    })
+}
+
+/// Parses model JSON of either kind.
+pub fn parse_any(bytes: &[u8]) -> std::result::Result<Base, String> {
+    let fast = cut_weight_arrays(bytes)
+        .and_then(|(reduced, bodies)| parse_model(&reduced, Some((bytes, &bodies))).ok());
+    match fast {
+        Some(base) => Ok(base),
+        None => parse_model(bytes, None),
+    }
 }
 
 /// The JSON text of a model file (decompressed when it is gzip), up to [`MAX_MODEL_BYTES`].
@@ -347,26 +425,36 @@ fn read_json(
     crate::files::read_limited_from(reader, path, limit, role)
 }
 
-/// Parses and validates model JSON; the error says which part is wrong.
+/// Parses and validates a classifier's model JSON; the error says which part is wrong, and a
+/// language model is refused with what to do with it.
 pub fn from_json(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
-    if let Some((reduced, bodies)) = cut_weight_arrays(bytes) {
-        if let Ok(model) = parse_model(&reduced, Some((bytes, &bodies))) {
-            return Ok(model);
-        }
-        // Whatever is wrong, the plain path says it with positions in the whole file.
-    }
-    parse_model(bytes, None)
+    // Whatever is wrong with a file, the plain path says it with positions in the whole file.
+    classifier_only(parse_any(bytes)?)
 }
 
 /// [`from_json`] without the fast path: the reference it must agree with (tests and the
 /// fuzzer compare them).
 #[doc(hidden)]
 pub fn from_json_plain(bytes: &[u8]) -> std::result::Result<SentimentModel, String> {
-    parse_model(bytes, None)
+    classifier_only(parse_model(bytes, None)?)
+}
+
+fn classifier_only(base: Base) -> std::result::Result<SentimentModel, String> {
+    match base {
+        Base::Classifier(model) => Ok(model),
+        Base::LanguageModel(_) => Err(
+            "this is a language model written by `rnn-sentiment pretrain`, not a classifier: \
+             it scores no sentiment until it is fine-tuned on labelled data, with \
+             `rnn-sentiment train --init THIS_FILE DATA -o model.json`"
+                .into(),
+        ),
+    }
 }
 
 /// Everything in a model file but the weights' values, read and checked.
 struct Head<'a> {
+    /// Whether the file is a language model's.
+    language_model: bool,
     config: ModelConfig,
     tokenizer: TokenizerConfig,
     vocab: Vocab,
@@ -374,6 +462,7 @@ struct Head<'a> {
     /// a cut-out array).
     weights: BTreeMap<String, TensorIn<'a>>,
     training: TrainingInfo,
+    pretraining: PretrainInfo,
 }
 
 /// Parses the document and checks every section but the weights' values.
@@ -403,6 +492,16 @@ fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
         file.format.as_deref(),
         file.version.map(serde_json::Value::from).as_ref(),
     )?;
+    let language_model = match file.kind.as_deref() {
+        None => false,
+        Some(KIND_LANGUAGE_MODEL) => true,
+        Some(other) => {
+            return Err(format!(
+                "\"kind\" is {other:?}; this build reads classifiers (no \"kind\") and \
+                 {KIND_LANGUAGE_MODEL:?}"
+            ))
+        }
+    };
     fn section<'a, T: Deserialize<'a>>(
         raw: Option<&'a RawValue>,
         name: &str,
@@ -432,22 +531,25 @@ fn parse_head(bytes: &[u8]) -> std::result::Result<Head<'_>, String> {
         Some(_) => section(file.training, "training")?,
         None => TrainingInfo::default(),
     };
+    let pretraining: PretrainInfo = match file.pretraining {
+        Some(_) => section(file.pretraining, "pretraining")?,
+        None => PretrainInfo::default(),
+    };
     Ok(Head {
+        language_model,
         config,
         tokenizer,
         vocab,
         weights,
         training,
+        pretraining,
     })
 }
 
 /// A cut-out array parsed on the fast path; taken (`None`) once a weight has used it.
 type ParsedArray = Option<std::result::Result<Vec<f32>, String>>;
 
-fn parse_model(
-    bytes: &[u8],
-    cut: Option<CutArrays<'_>>,
-) -> std::result::Result<SentimentModel, String> {
+fn parse_model(bytes: &[u8], cut: Option<CutArrays<'_>>) -> std::result::Result<Base, String> {
     // On the fast path every cut-out array is parsed, on all cores, while the rest of the
     // document is read and checked (a cold start waited for one, then the other);
     // [`take_weights`] then takes each weight's values by its index. A file that turns out to
@@ -465,26 +567,41 @@ fn parse_model(
         None => (parse_head(bytes), Vec::new()),
     };
     let Head {
+        language_model,
         config,
         tokenizer,
         vocab,
         weights,
         training,
+        pretraining,
     } = head?;
-    let tensors = take_weights(&config, weights, cut.map(|_| parsed.as_mut_slice()))?;
+    let shapes = if language_model {
+        language_model_shapes(&config)
+    } else {
+        expected_shapes(&config)
+    };
+    let tensors = take_weights(&config, &shapes, weights, cut.map(|_| parsed.as_mut_slice()))?;
     // A "data" array cut from somewhere other than a weight was never checked: let the plain
     // path judge such a file.
     if parsed.iter().any(Option::is_some) {
         return Err("a \"data\" array outside the weights".into());
     }
-    Ok(SentimentModel {
-        tokenizer: Tokenizer::new(tokenizer),
-        vocab,
-        classifier: Classifier {
-            config,
-            params: Params::from_tensors(tensors),
-        },
-        training,
+    let params = Params::from_tensors(tensors);
+    let tokenizer = Tokenizer::new(tokenizer);
+    Ok(if language_model {
+        Base::LanguageModel(LanguageModelFile {
+            tokenizer,
+            vocab,
+            model: LanguageModel { config, params },
+            info: pretraining,
+        })
+    } else {
+        Base::Classifier(SentimentModel {
+            tokenizer,
+            vocab,
+            classifier: Classifier { config, params },
+            training,
+        })
     })
 }
 
@@ -493,12 +610,12 @@ fn parse_model(
 /// the fast path's cut-out arrays (`None` on the plain path, which parses each weight's text).
 fn take_weights(
     config: &ModelConfig,
+    shapes: &[(String, Vec<usize>)],
     mut weights: BTreeMap<String, TensorIn<'_>>,
     mut parsed: Option<&mut [ParsedArray]>,
 ) -> std::result::Result<Vec<Tensor<f32>>, String> {
-    let shapes = expected_shapes(config);
     let mut tensors = Vec::with_capacity(shapes.len());
-    for (name, shape) in &shapes {
+    for (name, shape) in shapes {
         let t = weights
             .remove(name)
             .ok_or_else(|| format!("weight {name:?} is missing"))?;
@@ -522,7 +639,7 @@ fn take_weights(
         });
     }
     if let Some(extra) = weights.keys().next() {
-        return Err(unexpected_weight(extra, config, &shapes));
+        return Err(unexpected_weight(extra, config, shapes));
     }
     Ok(tensors)
 }

@@ -161,6 +161,11 @@ impl TokenCounts {
         self.types.len()
     }
 
+    /// How often the token of index `k` was seen.
+    pub fn count(&self, k: usize) -> usize {
+        self.counts[k]
+    }
+
     /// Whether nothing was counted.
     pub fn is_empty(&self) -> bool {
         self.types.is_empty()

@@ -1143,16 +1143,6 @@ fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
     );
     cases.unchanged("K-class model after eval", &k_model, &k_before);
     cases.fails(
-        "eval --report of a K-class model",
-        bin(d)
-            .args(["eval", "--report"])
-            .arg(d.join("report"))
-            .arg("-m")
-            .arg(&k_model)
-            .arg(&three),
-        &["--report", "K-class"],
-    );
-    cases.fails(
         "eval --min-macro-f1 out of range",
         bin(d)
             .args(["eval", "--min-macro-f1", "1.5", "-m"])

@@ -1,0 +1,42 @@
+//! What a pretrained language model records about its training, in the model file's
+//! `"pretraining"` section (the counterpart of a classifier's `"training"`).
+
+use serde::{Deserialize, Serialize};
+
+use super::model::LanguageModel;
+use super::trainer::{PretrainConfig, PretrainEpoch};
+use crate::text::{Tokenizer, Vocab};
+
+/// How a language model was pretrained. Holds no timings, so the same corpus, seed and options
+/// give a byte-identical file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PretrainInfo {
+    /// rnn-sentiment version that wrote the model.
+    pub tool_version: String,
+    pub options: Option<PretrainConfig>,
+    /// The corpus files, as given.
+    pub corpus: Vec<String>,
+    pub texts: u64,
+    /// Stream positions (tokens and one end-of-text per text).
+    pub positions: u64,
+    pub train_positions: u64,
+    pub valid_positions: u64,
+    /// Positions whose token is in the vocabulary (not `<unk>`), as a fraction.
+    pub vocab_coverage: f64,
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept (the lowest validation perplexity).
+    pub best_epoch: usize,
+    pub stopped_early: bool,
+    pub history: Vec<PretrainEpoch>,
+}
+
+/// A pretrained language model with its text pipeline: everything a `pretrain` model file
+/// holds and what `train --init` starts from.
+#[derive(Clone, Debug)]
+pub struct LanguageModelFile {
+    pub tokenizer: Tokenizer,
+    pub vocab: Vocab,
+    pub model: LanguageModel<f32>,
+    pub info: PretrainInfo,
+}
