@@ -57,6 +57,11 @@ RECIPES = {
     "K-e300": ["--embed-dim", "300"],
     "K-ei05": ["--embed-init", "0.05"],
     "K-b16": ["--batch-size", "16"],
+    "K-ed5-b64": ["--embed-dropout", "0.5", "--batch-size", "64"],
+    "K-ed5-h64": ["--embed-dropout", "0.5", "--hidden-dim", "64"],
+    "K-ed5-d6": ["--embed-dropout", "0.5", "--dropout", "0.6"],
+    "K-ed6": ["--embed-dropout", "0.6"],
+    "K-ed5-e300": ["--embed-dropout", "0.5", "--embed-dim", "300"],
 }
 
 

@@ -1150,5 +1150,5 @@ fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
             .arg(&three),
         &["--min-macro-f1", "1.5"],
     );
-    cases.finish("K-class eval and predict", 10);
+    cases.finish("K-class eval and predict", 9);
 }
