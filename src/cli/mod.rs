@@ -15,10 +15,12 @@ mod args;
 mod docs;
 mod eval;
 mod eval_classes;
+mod init;
 mod inspect;
 mod inspect_checkpoint;
 mod predict;
 mod predict_classes;
+mod pretrain;
 mod progress;
 mod resume;
 mod sniff;
@@ -30,6 +32,7 @@ use eval::{eval, EvalArgs, EVAL_JSON};
 use inspect::{inspect, InspectArgs, INSPECT_JSON};
 use output::write_stdout;
 use predict::{predict, PredictArgs, PREDICT_JSON};
+use pretrain::{pretrain, PretrainArgs, PRETRAIN_JSON};
 use tokenize::{tokenize, TokenizeArgs, TOKENIZE_JSON};
 use train::{train, TrainArgs, TRAIN_JSON};
 
@@ -56,6 +59,10 @@ enum Command {
     /// Train a model from a CSV/TSV file with text and label columns; writes one JSON model file.
     #[command(after_long_help = TRAIN_JSON)]
     Train(Box<TrainArgs>),
+    /// Pretrain a language model on unlabeled text (one text per line, or CSV/TSV); writes a
+    /// base model for `train --init`.
+    #[command(after_long_help = PRETRAIN_JSON)]
+    Pretrain(Box<PretrainArgs>),
     /// Evaluate a model on labelled data: accuracy, precision, recall, F1, ROC AUC, log loss.
     #[command(after_long_help = EVAL_JSON)]
     Eval(EvalArgs),
@@ -104,6 +111,7 @@ pub fn run() -> Result<i32> {
                 .expect("train matches exist for the train command");
             train(args, sub)
         }
+        Command::Pretrain(args) => pretrain(*args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
         Command::Tokenize(args) => tokenize(args),

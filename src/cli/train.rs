@@ -18,6 +18,7 @@ use rnn_sentiment::train::{self, checkpoint_path, Invocation, Resume};
 use rnn_sentiment::training_info::InputColumns;
 
 use super::args::{report_paths, thread_count};
+use super::init::{load_base, BaseModel};
 use super::output::write_report;
 use super::progress::Progress;
 use super::resume::{check_directory, resume_command, resumed_options};
@@ -89,6 +90,8 @@ pub(crate) struct TrainPlan {
     pub(crate) output: PathBuf,
     pub(crate) report: Option<PathBuf>,
     pub(crate) quiet: bool,
+    /// The base model of `--init`.
+    pub(crate) base: Option<BaseModel>,
 }
 
 pub(crate) fn plan_training(
@@ -114,7 +117,7 @@ pub(crate) fn plan_training(
             (None, Some(data)) => {
                 // With pretrained vectors and no size asked for, the embedding takes their size.
                 if let Some(path) = &options.embeddings {
-                    if !given("embed_dim") {
+                    if !given("embed_dim") && options.init.is_none() {
                         options.embed_dim = rnn_sentiment::embeddings::peek_dim(path)?;
                     }
                 }
@@ -126,7 +129,17 @@ pub(crate) fn plan_training(
             resume.map_or(Path::new("?"), |r| r.path.as_path()).display()
         ),
         };
+    // The base decides the architecture (a resumed run's options already agree with it).
+    let base = match options.init.clone() {
+        Some(path) => {
+            let base = load_base(&path)?;
+            options = base.decide(&options, &path, given)?;
+            Some(base)
+        }
+        None => None,
+    };
     Ok(TrainPlan {
+        base,
         data,
         config: options.to_config()?,
         csv: CsvOptions {
@@ -158,6 +171,12 @@ pub(crate) fn check_train_files(args: &TrainArgs, plan: &TrainPlan) -> Result<()
             .map(|p| Use::input("validation file", p)),
     );
     uses.extend(args.config.as_deref().map(|p| Use::input("config file", p)));
+    uses.extend(
+        plan.config
+            .init
+            .as_deref()
+            .map(|p| Use::input("base model", p)),
+    );
     uses.extend(
         plan.config
             .embeddings
@@ -356,6 +375,7 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
     let control = train::Control {
         stop: Some(&stop),
         resume,
+        init: plan.base.as_ref().map(|b| &b.init),
     };
     let outcome = train::fit(
         &plan.config,

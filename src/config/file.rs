@@ -79,6 +79,7 @@ impl ConfigFile {
                 "embeddings",
                 options.embeddings.as_deref().and_then(Path::to_str),
             ),
+            ("init", options.init.as_deref().and_then(Path::to_str)),
             ("text_column", Some(options.text_column.as_str())),
             ("label_column", Some(options.label_column.as_str())),
         ];

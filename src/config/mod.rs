@@ -328,6 +328,11 @@ pub struct TrainConfig {
     /// Pretrained word vectors (word2vec/GloVe/fastText text format) to initialise the
     /// embedding; words not in the file keep the usual initialisation.
     pub embeddings: Option<PathBuf>,
+    /// A base model whose tokenizer, vocabulary, embedding and recurrent layers the run starts
+    /// from (`train --init`): a language model from `pretrain`, or a classifier. Not written
+    /// when absent, so other models' files stay as they were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     /// Keep the embedding fixed (useful with pretrained vectors).
     pub freeze_embeddings: bool,
     /// Update every embedding row every step (PyTorch's dense Adam) instead of only the rows
@@ -383,6 +388,7 @@ impl Default for TrainConfig {
             bucket: true,
             pos_weight: 1.0,
             embeddings: None,
+            init: None,
             freeze_embeddings: false,
             dense_embedding_updates: false,
             clip_norm: 5.0,

@@ -123,6 +123,13 @@ pub struct TrainOptions {
     /// --embed-dim (here or in the config file), the embedding takes the file's dimension.
     #[arg(long)]
     pub embeddings: Option<PathBuf>,
+    /// Start from a base model: a language model from `pretrain`, or a trained classifier
+    /// (to continue on new data). Its tokenizer, vocabulary, embedding and recurrent layers are
+    /// taken and a new head is made for the data's classes; the architecture and tokenizer
+    /// options default to the base's, and one that contradicts it is an error.
+    #[arg(long)]
+    #[serde(default)]
+    pub init: Option<PathBuf>,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
     /// Off: --no-freeze-embeddings.
     #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().freeze_embeddings, overrides_with = "no_freeze_embeddings")]
@@ -383,6 +390,7 @@ impl TrainOptions {
             bucket: self.bucket,
             pos_weight: self.pos_weight,
             embeddings: self.embeddings.clone(),
+            init: self.init.clone(),
             freeze_embeddings: self.freeze_embeddings,
             dense_embedding_updates: self.dense_embedding_updates,
             clip_norm: self.clip_norm,

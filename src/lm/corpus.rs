@@ -36,7 +36,10 @@ impl CorpusBuilder {
     /// Adds a text: its tokens (all of them: `max_len` is the classifier's), then [`EOS`].
     pub fn add(&mut self, text: &str) -> Result<()> {
         let tokens = self.tokenizer.tokens(text);
-        for index in self.counts.add(tokens.iter().map(String::as_str).chain([EOS])) {
+        for index in self
+            .counts
+            .add(tokens.iter().map(String::as_str).chain([EOS]))
+        {
             self.store.push(index)?;
         }
         self.texts += 1;

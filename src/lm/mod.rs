@@ -19,5 +19,5 @@ pub mod model;
 pub mod objective;
 pub mod sampler;
 pub mod store;
-pub mod trainer;
 pub mod stream;
+pub mod trainer;

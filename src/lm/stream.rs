@@ -17,6 +17,10 @@ use crate::error::Result;
 pub trait Source {
     /// Positions in the stream.
     fn len(&self) -> u64;
+    /// Whether the stream has no position.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// `len` ids from position `start`.
     fn read(&self, start: u64, len: usize) -> Result<Vec<u32>>;
 }

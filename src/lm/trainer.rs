@@ -220,8 +220,7 @@ pub fn pretrain(
         let score = valid_perplexity.unwrap_or(train_loss);
         if best.as_ref().is_none_or(|(b, _, _)| score < *b) {
             best = Some((score, epoch, model.params.clone()));
-        } else if config.patience > 0
-            && epoch - best.as_ref().map_or(0, |b| b.1) >= config.patience
+        } else if config.patience > 0 && epoch - best.as_ref().map_or(0, |b| b.1) >= config.patience
         {
             stopped_early = epoch < config.epochs;
             break;

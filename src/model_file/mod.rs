@@ -301,8 +301,8 @@ pub fn load(path: &Path) -> Result<SentimentModel> {
 /// What `train --init` can start from: a classifier, or a language model from `pretrain`.
 #[derive(Clone, Debug)]
 pub enum Base {
-    Classifier(SentimentModel),
-    LanguageModel(LanguageModelFile),
+    Classifier(Box<SentimentModel>),
+    LanguageModel(Box<LanguageModelFile>),
 }
 
 /// Reads a model file of either kind.
@@ -441,7 +441,7 @@ pub fn from_json_plain(bytes: &[u8]) -> std::result::Result<SentimentModel, Stri
 
 fn classifier_only(base: Base) -> std::result::Result<SentimentModel, String> {
     match base {
-        Base::Classifier(model) => Ok(model),
+        Base::Classifier(model) => Ok(*model),
         Base::LanguageModel(_) => Err(
             "this is a language model written by `rnn-sentiment pretrain`, not a classifier: \
              it scores no sentiment until it is fine-tuned on labelled data, with \
@@ -580,7 +580,12 @@ fn parse_model(bytes: &[u8], cut: Option<CutArrays<'_>>) -> std::result::Result<
     } else {
         expected_shapes(&config)
     };
-    let tensors = take_weights(&config, &shapes, weights, cut.map(|_| parsed.as_mut_slice()))?;
+    let tensors = take_weights(
+        &config,
+        &shapes,
+        weights,
+        cut.map(|_| parsed.as_mut_slice()),
+    )?;
     // A "data" array cut from somewhere other than a weight was never checked: let the plain
     // path judge such a file.
     if parsed.iter().any(Option::is_some) {
@@ -589,19 +594,19 @@ fn parse_model(bytes: &[u8], cut: Option<CutArrays<'_>>) -> std::result::Result<
     let params = Params::from_tensors(tensors);
     let tokenizer = Tokenizer::new(tokenizer);
     Ok(if language_model {
-        Base::LanguageModel(LanguageModelFile {
+        Base::LanguageModel(Box::new(LanguageModelFile {
             tokenizer,
             vocab,
             model: LanguageModel { config, params },
             info: pretraining,
-        })
+        }))
     } else {
-        Base::Classifier(SentimentModel {
+        Base::Classifier(Box::new(SentimentModel {
             tokenizer,
             vocab,
             classifier: Classifier { config, params },
             training,
-        })
+        }))
     })
 }
 

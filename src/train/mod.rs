@@ -118,6 +118,20 @@ impl Observer for Silent {}
 pub struct Control<'a> {
     pub stop: Option<&'a std::sync::atomic::AtomicBool>,
     pub resume: Option<Resume>,
+    /// The base model of `--init`.
+    pub init: Option<&'a Init>,
+}
+
+/// What a run takes from a base model (`train --init`): the vocabulary, and the embedding and
+/// recurrent weights, in the shapes the run's architecture gives them (the caller has checked
+/// that the architectures agree). The head is always new.
+#[derive(Clone, Debug)]
+pub struct Init {
+    pub vocab: crate::text::Vocab,
+    /// `embedding.weight` (V, E).
+    pub embedding: crate::model::params::Tensor<f32>,
+    /// The recurrent layers, in [`crate::model::params::Params::rnn`] order.
+    pub rnn: Vec<crate::model::params::CellParams<f32>>,
 }
 
 /// How [`fit`] ended.
@@ -151,7 +165,7 @@ pub fn fit(
     observer: &mut dyn Observer,
     control: Control<'_>,
 ) -> Result<Outcome> {
-    let mut trainer = trainer::Trainer::prepare(config, train, valid, threads)?;
+    let mut trainer = trainer::Trainer::prepare(config, train, valid, threads, control.init)?;
     if let Some(resume) = control.resume {
         trainer.resume(resume)?;
     }

@@ -179,6 +179,7 @@ fn resuming_a_k_class_run_gives_the_same_model_file() {
     };
     let control = Control {
         stop: Some(&flag),
+        init: None,
         resume: None,
     };
     let Outcome::Interrupted(checkpoint) =
@@ -195,6 +196,7 @@ fn resuming_a_k_class_run_gives_the_same_model_file() {
     };
     let resume = |c: &Checkpoint| Control {
         stop: None,
+        init: None,
         resume: Some(train::Resume {
             path: "m.json.ckpt".into(),
             checkpoint: c.clone(),

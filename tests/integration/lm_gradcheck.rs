@@ -85,7 +85,14 @@ fn loss(model: &LanguageModel<f64>, spec: Spec) -> (f64, Params<f64>) {
         &mut rng,
     ));
     let mut g = model.zero_grads();
-    let (l, _) = loss_and_grads(model, &chunks(dirs), &start, (softmax, 8 * dirs), dropouts, &mut g);
+    let (l, _) = loss_and_grads(
+        model,
+        &chunks(dirs),
+        &start,
+        (softmax, 8 * dirs),
+        dropouts,
+        &mut g,
+    );
     (l, g)
 }
 

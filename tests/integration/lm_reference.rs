@@ -124,7 +124,14 @@ fn check(name: &str) {
     };
     let positions = chunks.iter().map(|c| c.inputs.len()).sum();
     let mut grads = model.zero_grads();
-    let (loss, _) = loss_and_grads(&model, &chunks, &states, (softmax, positions), None, &mut grads);
+    let (loss, _) = loss_and_grads(
+        &model,
+        &chunks,
+        &states,
+        (softmax, positions),
+        None,
+        &mut grads,
+    );
     let expected = f["loss"].as_f64().unwrap();
     assert!(
         (loss - expected).abs() <= 1e-12 * expected.abs(),

@@ -85,6 +85,7 @@ fn resuming_after_any_batch_gives_the_same_model_file() {
         };
         let control = Control {
             stop: Some(&flag),
+            init: None,
             resume: None,
         };
         let outcome =
@@ -98,6 +99,7 @@ fn resuming_after_any_batch_gives_the_same_model_file() {
         let checkpoint: Checkpoint = serde_json::from_slice(&json).unwrap();
         let control = Control {
             stop: None,
+            init: None,
             resume: Some(resume_from(checkpoint)),
         };
         let resumed = finished(
@@ -138,6 +140,7 @@ fn a_checkpoint_refuses_other_options_or_data() {
     };
     let control = Control {
         stop: Some(&flag),
+        init: None,
         resume: None,
     };
     let Outcome::Interrupted(checkpoint) =
@@ -151,6 +154,7 @@ fn a_checkpoint_refuses_other_options_or_data() {
     };
     let control = Control {
         stop: None,
+        init: None,
         resume: Some(resume_from((*checkpoint).clone())),
     };
     let err = train::fit(
@@ -165,6 +169,7 @@ fn a_checkpoint_refuses_other_options_or_data() {
     assert!(err.to_string().contains("same data and options"), "{err}");
     let control = Control {
         stop: None,
+        init: None,
         resume: Some(resume_from(*checkpoint)),
     };
     let err = train::fit(

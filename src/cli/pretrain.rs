@@ -1,0 +1,543 @@
+//! `pretrain`: a language model over unlabeled text files, written as a base model for
+//! `train --init`.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use rnn_sentiment::config::CellKind;
+use rnn_sentiment::files::{self, Use};
+use rnn_sentiment::limits;
+use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
+use rnn_sentiment::lm::info::{LanguageModelFile, PretrainInfo};
+use rnn_sentiment::lm::sampler::Proposal;
+use rnn_sentiment::lm::trainer::{
+    pretrain as run_pretraining, PretrainConfig, PretrainEpoch, PretrainObserver, SoftmaxKind,
+    StepProgress,
+};
+use rnn_sentiment::model_file;
+use rnn_sentiment::text::{Tokenizer, UNK_ID};
+
+use super::args::thread_count;
+use super::sniff::reject_model_as_data;
+
+pub(crate) const PRETRAIN_JSON: &str = "\
+JSON output (--json): one object on stdout:
+  model               path of the base model written
+  vocab_size          vocabulary entries, counting <pad>, <unk> and the end-of-text </s>
+  parameters          trainable parameters, the decoder included
+  texts               texts read (lines, or CSV rows)
+  positions           stream positions: tokens plus one end-of-text per text
+  train_positions     positions trained on; valid_positions: held out for perplexity
+  spilled             true when the token stream outgrew --memory-tokens and went to a
+                      temporary file
+  epochs_run, best_epoch, stopped_early
+  valid_perplexity    the best epoch's validation perplexity (exact, full softmax), or null
+  train_seconds       seconds in the training loop; tokens_per_s: stream positions per second
+                      and direction
+  threads             threads used
+  history             per epoch: {epoch, train_loss, valid_perplexity, lr}";
+
+/// Options of `pretrain`.
+#[derive(Args, Debug)]
+pub(crate) struct PretrainArgs {
+    /// Unlabeled text: plain text files (one text per line), or CSV/TSV files (.csv, .tsv;
+    /// a header row, the text in --text-column, other columns ignored)
+    #[arg(required = true, value_name = "CORPUS")]
+    corpus: Vec<PathBuf>,
+    /// Where to write the base model (a name ending in .gz writes it compressed)
+    #[arg(short, long, default_value = "base.json")]
+    output: PathBuf,
+    /// Recurrent cell
+    #[arg(long, value_enum)]
+    cell: Option<CellKind>,
+    /// Embedding size E
+    #[arg(long)]
+    embed_dim: Option<usize>,
+    /// Hidden size H
+    #[arg(long)]
+    hidden_dim: Option<usize>,
+    /// Stacked recurrent layers
+    #[arg(long)]
+    layers: Option<usize>,
+    /// Train a language model for each direction (on by default, as `train`). Off:
+    /// --no-bidirectional
+    #[arg(long, overrides_with = "no_bidirectional")]
+    bidirectional: bool,
+    #[arg(long, overrides_with = "bidirectional", hide = true)]
+    no_bidirectional: bool,
+    /// Steps of backpropagation through time per chunk (T)
+    #[arg(long)]
+    bptt: Option<usize>,
+    /// Rows of the stream read side by side (B)
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// Output layer: sampled softmax (fast for large vocabularies) or the full softmax
+    #[arg(long, value_enum)]
+    softmax: Option<SoftmaxKind>,
+    /// Candidates drawn per step for the sampled softmax
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Distribution the candidates are drawn from: unigram (count^0.75) or log-uniform
+    #[arg(long, value_parser = parse_proposal)]
+    proposal: Option<Proposal>,
+    /// Learning rate (Adam)
+    #[arg(long)]
+    lr: Option<f64>,
+    /// Clip the global gradient norm to this; 0 turns clipping off
+    #[arg(long)]
+    clip_norm: Option<f64>,
+    /// Dropout between layers and before the decoder
+    #[arg(long)]
+    dropout: Option<f64>,
+    /// Dropout on the embeddings
+    #[arg(long)]
+    embed_dropout: Option<f64>,
+    /// Passes over the corpus at most
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Stop after this many epochs without a lower validation perplexity (0: never)
+    #[arg(long)]
+    patience: Option<usize>,
+    /// Fraction of the corpus (its end) held out for validation perplexity
+    #[arg(long)]
+    valid_split: Option<f64>,
+    /// Keep tokens seen at least this many times
+    #[arg(long)]
+    min_count: Option<usize>,
+    /// Largest vocabulary, counting <pad>, <unk> and </s>
+    #[arg(long)]
+    max_vocab: Option<usize>,
+    /// Random seed: same corpus + seed + options give a byte-identical file
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Name of the text column of CSV/TSV corpus files
+    #[arg(long, default_value = "text")]
+    text_column: String,
+    /// Stream positions kept in memory; past this the token stream moves to a temporary file
+    #[arg(long, default_value_t = 64 << 20)]
+    memory_tokens: usize,
+    /// Threads (0: one per core); the model file is the same for any value
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Print the summary as JSON on stdout
+    #[arg(long)]
+    json: bool,
+    /// No progress output on stderr
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+fn parse_proposal(s: &str) -> std::result::Result<Proposal, String> {
+    match s {
+        "unigram" => Ok(Proposal::Unigram),
+        "log-uniform" => Ok(Proposal::LogUniform),
+        _ => Err(format!("{s:?} is not one of unigram, log-uniform")),
+    }
+}
+
+impl PretrainArgs {
+    /// The defaults with the options given.
+    fn config(&self) -> Result<PretrainConfig> {
+        let mut c = PretrainConfig::default();
+        macro_rules! take {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+        }
+        take!(
+            cell,
+            embed_dim,
+            hidden_dim,
+            layers,
+            bptt,
+            batch_size,
+            softmax,
+            samples,
+            proposal,
+            lr,
+            clip_norm,
+            dropout,
+            embed_dropout,
+            epochs,
+            patience,
+            valid_split,
+            min_count,
+            max_vocab,
+            seed
+        );
+        c.bidirectional = !self.no_bidirectional;
+        check(&c)?;
+        Ok(c)
+    }
+}
+
+/// Every size and rate against its limits, before anything is read.
+fn check(c: &PretrainConfig) -> Result<()> {
+    let sizes = [
+        ("--embed-dim", c.embed_dim, limits::MAX_DIM),
+        ("--hidden-dim", c.hidden_dim, limits::MAX_DIM),
+        ("--layers", c.layers, limits::MAX_LAYERS),
+        ("--bptt", c.bptt, limits::MAX_LEN),
+        ("--batch-size", c.batch_size, limits::MAX_BATCH),
+        ("--samples", c.samples, limits::MAX_VOCAB),
+        ("--epochs", c.epochs, limits::MAX_EPOCHS),
+        ("--max-vocab", c.max_vocab, limits::MAX_VOCAB),
+    ];
+    for (option, value, most) in sizes {
+        if value == 0 || value > most {
+            bail!("invalid value for {option}: {value} is outside 1..={most}");
+        }
+    }
+    if c.max_vocab < 3 {
+        bail!("invalid value for --max-vocab: {} leaves no room for a word besides <pad>, <unk> and </s>", c.max_vocab);
+    }
+    for (option, p) in [
+        ("--dropout", c.dropout),
+        ("--embed-dropout", c.embed_dropout),
+        ("--valid-split", c.valid_split),
+    ] {
+        if !(0.0..1.0).contains(&p) {
+            bail!("invalid value for {option}: {p} must be at least 0 and below 1");
+        }
+    }
+    if !(c.lr.is_finite() && c.lr > 0.0) {
+        bail!("invalid value for --lr: {} must be a positive rate", c.lr);
+    }
+    if !(c.clip_norm.is_finite() && c.clip_norm >= 0.0) {
+        bail!(
+            "invalid value for --clip-norm: {} must be at least 0",
+            c.clip_norm
+        );
+    }
+    Ok(())
+}
+
+/// Checks the files before any work: corpus files exist and are not models, the output is
+/// writable and none of the corpus.
+fn check_files(args: &PretrainArgs) -> Result<()> {
+    let mut uses: Vec<Use<'_>> = args
+        .corpus
+        .iter()
+        .map(|p| Use::input("corpus file", p))
+        .collect();
+    uses.push(Use::output("model file", &args.output));
+    files::check_distinct(&uses, &[("corpus file", "corpus file")])?;
+    files::check_output(&args.output, "model file")?;
+    for path in &args.corpus {
+        if !path.is_file() {
+            bail!(
+                "cannot read corpus file {}: there is no such file (give text files, one text per line, or CSV/TSV files with a {:?} column)",
+                path.display(),
+                args.text_column
+            );
+        }
+        reject_model_as_data(
+            path,
+            "give unlabeled text (one text per line) or CSV/TSV with a text column",
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
+    let config = args.config()?;
+    let threads = thread_count(args.threads)?;
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global();
+    check_files(&args)?;
+    let corpus = read_corpus(&args, &config)?;
+    if corpus.vocab.len() <= 3 || corpus.positions() < 2 * config.batch_size as u64 {
+        bail!(
+            "the corpus ({}) has {} texts and {} tokens: too little to pretrain on (at least {} \
+             stream positions are needed for --batch-size {}); give more text",
+            list(&args.corpus),
+            corpus.texts,
+            corpus.positions() - corpus.texts,
+            2 * config.batch_size,
+            config.batch_size
+        );
+    }
+    if !args.quiet {
+        note!(
+            "pretraining {} on {} texts, {} stream positions, vocabulary {}{}",
+            config.cell.name(),
+            corpus.texts,
+            corpus.positions(),
+            corpus.vocab.len(),
+            if corpus.spilled() {
+                " (token stream in a temporary file)"
+            } else {
+                ""
+            }
+        );
+    }
+    let start = Instant::now();
+    let mut observer = Bar::new(args.quiet);
+    let trained = run_pretraining(&config, &corpus, &mut observer)?;
+    observer.bar.finish_and_clear();
+    let seconds = start.elapsed().as_secs_f64();
+    let info = pretrain_info(&args, &config, &corpus, &trained);
+    let file = LanguageModelFile {
+        tokenizer: corpus.tokenizer.clone(),
+        vocab: corpus.vocab.clone(),
+        model: trained.model,
+        info,
+    };
+    model_file::save_language_model(&file, &args.output)?;
+    report(&args, &file, &corpus, seconds, threads)?;
+    Ok(0)
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads every corpus file into one stream, text by text.
+fn read_corpus(args: &PretrainArgs, config: &PretrainConfig) -> Result<Corpus> {
+    let tokenizer = Tokenizer::new(config.tokenizer.clone());
+    let mut builder = CorpusBuilder::new(tokenizer, args.memory_tokens);
+    for path in &args.corpus {
+        let size = std::fs::metadata(path)?.len();
+        if size > limits::MAX_DATA_BYTES {
+            bail!(
+                "corpus file {} is {size} bytes, more than the limit of {} bytes; split it into several files",
+                path.display(),
+                limits::MAX_DATA_BYTES
+            );
+        }
+        match delimiter_of(path) {
+            Some(delimiter) => read_table(path, delimiter, &args.text_column, &mut builder)?,
+            None => read_lines(path, &mut builder)?,
+        }
+    }
+    Ok(builder.finish(config.min_count, config.max_vocab)?)
+}
+
+/// The field separator of a CSV/TSV corpus file by its name; `None` for plain text.
+fn delimiter_of(path: &Path) -> Option<u8> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("csv") => Some(b','),
+        Some(e) if e.eq_ignore_ascii_case("tsv") => Some(b'\t'),
+        _ => None,
+    }
+}
+
+/// One text per line.
+fn read_lines(path: &Path, builder: &mut CorpusBuilder) -> Result<()> {
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read corpus file {}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    loop {
+        line.clear();
+        let n = std::io::Read::take(&mut reader, limits::MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("cannot read corpus file {}", path.display()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        if n > limits::MAX_LINE_BYTES {
+            bail!(
+                "{}: line {number} is longer than {} bytes; split the text",
+                path.display(),
+                limits::MAX_LINE_BYTES
+            );
+        }
+        let text = std::str::from_utf8(&line).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: line {number} is not UTF-8 ({e}); convert the file, e.g. with iconv",
+                path.display()
+            )
+        })?;
+        let text = text.trim_end_matches(['\n', '\r']);
+        if !text.trim().is_empty() {
+            builder.add(text)?;
+        }
+    }
+}
+
+/// A header row, then the text column of each row.
+fn read_table(path: &Path, delimiter: u8, column: &str, builder: &mut CorpusBuilder) -> Result<()> {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read corpus file {}", path.display()))?;
+    let headers = reader
+        .headers()
+        .with_context(|| format!("{}: cannot read the header row", path.display()))?
+        .clone();
+    let Some(index) = headers.iter().position(|h| h.trim() == column) else {
+        bail!(
+            "{}: no column {column:?}; the header has {}; name the text column with --text-column",
+            path.display(),
+            headers
+                .iter()
+                .map(|h| format!("{h:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map_or(0, |p| p.line());
+            anyhow::anyhow!("{}: line {line}: {e}; fix the CSV quoting", path.display())
+        })?;
+        if let Some(text) = record.get(index).filter(|t| !t.trim().is_empty()) {
+            builder.add(text)?;
+        }
+    }
+    Ok(())
+}
+
+fn pretrain_info(
+    args: &PretrainArgs,
+    config: &PretrainConfig,
+    corpus: &Corpus,
+    trained: &rnn_sentiment::lm::trainer::Pretrained,
+) -> PretrainInfo {
+    let (train, valid) = corpus.split(config.valid_split);
+    use rnn_sentiment::lm::stream::Source;
+    PretrainInfo {
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        options: Some(config.clone()),
+        corpus: args
+            .corpus
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        texts: corpus.texts,
+        positions: corpus.positions(),
+        train_positions: train.len(),
+        valid_positions: valid.len(),
+        vocab_coverage: 1.0
+            - corpus.counts[UNK_ID as usize] as f64 / corpus.positions().max(1) as f64,
+        epochs_run: trained.history.len(),
+        best_epoch: trained.best_epoch,
+        stopped_early: trained.stopped_early,
+        history: trained.history.clone(),
+    }
+}
+
+/// The summary: one line on stderr, or `--json` on stdout.
+fn report(
+    args: &PretrainArgs,
+    file: &LanguageModelFile,
+    corpus: &Corpus,
+    seconds: f64,
+    threads: usize,
+) -> Result<()> {
+    let info = &file.info;
+    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
+    let perplexity = best.and_then(|r| r.valid_perplexity);
+    let dirs = file.model.config.directions() as f64;
+    let tokens_per_s = info.train_positions as f64 * info.epochs_run as f64 / seconds.max(1e-9);
+    let parameters: usize = file
+        .model
+        .params
+        .tensors()
+        .iter()
+        .map(|t| t.data.len())
+        .sum();
+    if args.json {
+        let value = json!({
+            "model": args.output,
+            "vocab_size": file.vocab.len(),
+            "parameters": parameters,
+            "texts": corpus.texts,
+            "positions": info.positions,
+            "train_positions": info.train_positions,
+            "valid_positions": info.valid_positions,
+            "spilled": corpus.spilled(),
+            "epochs_run": info.epochs_run,
+            "best_epoch": info.best_epoch,
+            "stopped_early": info.stopped_early,
+            "valid_perplexity": perplexity,
+            "train_seconds": seconds,
+            "tokens_per_s": tokens_per_s,
+            "directions": dirs,
+            "threads": threads,
+            "history": info.history,
+        });
+        say!("{value}");
+    } else if !args.quiet {
+        note!(
+            "saved {} ({} {}, vocabulary {}, {parameters} parameters): best epoch {} of {}, validation perplexity {}; {seconds:.1}s, {tokens_per_s:.0} tokens/s per direction",
+            args.output.display(),
+            file.model.config.cell.name(),
+            if file.model.config.bidirectional { "bidirectional" } else { "one direction" },
+            file.vocab.len(),
+            info.best_epoch,
+            info.epochs_run,
+            perplexity.map_or("n/a".to_string(), |p| format!("{p:.2}")),
+        );
+    }
+    Ok(())
+}
+
+/// The progress bar: steps of the epoch, perplexity of the training loss so far, tokens/s.
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    quiet: bool,
+}
+
+impl Bar {
+    fn new(quiet: bool) -> Self {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(0)
+        };
+        bar.set_style(
+            ProgressStyle::with_template("epoch {prefix} {bar:30} {pos}/{len} {msg} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Self {
+            bar,
+            started: Instant::now(),
+            quiet,
+        }
+    }
+}
+
+impl PretrainObserver for Bar {
+    fn step(&mut self, p: &StepProgress) {
+        if p.step == 1 {
+            self.bar.set_length(p.steps as u64);
+            self.bar.set_prefix(p.epoch.to_string());
+            self.started = Instant::now();
+        }
+        self.bar.set_position(p.step as u64);
+        let rate = p.tokens as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
+        self.bar
+            .set_message(format!("loss {:.3} · {rate:.0} tokens/s", p.loss));
+    }
+
+    fn epoch(&mut self, record: &PretrainEpoch) {
+        if self.quiet {
+            return;
+        }
+        self.bar.suspend(|| {
+            eprintln!(
+                "epoch {}: training loss {:.4}, validation perplexity {}",
+                record.epoch,
+                record.train_loss,
+                record
+                    .valid_perplexity
+                    .map_or("n/a".to_string(), |p| format!("{p:.2}"))
+            );
+        });
+    }
+}
