@@ -1,4 +1,5 @@
-//! Reading labelled data (CSV/TSV) and plain text lines. Knows nothing of the model.
+//! Reading labelled data (CSV/TSV) and plain text lines; records to score (CSV, TSV, JSON lines)
+//! are streamed by [`records`]. Knows nothing of the model.
 //!
 //! CSV follows RFC 4180 via the `csv` crate: quoted fields, embedded commas, quotes and line
 //! breaks, CRLF, a UTF-8 byte-order mark. A file whose name ends in `.tsv` (or `--delimiter
@@ -19,8 +20,10 @@ use crate::limits;
 use crate::rng::Rng;
 
 mod labels;
+mod records;
 
 pub use labels::{assign_labels, class_counts, decide_labels, list_classes, LabelSet};
+pub use records::{Field, InputFormat, Record, RecordSpec, Records};
 
 /// One labelled text.
 #[derive(Clone, Debug, PartialEq, Eq)]
