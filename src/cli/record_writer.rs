@@ -95,7 +95,7 @@ pub(crate) struct RecordWriter<'a, W: Write> {
 }
 
 enum Sink<W: Write> {
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Jsonl(BufWriter<W>),
 }
 
@@ -123,7 +123,7 @@ impl<'a, W: Write> RecordWriter<'a, W> {
                     .from_writer(out);
                 let names = prediction_names(classes, format);
                 csv_written(csv.write_record(keep.iter().chain(&names)))?;
-                Sink::Csv(csv)
+                Sink::Csv(Box::new(csv))
             }
             OutputFormat::Jsonl => Sink::Jsonl(BufWriter::with_capacity(1 << 16, out)),
         };
