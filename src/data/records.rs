@@ -638,3 +638,204 @@ impl<'de> serde::Deserialize<'de> for Object {
         deserializer.deserialize_map(ObjectVisitor)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(format: InputFormat, keep: &[&str]) -> RecordSpec {
+        RecordSpec {
+            format,
+            delimiter: None,
+            text_column: "text".into(),
+            keep: keep.iter().map(|k| k.to_string()).collect(),
+        }
+    }
+
+    fn read(input: &str, spec: RecordSpec, limit: usize) -> Result<Vec<Record>> {
+        Records::with_limit(input.as_bytes(), "in.csv", spec, limit)?.collect()
+    }
+
+    fn text(s: &str) -> Field {
+        Field::Text(s.into())
+    }
+
+    #[test]
+    fn csv_header_is_not_scored_and_quoted_lines_keep_their_start() {
+        let input = "\u{feff}id,text\r\nr1,\"good, \"\"really\"\"\r\ngood\"\r\n\r\nr2,bad\n";
+        let rows = read(input, spec(InputFormat::Csv, &["id"]), 100).unwrap();
+        assert_eq!(
+            rows,
+            [
+                Record {
+                    line: 2,
+                    text: "good, \"really\"\r\ngood".into(),
+                    kept: vec![text("r1")]
+                },
+                Record {
+                    line: 5,
+                    text: "bad".into(),
+                    kept: vec![text("r2")]
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn tsv_keeps_bare_quotes_and_jsonl_keeps_values_as_written() {
+        let rows = read(
+            "date\ttext\n2020\tsay \"hi\n",
+            spec(InputFormat::Tsv, &["date"]),
+            100,
+        )
+        .unwrap();
+        assert_eq!(
+            (rows[0].text.as_str(), &rows[0].kept),
+            ("say \"hi", &vec![text("2020")])
+        );
+        let input = "{\"id\": 12345678901234567890123, \"text\": \"caf\\u00e9\", \"d\": null}\n\n  \n{\"text\":\"x\",\"id\":\"r2\",\"d\":[1]}";
+        let rows = read(input, spec(InputFormat::Jsonl, &["id", "d"]), 100).unwrap();
+        assert_eq!(rows[0].text, "café");
+        assert_eq!(
+            rows[0].kept,
+            [
+                Field::Json("12345678901234567890123".into()),
+                Field::Json("null".into())
+            ]
+        );
+        assert_eq!(
+            (rows[1].line, &rows[1].kept),
+            (4, &vec![text("r2"), Field::Json("[1]".into())])
+        );
+    }
+
+    #[test]
+    fn lines_are_every_line_and_have_no_columns() {
+        let rows = read("a\r\n\nb", spec(InputFormat::Lines, &[]), 100).unwrap();
+        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
+        assert_eq!(texts, ["a", "", "b"]);
+        let e = read("a\n", spec(InputFormat::Lines, &["id"]), 100).unwrap_err();
+        assert!(e.to_string().contains("no columns to keep"), "{e}");
+    }
+
+    fn error(input: &str, spec: RecordSpec, limit: usize) -> String {
+        read(input, spec, limit).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn missing_columns_and_keys_name_what_is_there() {
+        let e = error("r100,great film\n", spec(InputFormat::Csv, &[]), 100);
+        assert!(
+            e.contains("in.csv: no text column named \"text\"")
+                && e.contains("\"r100\", \"great film\"")
+                && e.contains("--text-column"),
+            "{e}"
+        );
+        let e = error("id,text\n", spec(InputFormat::Csv, &["date"]), 100);
+        assert!(
+            e.contains("no column to keep named \"date\"") && e.contains("--keep"),
+            "{e}"
+        );
+        let e = error(
+            "{\"id\":1,\"body\":\"x\"}\n",
+            spec(InputFormat::Jsonl, &[]),
+            100,
+        );
+        assert!(
+            e.contains("line 1: no text key \"text\"; the object has \"id\", \"body\""),
+            "{e}"
+        );
+        let e = error("{\"text\":3}\n", spec(InputFormat::Jsonl, &[]), 100);
+        assert!(e.contains("holds 3, not a string"), "{e}");
+        let e = error(
+            "{\"text\":\"a\"}\n[1]\n",
+            spec(InputFormat::Jsonl, &[]),
+            100,
+        );
+        assert!(e.contains("line 2: not a JSON object"), "{e}");
+        assert!(error("", spec(InputFormat::Csv, &[]), 100).contains("empty"));
+    }
+
+    #[test]
+    fn malformed_records_name_their_line() {
+        let e = error("id,text\nr1,a,b\n", spec(InputFormat::Csv, &[]), 100);
+        assert!(
+            e.contains("line 2: expected 2 fields like the header, found 3"),
+            "{e}"
+        );
+        let e = error(
+            "id,text\nr1,ok\nr2,\"open\nmore\n",
+            spec(InputFormat::Csv, &[]),
+            100,
+        );
+        assert!(
+            e.contains("line 3: the quote") && e.contains("never closed"),
+            "{e}"
+        );
+        let e = error("id,text\nr1,caf\u{0}\n", spec(InputFormat::Csv, &[]), 100);
+        assert!(e.contains("line 2: a NUL byte"), "{e}");
+        let bytes = b"id,text\nr1,caf\xe9\n";
+        let e = Records::new(&bytes[..], "l.csv", spec(InputFormat::Csv, &[]))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("l.csv, line 2: field 2 is not valid UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn records_longer_than_the_limit_are_refused_before_they_are_read_whole() {
+        let long = "x".repeat(50);
+        let e = error(
+            &format!("id,text\nr1,{long}\n"),
+            spec(InputFormat::Csv, &[]),
+            20,
+        );
+        assert!(
+            e.contains("line 2: the record is longer than the limit of 20 bytes"),
+            "{e}"
+        );
+        // An open quote runs on over lines: the limit says where it opened.
+        let input = format!("id,text\nr1,\"{}\n", "ab\n".repeat(20));
+        let e = error(&input, spec(InputFormat::Csv, &[]), 20);
+        assert!(
+            e.contains("line 2") && e.contains("line 2, column 4 is still open"),
+            "{e}"
+        );
+        // At the limit exactly, with \r\n, it is read.
+        let fits = format!("id,text\n{}\r\n", "y".repeat(20));
+        assert_eq!(
+            read(&fits, spec(InputFormat::Lines, &[]), 20)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn formats_come_from_names_and_extensions() {
+        for (name, format) in [
+            ("a.CSV", InputFormat::Csv),
+            ("a.tsv", InputFormat::Tsv),
+            ("a.jsonl", InputFormat::Jsonl),
+            ("a.ndjson", InputFormat::Jsonl),
+            ("a.txt", InputFormat::Lines),
+            ("a", InputFormat::Lines),
+        ] {
+            assert_eq!(
+                InputFormat::of_path(std::path::Path::new(name)),
+                format,
+                "{name}"
+            );
+            assert_eq!(format.name().parse::<InputFormat>(), Ok(format));
+        }
+        assert!("xml"
+            .parse::<InputFormat>()
+            .unwrap_err()
+            .contains("lines, csv, tsv, jsonl"));
+    }
+}
