@@ -9,7 +9,8 @@
 #
 # Environment: BIN (default target/release/rnn-sentiment), MASTER (local[2]), THREADS (2, the
 # single process's --threads), PARTITIONS (default parallelism), OUT (a temporary directory),
-# SPARK_PYTHON (.venv-spark/bin/python).
+# SPARK_PYTHON (.venv-spark/bin/python), INPUT_FORMAT (csv; parquet: the CSV is first
+# converted to one Parquet file with Spark, untimed, and Spark scores the Parquet).
 set -euo pipefail
 
 die() { echo "spark_check: $*" >&2; exit 2; }
@@ -38,14 +39,28 @@ start="$(seconds)"
 single_wall="$(python3 -c "import time; print(f'{time.perf_counter() - $start:.2f}')")"
 echo "single predict --file (--threads $THREADS): $single_wall s wall"
 
+SPARK_INPUT="$DATA"
+if [ "${INPUT_FORMAT:-csv}" = parquet ]; then
+    SPARK_INPUT="$OUT/input.parquet"
+    "$SPARK_PYTHON" - "$DATA" "$SPARK_INPUT" <<'EOF' 2> "$OUT/convert.log"
+import sys
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.master("local[1]").getOrCreate()
+(spark.read.option("header", True).option("multiLine", True).option("escape", '"')
+ .csv(sys.argv[1]).coalesce(1).write.mode("overwrite").parquet(sys.argv[2]))
+spark.stop()
+EOF
+    echo "converted $DATA to $SPARK_INPUT"
+fi
+
 start="$(seconds)"
 "$SPARK_PYTHON" "$REPO/scripts/spark_predict.py" --master "$MASTER" \
-    --binary "$BIN" --model "$MODEL" --input "$DATA" --output "$OUT/spark" \
+    --binary "$BIN" --model "$MODEL" --input "$SPARK_INPUT" --output "$OUT/spark" \
     ${PARTITIONS:+--partitions "$PARTITIONS"} 2> "$OUT/spark.log" || {
     tail -n 30 "$OUT/spark.log" >&2; die "spark_predict.py failed (log: $OUT/spark.log)"; }
 spark_wall="$(python3 -c "import time; print(f'{time.perf_counter() - $start:.2f}')")"
 grep -o 'scored .*' "$OUT/spark.log" || true
-echo "spark_predict.py ($MASTER), whole process with the JVM's start: $spark_wall s wall"
+echo "spark_predict.py ($MASTER, ${INPUT_FORMAT:-csv} input), whole process with the JVM's start: $spark_wall s wall"
 
 python3 - "$OUT/single.csv" "$OUT/spark" "$single_wall" "$spark_wall" <<'EOF'
 import csv, glob, sys
