@@ -139,7 +139,7 @@ struct Columns {
 
 /// Whether a quoted CSV field is open at the end of what was scanned, and where it opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Quote {
+pub(super) enum Quote {
     FieldStart,
     Unquoted,
     /// Inside a quoted field opened at this line and byte column.
@@ -564,7 +564,7 @@ fn unclosed<R: BufRead>(records: &Records<R>, line: u64, column: usize) -> Error
 /// The quote state after `bytes`, the start of line `line` (at most the whole line).
 /// Follows the `csv` crate: a field is quoted only when its first byte is `"`, and `""` inside
 /// it is a quote.
-fn scan_quotes(mut state: Quote, bytes: &[u8], delimiter: u8, line: u64) -> Quote {
+pub(super) fn scan_quotes(mut state: Quote, bytes: &[u8], delimiter: u8, line: u64) -> Quote {
     for (i, &b) in bytes.iter().enumerate() {
         let column = i + 1;
         state = match state {
