@@ -25,7 +25,8 @@ Records (CSV, TSV, JSON lines): a --file named *.csv, *.tsv, *.jsonl or *.ndjson
 with --input-format csv|tsv|jsonl, stdin included) is read as records, not lines. A header row
 (CSV, TSV) is required and never scored; --text-column names the column (JSON lines: the key)
 holding the text [default: the model's training data's, else \"text\"]; --keep id,date copies
-those columns into each output record, in that order, before the prediction fields:
+those columns into each output record, in that order, before the prediction fields (NAME=NEW
+renames one in the output: --keep label=true_label, since \"label\" is the prediction's):
   CSV output:        id,date,text,label,probability   (K classes: then probability_<class>
                      for each class, in the model's class order)
   JSON lines output: {\"id\":..,\"date\":..,\"text\":..,\"label\":..,\"probability\":..}
@@ -51,7 +52,7 @@ pub(crate) struct RecordArgs {
     #[arg(long, value_name = "NAME")]
     pub(crate) text_column: Option<String>,
     /// Input columns (or JSON keys) to copy into each output record, in this order, before
-    /// the prediction fields: --keep id,date.
+    /// the prediction fields: --keep id,date; NAME=NEW renames one: --keep label=true_label.
     #[arg(long, value_name = "NAMES", value_delimiter = ',')]
     pub(crate) keep: Vec<String>,
     /// Write records as csv or jsonl [default: jsonl for JSON lines input or with --json,
@@ -67,6 +68,8 @@ pub(crate) struct RecordArgs {
 /// How `predict` reads and writes records, checked.
 pub(crate) struct Plan {
     spec: RecordSpec,
+    /// The kept columns' names in the output (`--keep column=name`), in `spec.keep` order.
+    names: Vec<String>,
     output: OutputFormat,
 }
 
@@ -109,8 +112,15 @@ pub(crate) fn plan(args: &PredictArgs, model: &SentimentModel) -> Result<Option<
         (None, Some(recorded)) => recorded.text_column.clone(),
         (None, None) => "text".to_string(),
     };
-    let keep: Vec<String> = records.keep.iter().map(|k| k.trim().to_string()).collect();
-    super::record_writer::check_keep(&keep, model.classes(), output)?;
+    let (keep, names): (Vec<String>, Vec<String>) = records
+        .keep
+        .iter()
+        .map(|k| match k.split_once('=') {
+            Some((column, name)) => (column.trim().to_string(), name.trim().to_string()),
+            None => (k.trim().to_string(), k.trim().to_string()),
+        })
+        .unzip();
+    super::record_writer::check_keep(&keep, &names, model.classes(), output)?;
     Ok(Some(Plan {
         spec: RecordSpec {
             format,
@@ -118,6 +128,7 @@ pub(crate) fn plan(args: &PredictArgs, model: &SentimentModel) -> Result<Option<
             text_column,
             keep,
         },
+        names,
         output,
     }))
 }
@@ -177,9 +188,13 @@ pub(crate) fn run(
     scoring: Scoring,
 ) -> Result<i32> {
     // The input first: a missing column is said before any output.
-    let keep = plan.spec.keep.clone();
     let (records, rows_per_chunk) = open(&args.input, plan.spec)?;
-    let mut writer = RecordWriter::new(io::stdout().lock(), plan.output, &keep, model.classes())?;
+    let mut writer = RecordWriter::new(
+        io::stdout().lock(),
+        plan.output,
+        &plan.names,
+        model.classes(),
+    )?;
     let mut chunk: Vec<Record> = Vec::new();
     let mut bytes = 0;
     let mut score = |chunk: &mut Vec<Record>| -> Result<()> {

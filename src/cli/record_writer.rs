@@ -64,22 +64,31 @@ fn prediction_names(classes: &[String], format: OutputFormat) -> Vec<String> {
     names
 }
 
-/// Refuses a `--keep` list that names a column twice, or a name the prediction fields use.
-pub(crate) fn check_keep(keep: &[String], classes: &[String], format: OutputFormat) -> Result<()> {
+/// Refuses a `--keep` list with an empty name, or whose output `names` repeat one or take a
+/// prediction field's.
+pub(crate) fn check_keep(
+    keep: &[String],
+    names: &[String],
+    classes: &[String],
+    format: OutputFormat,
+) -> Result<()> {
     let taken = prediction_names(classes, format);
-    for (i, name) in keep.iter().enumerate() {
-        if name.is_empty() {
+    for (i, (column, name)) in keep.iter().zip(names).enumerate() {
+        if column.is_empty() || name.is_empty() {
             bail!(
-                "invalid value for --keep: an empty column name; give names such as --keep id,date"
+                "invalid value for --keep: an empty column name; give names such as \
+                 --keep id,date (or id=review_id to rename one)"
             );
         }
-        if keep[..i].contains(name) {
-            bail!("invalid value for --keep: {name:?} is named twice; name each column once");
+        if names[..i].contains(name) {
+            bail!(
+                "invalid value for --keep: {name:?} is named twice; name each output column once"
+            );
         }
         if taken.contains(name) {
             bail!(
                 "invalid value for --keep: {name:?} is also the name of a prediction field \
-                 (the output has {}); keep other columns, or rename this one in the input",
+                 (the output has {}); rename it in the output, e.g. --keep {column}=true_{column}",
                 taken.join(", ")
             );
         }

@@ -1269,7 +1269,12 @@ fn bad_records_for_predict_name_file_line_and_column() {
         "label.csv",
         "label,text\n1,great\n",
         &["--keep", "label"],
-        &["--keep", "\"label\"", "prediction field"],
+        &[
+            "--keep",
+            "\"label\"",
+            "prediction field",
+            "--keep label=true_label",
+        ],
     );
     predict(
         "--keep a column twice",

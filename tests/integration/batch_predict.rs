@@ -66,9 +66,12 @@ fn csv_records_keep_their_columns_and_plain_predict_probabilities() {
         csv.push_str(&format!("r{},\"{quoted}\",2026-0{}\r\n", 100 + i, i + 1));
     }
     let input = write(d, "ids.csv", &csv);
-    let out = predict_file(d, &model, &input, &["--keep", "date,id"]);
+    let out = predict_file(d, &model, &input, &["--keep", "date,id=review_id"]);
     let (header, rows) = csv_rows(&out);
-    assert_eq!(header, ["date", "id", "text", "label", "probability"]);
+    assert_eq!(
+        header,
+        ["date", "review_id", "text", "label", "probability"]
+    );
     assert_eq!(rows.len(), TEXTS.len(), "the header is not scored: {out}");
     for (i, (row, want)) in rows.iter().zip(&expected).enumerate() {
         assert_eq!(row[0], format!("2026-0{}", i + 1));
@@ -195,4 +198,49 @@ fn stdin_records_need_the_format_and_keep_json_values_as_written() {
         .arg(&model)
         .write_stdin("id,text\nr1,x\n"));
     assert_eq!(out.lines().count(), 2);
+}
+
+/// Records are written as they are scored: a full chunk (8,192 records) is answered while
+/// the input is still open, so memory does not grow with the input.
+#[test]
+fn records_are_written_while_the_input_is_still_open() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = temp_dir();
+    let d = dir.path();
+    let model = train_small(d, "rnn", "m.json", &[]);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("rnn-sentiment"))
+        .args(["predict", "--input-format", "jsonl", "--keep", "id", "-m"])
+        .arg(&model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("predict starts");
+    let mut stdin = child.stdin.take().expect("stdin piped");
+    let chunk: String = (0..8192)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"a fine film\"}}\n"))
+        .collect();
+    stdin.write_all(chunk.as_bytes()).expect("records written");
+    stdin.flush().expect("records flushed");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout piped"));
+    let (send, receive) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stdout.lines() {
+            if send.send(line.expect("output is text")).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..8192 {
+        let line = receive
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("record {i} not written while the input is open"));
+        assert!(line.starts_with(&format!("{{\"id\":{i},")), "{line}");
+    }
+    drop(stdin);
+    assert!(child.wait().expect("predict ends").success());
 }
