@@ -8,7 +8,7 @@ answers one JSON line per row, in order, with the key carried through. The binar
 model file are shipped to the executors with SparkContext.addFile (the same as
 `spark-submit --files rnn-sentiment,model.json`) and found there with SparkFiles.get.
 
-The output has one row per input row: the key (--key-column, or `row`, the row's 0-based
+A null text is scored as the empty text. The output has one row per input row: the key (--key-column, or `row`, the row's 0-based
 position in the input), label, probability and, for a K-class model, probabilities (a JSON
 object {class: p}); written as CSV (with a header) or Parquet under --output.
 
