@@ -81,6 +81,13 @@ fn csv_records_keep_their_columns_and_plain_predict_probabilities() {
         // Every digit: the same f64 as predict --json.
         assert_eq!(row[4], want["probability"].to_string());
     }
+    // --input-format lines reads the same file as plain lines, header and all.
+    let out = predict_file(d, &model, &input, &["--input-format", "lines"]);
+    assert_eq!(out.lines().count(), 1 + TEXTS.len());
+    assert!(
+        out.lines().all(|l| l.contains('\t')),
+        "plain label<TAB>p lines: {out}"
+    );
     // --json (JSON lines out) is predict --json's object with the kept fields first.
     let plain = predict_file(d, &model, &d.join("plain.txt"), &["--json"]);
     let out = predict_file(d, &model, &input, &["--keep", "id", "--json"]);
