@@ -20,8 +20,10 @@ mod inspect;
 mod inspect_checkpoint;
 mod predict;
 mod predict_classes;
+mod predict_records;
 mod pretrain;
 mod progress;
+mod record_writer;
 mod resume;
 mod sniff;
 mod tokenize;
@@ -32,6 +34,7 @@ use eval::{eval, EvalArgs, EVAL_JSON};
 use inspect::{inspect, InspectArgs, INSPECT_JSON};
 use output::write_stdout;
 use predict::{predict, PredictArgs, PREDICT_JSON};
+use predict_records::PREDICT_RECORDS_HELP;
 use pretrain::{pretrain, PretrainArgs, PRETRAIN_JSON};
 use tokenize::{tokenize, TokenizeArgs, TOKENIZE_JSON};
 use train::{train, TrainArgs, TRAIN_JSON};
@@ -66,8 +69,15 @@ enum Command {
     /// Evaluate a model on labelled data: accuracy, precision, recall, F1, ROC AUC, log loss.
     #[command(after_long_help = EVAL_JSON)]
     Eval(EvalArgs),
-    /// Predict the sentiment of texts (arguments, --file, or one text per line on stdin).
-    #[command(after_long_help = PREDICT_JSON)]
+    /// Predict the sentiment of texts: arguments, lines of a --file or stdin, or the text
+    /// column of CSV/TSV/JSON lines records (other columns carried through with --keep).
+    #[command(
+        after_long_help = format!("{PREDICT_JSON}\n\n{PREDICT_RECORDS_HELP}"),
+        mut_arg("file", |a| a.help(
+            "Read texts from this file: one per line, or records if it is named *.csv, *.tsv, \
+             *.jsonl or *.ndjson (see --input-format)"
+        ))
+    )]
     Predict(PredictArgs),
     /// Show the tokens and ids the model sees for each text (to debug the text pipeline).
     #[command(after_long_help = TOKENIZE_JSON)]

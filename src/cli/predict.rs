@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::args::{check_threshold, set_inference_threads, ModelArg};
 use super::output::{emit, flush};
+use super::predict_records::{self, RecordArgs, Scoring};
 use super::sniff::{file_start, load_model, looks_like_model, reject_model_as_data};
 use rnn_sentiment::data::TextLines;
 use rnn_sentiment::kernels::float::sigmoid;
@@ -59,6 +60,8 @@ pub(crate) struct PredictArgs {
     pub(crate) input: TextInput,
     #[command(flatten)]
     pub(crate) model: ModelArg,
+    #[command(flatten)]
+    pub(crate) records: RecordArgs,
     /// Probability at or above which a text is called positive [default: the model's].
     #[arg(long, allow_negative_numbers = true)]
     pub(crate) threshold: Option<f64>,
@@ -189,8 +192,9 @@ pub(crate) fn predict(args: PredictArgs) -> Result<i32> {
     set_inference_threads(args.threads)?;
     check_text_file(&args.input)?;
     let model = load_model(&args.model.model)?;
+    let records = predict_records::plan(&args, &model)?;
     if !model.is_binary() {
-        return super::predict_classes::predict_classes(&args, &model);
+        return super::predict_classes::predict_classes(&args, &model, records);
     }
     let shown = args.model.model.display();
     for (given, option) in [
@@ -205,6 +209,9 @@ pub(crate) fn predict(args: PredictArgs) -> Result<i32> {
         }
     }
     let threshold = check_threshold(args.threshold.unwrap_or(model.threshold()))?;
+    if let Some(plan) = records {
+        return predict_records::run(&args, &model, plan, Scoring::Binary { threshold });
+    }
     if args.explain {
         return explain(&args, &model, threshold);
     }

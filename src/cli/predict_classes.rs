@@ -13,6 +13,7 @@ use rnn_sentiment::sentiment::SentimentModel;
 
 use super::output::{emit, flush};
 use super::predict::{highlight, use_colour, PredictArgs, Source};
+use super::predict_records::{self, Plan, Scoring};
 
 /// One line of `predict --json` for a K-class model.
 #[derive(Serialize)]
@@ -48,7 +49,7 @@ struct Ranked<'a> {
 }
 
 /// `{"neg":0.1,"pos":0.9}` with the classes in model order.
-fn probabilities_object(classes: &[String], p: &[f64]) -> Result<Box<RawValue>> {
+pub(crate) fn probabilities_object(classes: &[String], p: &[f64]) -> Result<Box<RawValue>> {
     let mut object = String::from("{");
     for (k, (name, p)) in classes.iter().zip(p).enumerate() {
         if k > 0 {
@@ -110,8 +111,15 @@ fn checked_options(
     Ok((top_k, explain_class))
 }
 
-pub(crate) fn predict_classes(args: &PredictArgs, model: &SentimentModel) -> Result<i32> {
+pub(crate) fn predict_classes(
+    args: &PredictArgs,
+    model: &SentimentModel,
+    records: Option<Plan>,
+) -> Result<i32> {
     let (top_k, explain_class) = checked_options(args, model)?;
+    if let Some(plan) = records {
+        return predict_records::run(args, model, plan, Scoring::Classes);
+    }
     let classes = model.classes();
     let colour = args.explain
         && !args.json

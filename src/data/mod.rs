@@ -1,4 +1,5 @@
-//! Reading labelled data (CSV/TSV) and plain text lines. Knows nothing of the model.
+//! Reading labelled data (CSV/TSV) and plain text lines; records to score (CSV, TSV, JSON lines)
+//! are streamed by [`records`]. Knows nothing of the model.
 //!
 //! CSV follows RFC 4180 via the `csv` crate: quoted fields, embedded commas, quotes and line
 //! breaks, CRLF, a UTF-8 byte-order mark. A file whose name ends in `.tsv` (or `--delimiter
@@ -19,8 +20,11 @@ use crate::limits;
 use crate::rng::Rng;
 
 mod labels;
+mod records;
 
 pub use labels::{assign_labels, class_counts, decide_labels, list_classes, LabelSet};
+use records::{scan_quotes, Quote};
+pub use records::{Field, InputFormat, Record, RecordSpec, Records};
 
 /// One labelled text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -421,42 +425,20 @@ fn check_encoding(bytes: &[u8], path: &Path) -> Result<()> {
 /// holding the rest of the file; this scan follows the same rules (a field is quoted only when
 /// its first byte is `"`, `""` inside it is a quote) and reports the line where it opens.
 fn check_quotes(bytes: &[u8], delimiter: u8, path: &Path) -> Result<()> {
-    enum State {
-        FieldStart,
-        Unquoted,
-        Quoted { opened: usize },
-        QuoteInQuoted { opened: usize },
-    }
-    let mut state = State::FieldStart;
-    for (i, &b) in bytes.iter().enumerate() {
-        state = match state {
-            State::FieldStart | State::Unquoted if b == delimiter || b == b'\n' || b == b'\r' => {
-                State::FieldStart
-            }
-            State::FieldStart if b == b'"' => State::Quoted { opened: i },
-            State::FieldStart | State::Unquoted => State::Unquoted,
-            State::Quoted { opened } if b == b'"' => State::QuoteInQuoted { opened },
-            State::Quoted { opened } => State::Quoted { opened },
-            State::QuoteInQuoted { opened } if b == b'"' => State::Quoted { opened },
-            State::QuoteInQuoted { .. } if b == delimiter || b == b'\n' || b == b'\r' => {
-                State::FieldStart
-            }
-            State::QuoteInQuoted { .. } => State::Unquoted,
-        };
+    let mut state = Quote::FieldStart;
+    for (i, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        state = scan_quotes(state, line, delimiter, i as u64 + 1);
     }
     match state {
-        State::Quoted { opened } => {
-            let (line, column) = line_and_column(bytes, opened);
-            Err(Error::DataLine {
-                path: path.to_path_buf(),
-                line,
-                message: format!(
-                    "the quote that opens a field here (column {column}) is never closed, so \
-                     the field would run to the end of the file; close it with `\"`, or double \
-                     a quote inside a quoted field as `\"\"`"
-                ),
-            })
-        }
+        Quote::Quoted { line, column } => Err(Error::DataLine {
+            path: path.to_path_buf(),
+            line,
+            message: format!(
+                "the quote that opens a field here (column {column}) is never closed, so \
+                 the field would run to the end of the file; close it with `\"`, or double \
+                 a quote inside a quoted field as `\"\"`"
+            ),
+        }),
         _ => Ok(()),
     }
 }

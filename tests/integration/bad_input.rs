@@ -1142,6 +1142,16 @@ fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
         &["--top-k", "binary"],
     );
     cases.unchanged("K-class model after eval", &k_model, &k_before);
+    // Since 8599fd8 a K-class model has its own report: accepted, not refused.
+    cases.succeeds(
+        "eval --report of a K-class model",
+        bin(d)
+            .args(["eval", "--report"])
+            .arg(d.join("report"))
+            .arg("-m")
+            .arg(&k_model)
+            .arg(&three),
+    );
     cases.fails(
         "eval --min-macro-f1 out of range",
         bin(d)
@@ -1150,5 +1160,189 @@ fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
             .arg(&three),
         &["--min-macro-f1", "1.5"],
     );
-    cases.finish("K-class eval and predict", 9);
+    cases.finish("K-class eval and predict", 10);
+}
+
+/// `predict` on CSV/TSV/JSON lines records: a missing column, a malformed record or options
+/// that do not fit the input are refused with exit 2, naming the file, the line or column and
+/// what to do; nothing panics.
+#[test]
+fn bad_records_for_predict_name_file_line_and_column() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, _) = small_model(d, "m.json");
+    let mut cases = Cases::default();
+    let mut predict =
+        |case: &str, name: &str, contents: &str, extra: &[&str], fragments: &[&str]| {
+            let file = write(d, name, contents);
+            cases.fails(
+                case,
+                bin(d)
+                    .args(["predict", "-m"])
+                    .arg(&model)
+                    .arg("--file")
+                    .arg(&file)
+                    .args(extra),
+                fragments,
+            );
+        };
+    predict(
+        "CSV without the text column",
+        "reviews.csv",
+        "id,review\nr1,great\n",
+        &[],
+        &[
+            "reviews.csv: no text column named \"text\"",
+            "\"id\", \"review\"",
+            "--text-column",
+        ],
+    );
+    predict(
+        "CSV without a header row",
+        "noheader.csv",
+        "r100,a great film\n",
+        &[],
+        &["noheader.csv", "\"r100\", \"a great film\"", "never scored"],
+    );
+    predict(
+        "--keep a column that is not there",
+        "keep.csv",
+        "id,text\nr1,great\n",
+        &["--keep", "id,date"],
+        &[
+            "keep.csv: no column to keep named \"date\"",
+            "\"id\", \"text\"",
+        ],
+    );
+    predict(
+        "CSV record with a field too many",
+        "fields.csv",
+        "id,text\nr1,fine\nr2,good, really\n",
+        &[],
+        &[
+            "fields.csv, line 3",
+            "expected 2 fields like the header, found 3",
+            "quote",
+        ],
+    );
+    predict(
+        "CSV quote never closed",
+        "quote.csv",
+        "id,text\nr1,\"fine\nr2,good\n",
+        &[],
+        &["quote.csv, line 2", "never closed"],
+    );
+    predict(
+        "TSV record with a tab too many",
+        "tabs.tsv",
+        "id\ttext\nr1\ta\tb\n",
+        &[],
+        &["tabs.tsv, line 2", "found 3"],
+    );
+    predict(
+        "JSON lines record that is not an object",
+        "bad.jsonl",
+        "{\"text\":\"fine\"}\nfine\n",
+        &[],
+        &["bad.jsonl, line 2", "not a JSON object"],
+    );
+    predict(
+        "JSON lines text that is not a string",
+        "number.jsonl",
+        "{\"text\":5}\n",
+        &[],
+        &["number.jsonl, line 1", "\"text\" holds 5, not a string"],
+    );
+    predict(
+        "JSON lines record without the text key",
+        "nokey.jsonl",
+        "{\"text\":\"a\"}\n{\"body\":\"b\",\"id\":2}\n",
+        &[],
+        &[
+            "nokey.jsonl, line 2",
+            "no text key \"text\"",
+            "\"body\", \"id\"",
+        ],
+    );
+    predict(
+        "--keep a prediction field's name",
+        "label.csv",
+        "label,text\n1,great\n",
+        &["--keep", "label"],
+        &[
+            "--keep",
+            "\"label\"",
+            "prediction field",
+            "--keep label=true_label",
+        ],
+    );
+    predict(
+        "--keep a column twice",
+        "twice.csv",
+        "id,text\nr1,great\n",
+        &["--keep", "id,id"],
+        &["--keep", "\"id\" is named twice"],
+    );
+    predict(
+        "--keep with plain lines",
+        "plain.txt",
+        "great\n",
+        &["--keep", "id"],
+        &["--keep", "--input-format"],
+    );
+    predict(
+        "--explain with records",
+        "explain.csv",
+        "id,text\nr1,great\n",
+        &["--explain"],
+        &["--explain", "plain text lines"],
+    );
+    predict(
+        "--json with --output-format csv",
+        "json.csv",
+        "id,text\nr1,great\n",
+        &["--json", "--output-format", "csv"],
+        &["--json", "--output-format csv"],
+    );
+    predict(
+        "--delimiter with TSV",
+        "delim.tsv",
+        "id\ttext\nr1\tgreat\n",
+        &["--delimiter", "semicolon"],
+        &["--delimiter", "tsv"],
+    );
+    cases.fails(
+        "invalid UTF-8 in a CSV field",
+        bin(d)
+            .args(["predict", "-m"])
+            .arg(&model)
+            .arg("--file")
+            .arg(write(d, "latin1b.csv", b"id,text\nr1,caf\xe9\n")),
+        &["latin1b.csv, line 2", "UTF-8"],
+    );
+    cases.fails(
+        "stdin CSV without the text column",
+        bin(d)
+            .args(["predict", "--input-format", "csv", "-m"])
+            .arg(&model)
+            .write_stdin("id,body\nr1,x\n"),
+        &["<stdin>: no text column named \"text\""],
+    );
+    cases.fails(
+        "--input-format with texts as arguments",
+        bin(d)
+            .args(["predict", "--input-format", "csv", "-m"])
+            .arg(&model)
+            .arg("id,text"),
+        &["arguments", "--file"],
+    );
+    cases.fails(
+        "--input-format that is not one",
+        bin(d)
+            .args(["predict", "--input-format", "xml", "-m"])
+            .arg(&model)
+            .arg("great"),
+        &["--input-format", "lines, csv, tsv, jsonl"],
+    );
+    cases.finish("records for predict", 18);
 }

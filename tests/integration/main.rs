@@ -3,6 +3,7 @@
 //! line, and the same results at every level of vector instructions.
 
 mod bad_input;
+mod batch_predict;
 mod cli;
 mod common;
 mod crash_safety;
