@@ -19,8 +19,10 @@ mod inspect;
 mod inspect_checkpoint;
 mod predict;
 mod predict_classes;
+mod prediction_json;
 mod progress;
 mod resume;
+mod serve;
 mod sniff;
 mod tokenize;
 mod train;
@@ -30,6 +32,7 @@ use eval::{eval, EvalArgs, EVAL_JSON};
 use inspect::{inspect, InspectArgs, INSPECT_JSON};
 use output::write_stdout;
 use predict::{predict, PredictArgs, PREDICT_JSON};
+use serve::{serve, ServeArgs, SERVE_HELP};
 use tokenize::{tokenize, TokenizeArgs, TOKENIZE_JSON};
 use train::{train, TrainArgs, TRAIN_JSON};
 
@@ -62,6 +65,10 @@ enum Command {
     /// Predict the sentiment of texts (arguments, --file, or one text per line on stdin).
     #[command(after_long_help = PREDICT_JSON)]
     Predict(PredictArgs),
+    /// Serve the model over HTTP: JSON predictions (micro-batched), model facts, health,
+    /// readiness and Prometheus metrics; reload on SIGHUP, graceful shutdown on SIGTERM.
+    #[command(after_long_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Show the tokens and ids the model sees for each text (to debug the text pipeline).
     #[command(after_long_help = TOKENIZE_JSON)]
     Tokenize(TokenizeArgs),
@@ -106,6 +113,7 @@ pub fn run() -> Result<i32> {
         }
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
+        Command::Serve(args) => serve(args),
         Command::Tokenize(args) => tokenize(args),
         Command::Inspect(args) => inspect(args),
         Command::Completions(args) => completions(args),
