@@ -21,6 +21,7 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+mod serve;
 mod simd_levels;
 mod terminal;
 
