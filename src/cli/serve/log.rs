@@ -70,7 +70,9 @@ impl Log {
                 line
             }
         };
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        // One write a line, so that lines from concurrent requests never interleave.
+        let line = line + "\n";
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
