@@ -535,6 +535,42 @@ fn slow_and_stalled_clients_are_timed_out() {
 }
 
 #[test]
+fn a_client_that_stops_reading_its_answer_is_cut_off() {
+    let d = temp_dir();
+    let model = train_small(d.path(), "gru", "m.json", &[]);
+    let options = [
+        "--request-timeout",
+        "0.5",
+        "--max-connections",
+        "1",
+        "--max-body-bytes",
+        "20000000",
+        "--max-text-chars",
+        "1000000",
+    ];
+    let server = Server::start(d.path(), &model, &options);
+    // An answer (the texts echoed) far larger than the socket buffers, never read.
+    let texts = vec!["a ".repeat(500_000); 8];
+    let body = json!({ "texts": texts }).to_string();
+    let mut greedy = connect(server.addr);
+    let head = format!(
+        "POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    greedy.write_all(head.as_bytes()).unwrap();
+    greedy.write_all(body.as_bytes()).unwrap();
+    // It held the one connection slot; once cut off, the next client is served.
+    let start = Instant::now();
+    assert_eq!(server.get("/healthz").status, 200);
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(greedy);
+}
+
+#[test]
 fn sixty_four_concurrent_clients_get_exactly_predicts_answers() {
     let d = temp_dir();
     let model = train_small(d.path(), "lstm", "m.json", &["--pooling", "mean"]);

@@ -25,6 +25,7 @@ use tower_service::Service;
 
 use super::log::Access;
 use super::routes::{reload_model, route_label, router, ApiError, TextsScored};
+use super::write_deadline::WriteDeadline;
 use super::Shared;
 
 /// The signals that stop the server.
@@ -146,10 +147,11 @@ fn spawn_connection(
         let (router, shared) = (router.clone(), Arc::clone(&shared_for_service));
         async move { Ok::<_, Infallible>(answer(router, &shared, remote, request).await) }
     });
+    let timeout = shared.settings.request_timeout;
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(shared.settings.request_timeout)
-        .serve_connection(TokioIo::new(stream), service);
+        .header_read_timeout(timeout)
+        .serve_connection(TokioIo::new(WriteDeadline::new(stream, timeout)), service);
     let connection = graceful.watch(connection);
     tokio::spawn(async move {
         // A connection's end (closed, reset, timed out) is the client's business.

@@ -1,7 +1,8 @@
 //! `serve`: the model behind an HTTP API. The pieces: `request` reads and checks a predict
 //! body, `batcher` scores concurrent requests together on a fixed pool of workers, `model_slot`
 //! holds the model and reloads it, `routes` answers each route, `listener` accepts connections
-//! and shuts down gracefully, `metrics` counts for Prometheus, `log` writes the access log.
+//! and shuts down gracefully, `write_deadline` cuts off a client that stops reading,
+//! `metrics` counts for Prometheus, `log` writes the access log.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ mod metrics;
 mod model_slot;
 mod request;
 mod routes;
+mod write_deadline;
 
 use batcher::{BatchLimits, Batcher};
 use log::Log;
