@@ -60,6 +60,20 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once `done` holds for it (read by another thread, so a line written before an
+    /// answer may arrive after it); panics after 20 s.
+    fn wait_for_log(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if done(&log) {
+                return log;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{log:?}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Sends a signal (by the child's own pid).
     fn signal(&self, name: &str) {
         let status = Command::new("kill")
@@ -304,12 +318,14 @@ fn every_route_answers_as_predict_and_inspect_do() {
     assert!(metric(m, "rnn_sentiment_model_load_seconds") > 0.0);
     assert!(m.contains("rnn_sentiment_model_info{path=\""), "{m}");
     // The access log: one JSON object a request, with its route, status and texts.
-    let log = server.log();
-    let access: Vec<Value> = log
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["event"] == "request")
-        .collect();
+    let access = |log: &[String]| -> Vec<Value> {
+        log.iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["event"] == "request")
+            .collect()
+    };
+    let log = server.wait_for_log(|log| access(log).len() >= 8);
+    let access = access(&log);
     assert_eq!(access.len(), 8, "{log:?}");
     assert_eq!(access[1]["path"], "/v1/predict");
     assert_eq!(access[1]["method"], "POST");
@@ -753,7 +769,9 @@ fn shutdown_finishes_requests_in_flight_and_exits_zero() {
         (200, expected[0].as_str())
     );
     assert_eq!(server.wait(Duration::from_secs(10)), Some(0));
-    let log = server.log().join("\n");
+    let log = server
+        .wait_for_log(|log| log.last().is_some_and(|l| l.ends_with("stopped")))
+        .join("\n");
     assert!(
         log.contains("signal=SIGTERM") && log.ends_with("stopped"),
         "{log}"
