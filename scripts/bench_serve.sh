@@ -15,8 +15,8 @@
 # --threads   rnn-sentiment serve --threads [default 2: the cores of the machine the README's
 #             numbers come from]
 # --torch-workers  uvicorn --workers, one torch thread each [default 1: the PyTorch service's
-#             fastest setting on that machine; with 2 workers uvicorn answered 23 requests/s at
-#             concurrency 1 (44 ms each) and 337 at 16, against 560 and 759 with one]
+#             fastest setting on that machine; with 2 workers uvicorn answered 22 requests/s at
+#             concurrency 1 (44 ms each) and 316 at 16, against 560 and 759 with one]
 #
 # Needs python3 with torch, fastapi and uvicorn (pip install torch fastapi uvicorn).
 set -euo pipefail
