@@ -55,6 +55,16 @@ struct State {
     stopped: bool,
 }
 
+impl State {
+    /// Drops the oldest jobs whose clients have gone (timed out or disconnected): under
+    /// overload, the workers' time goes to requests someone still waits for.
+    fn drop_abandoned(&mut self) {
+        while self.jobs.front().is_some_and(|job| job.reply.is_closed()) {
+            self.jobs.pop_front();
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
     state: Mutex<State>,
@@ -116,6 +126,7 @@ impl Queue {
     fn next(&self) -> Option<Job> {
         let mut state = self.lock();
         loop {
+            state.drop_abandoned();
             if let Some(job) = state.jobs.pop_front() {
                 return Some(job);
             }
@@ -134,6 +145,7 @@ impl Queue {
     fn next_for(&self, model: &Arc<LoadedModel>, deadline: Instant) -> Option<Job> {
         let mut state = self.lock();
         loop {
+            state.drop_abandoned();
             match state.jobs.front() {
                 Some(job) if Arc::ptr_eq(&job.model, model) && job.explain.is_none() => {
                     return state.jobs.pop_front()
