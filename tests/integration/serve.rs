@@ -427,7 +427,7 @@ fn bad_requests_get_json_errors_with_the_right_status() {
         (
             r#"{"texts": ["a", "b", "c", "d"]}"#,
             413,
-            &["4 texts", "limit of 3", "--max-texts"],
+            &["more than the limit of 3 texts", "--max-texts"],
         ),
     ];
     for (body, status, fragments) in cases {
@@ -465,10 +465,25 @@ fn hostile_bodies_cannot_crash_the_server_or_pass_its_limits() {
     let model = train_small(d.path(), "rnn", "m.json", &[]);
     let server = Server::start(d.path(), &model, &["--max-body-bytes", "100000"]);
     // Nesting deeper than the JSON parser's recursion limit.
-    let deep = "[".repeat(50_000) + &"]".repeat(50_000);
+    // Nesting far deeper than a recursive parser's stack: read without recursion, refused
+    // for its type.
+    let deep = "[".repeat(40_000) + &"]".repeat(40_000);
     server
         .post("/v1/predict", &deep)
-        .assert_error(400, &["not valid JSON"]);
+        .assert_error(400, &["must be a JSON object", "not an array"]);
+    let deep_texts = format!("{{\"texts\": [{deep}]}}");
+    server
+        .post("/v1/predict", &deep_texts)
+        .assert_error(400, &["\"texts\"[0] must be a string, not an array"]);
+    // Many tiny elements (the costliest shape for a parsed tree): counted as they are read.
+    let tiny = format!("{{\"texts\": [{}1]}}", "1,".repeat(40_000));
+    server
+        .post("/v1/predict", &tiny)
+        .assert_error(400, &["\"texts\"[0] must be a string, not the number 1"]);
+    let many = format!("{{\"texts\": [{}\"a\"]}}", "\"a\",".repeat(20_000));
+    server
+        .post("/v1/predict", &many)
+        .assert_error(413, &["more than the limit of 256 texts"]);
     let deep_object = r#"{"text":"#.repeat(10_000);
     server
         .post("/v1/predict", &deep_object)
