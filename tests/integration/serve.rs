@@ -602,6 +602,42 @@ fn a_client_that_stops_reading_its_answer_is_cut_off() {
 }
 
 #[test]
+fn requests_whose_clients_gave_up_are_not_scored() {
+    let d = temp_dir();
+    let model = train_small(d.path(), "lstm", "m.json", &[]);
+    let options = ["--threads", "1", "--request-timeout", "0.2"];
+    let server = Server::start(d.path(), &model, &options);
+    // One worker, busy for about a second explaining 16 texts of 400 tokens...
+    let long = "good bad movie plot ".repeat(100);
+    let slow = json!({"texts": vec![long; 16], "explain": true}).to_string();
+    let addr = server.addr;
+    let explaining = std::thread::spawn(move || request(addr, "POST", "/v1/predict", &slow));
+    std::thread::sleep(Duration::from_millis(50));
+    // ...while two requests queue behind it and time out.
+    for text in ["first", "second"] {
+        let body = json!({ "text": text }).to_string();
+        server
+            .post("/v1/predict", &body)
+            .assert_error(408, &["--request-timeout"]);
+    }
+    explaining
+        .join()
+        .unwrap()
+        .assert_error(408, &["--request-timeout"]);
+    // Once the worker is free again, it scores the next request, not the abandoned two.
+    let start = Instant::now();
+    loop {
+        let reply = server.post("/v1/predict", r#"{"text": "next"}"#);
+        if reply.status == 200 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{reply:?}");
+    }
+    let metrics = server.get("/metrics").body;
+    assert_eq!(metric(&metrics, "rnn_sentiment_texts_scored_total"), 17.0);
+}
+
+#[test]
 fn sixty_four_concurrent_clients_get_exactly_predicts_answers() {
     let d = temp_dir();
     let model = train_small(d.path(), "lstm", "m.json", &["--pooling", "mean"]);
