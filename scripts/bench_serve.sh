@@ -8,7 +8,7 @@
 #   scripts/bench_serve.sh [--model FILE] [--seconds N] [--concurrency "1 16 64"] [--threads N]
 #                          [--torch-workers N]
 #
-# --model     the model to serve [default: the README's 22 MB model, trained here: one epoch
+# --model     the model to serve [default: the README's 24 MB model, trained here: one epoch
 #             of the sst2-glue training rows ($DATA_DIR/sst2-glue/train.csv, DATA_DIR
 #             defaulting to ../shared/data) with the default recipe]
 # --seconds   length of each measured run [default 10], after a 3 s warm-up of each service
