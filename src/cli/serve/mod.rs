@@ -45,8 +45,9 @@ API (JSON in, JSON out; every error is {\"error\": message, \"status\": code}):
   POST /v1/reload     with --admin only: reload the model file (as SIGHUP does)
 Errors: 400 malformed JSON or a wrong field (the message names it), or a text longer than
 --max-text-chars; 404 unknown route; 405 wrong method; 408 a request not done within
---request-timeout; 413 a body over --max-body-bytes or more texts than --max-texts; 500 a
-reload that failed (the old model keeps serving).
+--request-timeout (a client that stops sending headers, or stops reading its answer, is
+disconnected after it too); 413 a body over --max-body-bytes or more texts than --max-texts;
+500 a reload that failed (the old model keeps serving).
 
 Scoring: concurrent requests are scored together in one batched forward pass (up to
 --max-batch-tokens tokens; a worker waits up to --max-wait-ms for more to arrive) on --threads
