@@ -31,3 +31,21 @@ pub const MAX_MODEL_BYTES: u64 = 4 << 30;
 pub const MAX_CHECKPOINT_BYTES: u64 = 8 << 30;
 /// Largest config file (1 MiB).
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+// `serve`: what a client sends is bounded by these options, each checked before the memory or
+// the work it asks for; the constants are the largest value each option accepts.
+
+/// Largest request body `serve --max-body-bytes` allows (64 MiB).
+pub const MAX_REQUEST_BYTES: usize = 64 << 20;
+/// Most texts in one request `serve --max-texts` allows.
+pub const MAX_REQUEST_TEXTS: usize = 100_000;
+/// Longest text, in characters, `serve --max-text-chars` allows.
+pub const MAX_TEXT_CHARS: usize = 1 << 20;
+/// Most open connections `serve --max-connections` allows.
+pub const MAX_CONNECTIONS: usize = 65_536;
+/// Largest `serve --max-batch-tokens` (tokens of requests scored in one forward pass).
+pub const MAX_BATCH_TOKENS: usize = 1 << 20;
+/// Longest `serve --max-wait-ms`, in milliseconds.
+pub const MAX_WAIT_MS: u64 = 10_000;
+/// Longest `serve --request-timeout`, in seconds.
+pub const MAX_REQUEST_TIMEOUT_SECONDS: f64 = 3600.0;

@@ -71,11 +71,21 @@ impl SentimentModel {
             !self.is_binary(),
             "a binary model has one probability a text; use probabilities"
         );
-        let mut p = self.class_logits(texts);
-        for mut row in p.rows_mut() {
+        self.output_probabilities(self.class_logits(texts))
+    }
+
+    /// Probabilities from logits `(texts, K)`, in place: `sigmoid(z)` of a binary model's one
+    /// logit, `softmax(z)` of each row of a K-class model's. The same bits as
+    /// [`SentimentModel::probabilities`] and [`SentimentModel::class_probabilities`] give.
+    pub fn output_probabilities(&self, mut logits: Array2<f64>) -> Array2<f64> {
+        if self.is_binary() {
+            logits.mapv_inplace(sigmoid);
+            return logits;
+        }
+        for mut row in logits.rows_mut() {
             softmax_in_place(row.as_slice_mut().expect("standard layout"));
         }
-        p
+        logits
     }
 
     /// True for a binary model (one logit, sigmoid), false for a K-class one.

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::args::ModelArg;
 use super::inspect_checkpoint::inspect_checkpoint;
@@ -14,6 +14,7 @@ use super::output::{emit, flush};
 use super::sniff::{check_model_path, file_start, is_checkpoint};
 use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::model_file;
+use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
 use rnn_sentiment::training_info::{InputColumns, TrainingInfo};
 
@@ -97,15 +98,31 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     check_model_path(path)?;
     let json = model_file::read_text(path)?;
     let model = model_file::parse_file(path, &json)?;
+    let facts = facts(path, json.len() as u64, &model)?;
+    if args.json {
+        say!("{}", report_json(&facts));
+        Ok(0)
+    } else {
+        inspect_text(&facts)
+    }
+}
+
+/// What `inspect --json` prints of the model `model` read from `path` (its JSON text:
+/// `json_bytes` long). `serve` answers it at `GET /v1/model`.
+pub(crate) fn model_report(path: &Path, json_bytes: u64, model: &SentimentModel) -> Result<Value> {
+    Ok(report_json(&facts(path, json_bytes, model)?))
+}
+
+fn facts<'a>(path: &'a Path, json_bytes: u64, model: &'a SentimentModel) -> Result<Facts<'a>> {
     let file_bytes = fs::metadata(path)
         .with_context(|| format!("cannot read model file {}", path.display()))?
         .len();
     let info = &model.training;
     let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let facts = Facts {
+    Ok(Facts {
         path,
         file_bytes,
-        json_bytes: json.len() as u64,
+        json_bytes,
         config: &model.classifier.config,
         tokenizer: model.tokenizer.config(),
         vocab_size: model.vocab.len(),
@@ -113,12 +130,7 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
         valid_loss: best.and_then(|r| r.valid_loss),
         valid_accuracy: best.and_then(|r| r.valid_accuracy),
         tool_version: Some(info.tool_version.as_str()).filter(|v| !v.is_empty()),
-    };
-    if args.json {
-        inspect_json(&facts)
-    } else {
-        inspect_text(&facts)
-    }
+    })
 }
 
 /// What `inspect` shows of a model file, derived once for both forms.
@@ -138,7 +150,7 @@ struct Facts<'a> {
 }
 
 /// `inspect --json`: one object.
-fn inspect_json(facts: &Facts) -> Result<i32> {
+fn report_json(facts: &Facts) -> Value {
     let &Facts {
         path,
         file_bytes,
@@ -195,8 +207,7 @@ fn inspect_json(facts: &Facts) -> Result<i32> {
             .map(|(name, rows, share)| json!({"name": name, "train_rows": rows, "share": share}))
             .collect();
     }
-    say!("{report}");
-    Ok(0)
+    report
 }
 
 /// Each class of a K-class model with its training rows and their share, when recorded.

@@ -21,10 +21,12 @@ mod inspect_checkpoint;
 mod predict;
 mod predict_classes;
 mod predict_records;
+mod prediction_json;
 mod pretrain;
 mod progress;
 mod record_writer;
 mod resume;
+mod serve;
 mod sniff;
 mod tokenize;
 mod train;
@@ -36,6 +38,7 @@ use output::write_stdout;
 use predict::{predict, PredictArgs, PREDICT_JSON};
 use predict_records::PREDICT_RECORDS_HELP;
 use pretrain::{pretrain, PretrainArgs, PRETRAIN_JSON};
+use serve::{serve, ServeArgs, SERVE_HELP};
 use tokenize::{tokenize, TokenizeArgs, TOKENIZE_JSON};
 use train::{train, TrainArgs, TRAIN_JSON};
 
@@ -79,6 +82,10 @@ enum Command {
         ))
     )]
     Predict(PredictArgs),
+    /// Serve the model over HTTP: JSON predictions (micro-batched), model facts, health,
+    /// readiness and Prometheus metrics; reload on SIGHUP, graceful shutdown on SIGTERM.
+    #[command(after_long_help = SERVE_HELP)]
+    Serve(ServeArgs),
     /// Show the tokens and ids the model sees for each text (to debug the text pipeline).
     #[command(after_long_help = TOKENIZE_JSON)]
     Tokenize(TokenizeArgs),
@@ -124,6 +131,7 @@ pub fn run() -> Result<i32> {
         Command::Pretrain(args) => pretrain(*args),
         Command::Eval(args) => eval(args),
         Command::Predict(args) => predict(args),
+        Command::Serve(args) => serve(args),
         Command::Tokenize(args) => tokenize(args),
         Command::Inspect(args) => inspect(args),
         Command::Completions(args) => completions(args),

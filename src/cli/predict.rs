@@ -9,6 +9,7 @@ use clap::Args;
 use super::args::{check_threshold, set_inference_threads, ModelArg};
 use super::output::{emit, flush};
 use super::predict_records::{self, RecordArgs, Scoring};
+use super::prediction_json::{binary_explained_json, binary_json, binary_label};
 use super::sniff::{file_start, load_model, looks_like_model, reject_model_as_data};
 use rnn_sentiment::data::TextLines;
 use rnn_sentiment::kernels::float::sigmoid;
@@ -147,28 +148,6 @@ impl Source {
     }
 }
 
-/// One line of `predict --json`.
-#[derive(serde::Serialize)]
-pub(crate) struct PredictionLine<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) label: &'a str,
-    pub(crate) probability: f64,
-}
-
-/// One line of `predict --explain --json`.
-#[derive(serde::Serialize)]
-pub(crate) struct ExplanationLine<'a> {
-    pub(crate) text: &'a str,
-    pub(crate) label: &'a str,
-    pub(crate) probability: f64,
-    pub(crate) tokens: &'a [String],
-    pub(crate) ids: &'a [u32],
-    pub(crate) attributions: &'a [f64],
-    pub(crate) unknown: Vec<bool>,
-    /// Tokens left out together to measure each attribution (1 but for long texts).
-    pub(crate) window: usize,
-}
-
 /// `--file model.json` is a model given where texts are expected.
 /// A positional text that names an existing model file (`predict mr.json "I love it"`, -m
 /// forgotten) is the same mistake: refused, rather than scoring the string "mr.json".
@@ -219,19 +198,13 @@ pub(crate) fn predict(args: PredictArgs) -> Result<i32> {
     Source::of(&args.input).for_each_chunk(|texts| {
         for (text, z) in texts.iter().zip(model.logits(texts)) {
             let p = sigmoid(z);
-            let label = if p >= threshold {
-                "positive"
-            } else {
-                "negative"
-            };
             if args.json {
-                let line = PredictionLine {
-                    text,
-                    label,
-                    probability: p,
-                };
-                emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
+                emit(
+                    &mut out,
+                    format_args!("{}", binary_json(text, p, threshold)?),
+                )?;
             } else {
+                let label = binary_label(p, threshold);
                 emit(&mut out, format_args!("{label}\t{p:.6}"))?;
             }
         }
@@ -251,25 +224,11 @@ pub(crate) fn explain(args: &PredictArgs, model: &SentimentModel, threshold: f64
     let mut out = BufWriter::new(io::stdout().lock());
     Source::of(&args.input).for_each_chunk(|texts| {
         for (text, e) in texts.iter().zip(model.explain_many(texts, None)) {
-            let p = e.probability;
-            let label = if p >= threshold {
-                "positive"
-            } else {
-                "negative"
-            };
             if args.json {
-                let line = ExplanationLine {
-                    text,
-                    label,
-                    probability: p,
-                    tokens: &e.tokens,
-                    ids: &e.ids,
-                    attributions: &e.attributions,
-                    unknown: e.unknown(),
-                    window: e.window,
-                };
-                emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
+                let line = binary_explained_json(text, &e, threshold)?;
+                emit(&mut out, format_args!("{line}"))?;
             } else {
+                let (label, p) = (binary_label(e.probability, threshold), e.probability);
                 let tokens = highlight(&e, colour);
                 emit(&mut out, format_args!("{label}\t{p:.6}\t{tokens}"))?;
             }

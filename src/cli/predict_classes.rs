@@ -4,8 +4,6 @@
 use std::io::{self, BufWriter, IsTerminal};
 
 use anyhow::{bail, Result};
-use serde::Serialize;
-use serde_json::value::RawValue;
 
 use rnn_sentiment::data::list_classes;
 use rnn_sentiment::model::loss::argmax;
@@ -14,62 +12,7 @@ use rnn_sentiment::sentiment::SentimentModel;
 use super::output::{emit, flush};
 use super::predict::{highlight, use_colour, PredictArgs, Source};
 use super::predict_records::{self, Plan, Scoring};
-
-/// One line of `predict --json` for a K-class model.
-#[derive(Serialize)]
-struct ClassLine<'a> {
-    text: &'a str,
-    label: &'a str,
-    probability: f64,
-    /// `{class: p}` in class order (written by hand: a JSON map would sort the names).
-    probabilities: Box<RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top: Option<Vec<Ranked<'a>>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explained_class: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explained_probability: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tokens: Option<&'a [String]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ids: Option<&'a [u32]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    attributions: Option<&'a [f64]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    unknown: Option<Vec<bool>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    window: Option<usize>,
-}
-
-/// A class and its probability, in `top`.
-#[derive(Serialize)]
-struct Ranked<'a> {
-    label: &'a str,
-    probability: f64,
-}
-
-/// `{"neg":0.1,"pos":0.9}` with the classes in model order.
-pub(crate) fn probabilities_object(classes: &[String], p: &[f64]) -> Result<Box<RawValue>> {
-    let mut object = String::from("{");
-    for (k, (name, p)) in classes.iter().zip(p).enumerate() {
-        if k > 0 {
-            object.push(',');
-        }
-        object.push_str(&serde_json::to_string(name)?);
-        object.push(':');
-        object.push_str(&serde_json::to_string(p)?);
-    }
-    object.push('}');
-    Ok(RawValue::from_string(object)?)
-}
-
-/// The `n` most probable classes, most probable first (ties: class order).
-fn ranked(p: &[f64], n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..p.len()).collect();
-    order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
-    order.truncate(n);
-    order
-}
+use super::prediction_json::{class_json, ranked};
 
 /// Checks the options against a K-class model; returns `--top-k` (clamped to K) and the class
 /// `--explain-class` names.
@@ -137,35 +80,15 @@ pub(crate) fn predict_classes(
         };
         for (i, (text, row)) in texts.iter().zip(p.rows()).enumerate() {
             let row = row.as_slice().expect("standard layout");
+            let e = explanations.get(i);
+            if args.json {
+                let line = class_json(text, classes, row, top_k, e)?;
+                emit(&mut out, format_args!("{line}"))?;
+                continue;
+            }
             let best = argmax(ndarray::ArrayView1::from(row));
             let (label, probability) = (classes[best].as_str(), row[best]);
             let top: Option<Vec<usize>> = top_k.map(|n| ranked(row, n));
-            let e = explanations.get(i);
-            if args.json {
-                let line = ClassLine {
-                    text,
-                    label,
-                    probability,
-                    probabilities: probabilities_object(classes, row)?,
-                    top: top.as_ref().map(|top| {
-                        top.iter()
-                            .map(|&k| Ranked {
-                                label: &classes[k],
-                                probability: row[k],
-                            })
-                            .collect()
-                    }),
-                    explained_class: e.and_then(|e| e.class).map(|k| classes[k].as_str()),
-                    explained_probability: e.map(|e| e.probability),
-                    tokens: e.map(|e| e.tokens.as_slice()),
-                    ids: e.map(|e| e.ids.as_slice()),
-                    attributions: e.map(|e| e.attributions.as_slice()),
-                    unknown: e.map(|e| e.unknown()),
-                    window: e.map(|e| e.window),
-                };
-                emit(&mut out, format_args!("{}", serde_json::to_string(&line)?))?;
-                continue;
-            }
             let mut fields: Vec<String> = match &top {
                 Some(top) => top
                     .iter()

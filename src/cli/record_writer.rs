@@ -12,8 +12,8 @@ use serde_json::value::RawValue;
 use rnn_sentiment::data::Field;
 
 use super::output::{emit, flush};
-use super::predict::PredictionLine;
-use super::predict_classes::probabilities_object;
+use super::prediction_json::probabilities_object;
+use super::prediction_json::PredictionLine;
 
 /// How output records are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1142,7 +1142,7 @@ fn k_class_models_refuse_binary_only_options_and_unknown_labels() {
         &["--top-k", "binary"],
     );
     cases.unchanged("K-class model after eval", &k_model, &k_before);
-    // Since 8599fd8 a K-class model has its own report: accepted, not refused.
+    // K-class reports exist since 8599fd8: what was refused here now succeeds.
     cases.succeeds(
         "eval --report of a K-class model",
         bin(d)

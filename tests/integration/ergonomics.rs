@@ -224,7 +224,15 @@ fn man_page_prints_or_writes_one_page_per_command() {
 
     let pages = d.join("man/pages");
     let listed = ok(bin(d).args(["man", "--out"]).arg(&pages));
-    for command in ["", "-train", "-eval", "-predict", "-tokenize", "-inspect"] {
+    for command in [
+        "",
+        "-train",
+        "-eval",
+        "-predict",
+        "-serve",
+        "-tokenize",
+        "-inspect",
+    ] {
         let name = format!("rnn-sentiment{command}.1");
         assert!(listed.contains(&name), "{listed}");
         let text = std::fs::read_to_string(pages.join(&name)).unwrap();

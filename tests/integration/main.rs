@@ -24,6 +24,7 @@ mod properties;
 mod reference;
 mod report;
 mod resume;
+mod serve;
 mod simd_levels;
 mod terminal;
 
