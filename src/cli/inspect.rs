@@ -13,7 +13,10 @@ use super::inspect_checkpoint::inspect_checkpoint;
 use super::output::{emit, flush};
 use super::sniff::{check_model_path, file_start, is_checkpoint};
 use rnn_sentiment::config::ModelConfig;
+use rnn_sentiment::error::Error;
 use rnn_sentiment::model_file;
+
+use super::inspect_base::inspect_language_model;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
 use rnn_sentiment::training_info::{InputColumns, TrainingInfo};
@@ -97,7 +100,16 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     }
     check_model_path(path)?;
     let json = model_file::read_text(path)?;
-    let model = model_file::parse_file(path, &json)?;
+    let parsed = model_file::parse_any(&json).map_err(|message| Error::Model {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let model = match parsed {
+        model_file::Base::Classifier(model) => *model,
+        model_file::Base::LanguageModel(lm) => {
+            return inspect_language_model(path, json.len() as u64, &lm, args.json)
+        }
+    };
     let facts = facts(path, json.len() as u64, &model)?;
     if args.json {
         say!("{}", report_json(&facts));

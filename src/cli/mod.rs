@@ -17,6 +17,7 @@ mod eval;
 mod eval_classes;
 mod init;
 mod inspect;
+mod inspect_base;
 mod inspect_checkpoint;
 mod predict;
 mod predict_classes;

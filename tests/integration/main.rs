@@ -20,6 +20,7 @@ mod lm_reference;
 mod model_file;
 mod newcomer;
 mod padding;
+mod pretrain;
 mod properties;
 mod reference;
 mod report;

@@ -1,0 +1,277 @@
+//! `pretrain` and `train --init` through the real binary: the base model file, determinism
+//! (threads, the token stream spilled to a temporary file), fine-tuning that really starts
+//! from the base, and the mix-ups and contradictions refused.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::*;
+
+/// Small, fast pretraining options.
+const SMALL: [&str; 12] = [
+    "--embed-dim",
+    "8",
+    "--hidden-dim",
+    "8",
+    "--bptt",
+    "8",
+    "--batch-size",
+    "20",
+    "--samples",
+    "16",
+    "--epochs",
+    "2",
+];
+
+fn pretrain(dir: &Path, name: &str, extra: &[&str]) -> (PathBuf, Value) {
+    let out = dir.join(name);
+    let (code, stdout, stderr) = run(bin(dir)
+        .args(["pretrain", "--json", "-q"])
+        .args(SMALL)
+        .args(extra)
+        .arg("-o")
+        .arg(&out)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    (out, serde_json::from_str(&stdout).expect("a JSON summary"))
+}
+
+fn json_file(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_base_model_is_a_language_model_that_inspect_shows_and_predict_refuses() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (base, summary) = pretrain(d, "base.json", &[]);
+    assert_eq!(summary["texts"], 480);
+    assert_eq!(summary["epochs_run"], 2);
+    let vocab = summary["vocab_size"].as_f64().unwrap();
+    // The second epoch predicts the held-out text better than the first.
+    let perplexities: Vec<f64> = summary["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["valid_perplexity"].as_f64().unwrap())
+        .collect();
+    assert!(perplexities[1] < perplexities[0], "{perplexities:?}");
+    assert_eq!(summary["valid_perplexity"], perplexities[1]);
+    let file = json_file(&base);
+    assert_eq!(file["kind"], "language-model");
+    assert_eq!(
+        file["weights"]["decoder.weight"]["shape"],
+        serde_json::json!([vocab as u64, 8])
+    );
+    assert!(file["weights"].get("fc.weight").is_none());
+
+    let (code, text, _) = run(bin(d).args(["inspect", "-m"]).arg(&base));
+    assert_eq!(code, 0);
+    assert!(text.contains("a language model from `pretrain`"), "{text}");
+    assert!(text.contains("train --init"), "{text}");
+    for command in [&["predict", "good"][..], &["eval", "data.csv"][..]] {
+        write(d, "data.csv", "text,label\ngood,1\n");
+        let (code, _, stderr) = run(bin(d)
+            .arg(command[0])
+            .arg("-m")
+            .arg(&base)
+            .args(&command[1..]));
+        assert_eq!(code, 2, "{command:?}");
+        assert!(
+            stderr.contains("language model") && stderr.contains("train --init"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn the_same_corpus_and_seed_give_the_same_bytes_whatever_the_threads_or_memory_bound() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (one, s1) = pretrain(d, "one.json", &["--threads", "1"]);
+    let (two, _) = pretrain(d, "two.json", &["--threads", "2"]);
+    // A bound of 100 positions moves the stream (about 5,000) to a temporary file.
+    let (spilled, s3) = pretrain(d, "spilled.json", &["--memory-tokens", "100"]);
+    assert_eq!(s1["spilled"], false);
+    assert_eq!(s3["spilled"], true);
+    let bytes = std::fs::read(&one).unwrap();
+    assert!(
+        bytes == std::fs::read(&two).unwrap(),
+        "threads changed the model"
+    );
+    assert!(
+        bytes == std::fs::read(&spilled).unwrap(),
+        "spilling changed the model"
+    );
+    let (other, _) = pretrain(d, "other.json", &["--seed", "7"]);
+    assert!(
+        bytes != std::fs::read(&other).unwrap(),
+        "the seed changes nothing"
+    );
+}
+
+/// The recurrent weights of a model file, flattened in name order.
+fn recurrent_weights(path: &Path) -> Vec<f64> {
+    let file = json_file(path);
+    let weights = file["weights"].as_object().unwrap();
+    weights
+        .iter()
+        .filter(|(name, _)| name.starts_with("rnn."))
+        .flat_map(|(_, t)| floats(&t["data"]))
+        .collect()
+}
+
+#[test]
+fn train_init_starts_from_the_base_and_refuses_contradicting_options() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (base, _) = pretrain(d, "base.json", &[]);
+    // A learning rate too small to move anything: the fine-tuned recurrent weights are the
+    // base's, and its vocabulary is the base's too.
+    let tuned = d.join("tuned.json");
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--epochs", "1", "--lr", "1e-12", "--init"])
+        .arg(&base)
+        .arg("-o")
+        .arg(&tuned)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let (from_base, tuned_w) = (recurrent_weights(&base), recurrent_weights(&tuned));
+    assert_eq!(from_base.len(), tuned_w.len());
+    let moved = from_base
+        .iter()
+        .zip(&tuned_w)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        moved < 1e-6,
+        "fine-tuning did not start from the base: {moved}"
+    );
+    assert_eq!(json_file(&base)["vocab"], json_file(&tuned)["vocab"]);
+    let config = &json_file(&tuned)["config"];
+    assert_eq!(
+        (config["embed_dim"].as_u64(), config["hidden_dim"].as_u64()),
+        (Some(8), Some(8))
+    );
+    assert_eq!(
+        json_file(&tuned)["training"]["options"]["init"],
+        base.display().to_string()
+    );
+
+    // Continuing from a classifier takes the same path.
+    let (code, _, stderr) = run(bin(d)
+        .args([
+            "train",
+            "-q",
+            "--epochs",
+            "1",
+            "--init",
+            "tuned.json",
+            "-o",
+            "again.json",
+        ])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+
+    // An architecture option that contradicts the base names both values; nothing is written.
+    let (code, _, stderr) = run(bin(d)
+        .args([
+            "train",
+            "--init",
+            "base.json",
+            "--hidden-dim",
+            "16",
+            "-o",
+            "bad.json",
+        ])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--hidden-dim 16") && stderr.contains("hidden_dim is 8"),
+        "{stderr}"
+    );
+    assert!(!d.join("bad.json").exists());
+}
+
+#[test]
+fn pretrain_and_init_refuse_mix_ups_with_what_to_do() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (base, _) = pretrain(d, "base.json", &[]);
+    let before = std::fs::read(&base).unwrap();
+    let blank = write(d, "blank.txt", "\n  \n\n");
+    let cases: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "an empty corpus",
+            vec![
+                "pretrain".into(),
+                blank.display().to_string(),
+                "-o".into(),
+                "x.json".into(),
+            ],
+            "too little to pretrain",
+        ),
+        (
+            "a model as the corpus",
+            vec![
+                "pretrain".into(),
+                "base.json".into(),
+                "-o".into(),
+                "x.json".into(),
+            ],
+            "looks like an rnn-sentiment model",
+        ),
+        (
+            "a missing corpus",
+            vec![
+                "pretrain".into(),
+                "nope.txt".into(),
+                "-o".into(),
+                "x.json".into(),
+            ],
+            "no such file",
+        ),
+        (
+            "the output is the corpus",
+            vec![
+                "pretrain".into(),
+                "blank.txt".into(),
+                "-o".into(),
+                "blank.txt".into(),
+            ],
+            "blank.txt",
+        ),
+        (
+            "--max-vocab 2",
+            vec![
+                "pretrain".into(),
+                "blank.txt".into(),
+                "--max-vocab".into(),
+                "2".into(),
+            ],
+            "--max-vocab",
+        ),
+        (
+            "data given to --init",
+            vec![
+                "train".into(),
+                "--init".into(),
+                sample("train.csv").display().to_string(),
+                sample("train.csv").display().to_string(),
+            ],
+            "not a model",
+        ),
+    ];
+    for (what, args, fragment) in cases {
+        let (code, _, stderr) = run(bin(d).args(&args));
+        assert_eq!(code, 2, "{what}: {stderr}");
+        assert!(stderr.contains(fragment), "{what}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&base).unwrap(),
+        before,
+        "the base was touched"
+    );
+    assert!(!d.join("x.json").exists());
+}
