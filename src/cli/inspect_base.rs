@@ -20,15 +20,8 @@ pub(crate) fn inspect_language_model(
 ) -> Result<i32> {
     let c = &file.model.config;
     let info = &file.info;
-    let parameters: usize = file
-        .model
-        .params
-        .tensors()
-        .iter()
-        .map(|t| t.data.len())
-        .sum();
-    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let perplexity = best.and_then(|r| r.valid_perplexity);
+    let parameters = file.parameters();
+    let perplexity = file.valid_perplexity();
     let next = format!(
         "rnn-sentiment train --init {} DATA -o model.json",
         path.display()

@@ -439,17 +439,10 @@ fn report(
     threads: usize,
 ) -> Result<()> {
     let info = &file.info;
-    let best = info.history.iter().find(|r| r.epoch == info.best_epoch);
-    let perplexity = best.and_then(|r| r.valid_perplexity);
+    let perplexity = file.valid_perplexity();
     let dirs = file.model.config.directions() as f64;
     let tokens_per_s = info.train_positions as f64 * info.epochs_run as f64 / seconds.max(1e-9);
-    let parameters: usize = file
-        .model
-        .params
-        .tensors()
-        .iter()
-        .map(|t| t.data.len())
-        .sum();
+    let parameters = file.parameters();
     if args.json {
         let value = json!({
             "model": args.output,

@@ -40,3 +40,24 @@ pub struct LanguageModelFile {
     pub model: LanguageModel<f32>,
     pub info: PretrainInfo,
 }
+
+impl LanguageModelFile {
+    /// Trainable parameters, the decoder included.
+    pub fn parameters(&self) -> usize {
+        self.model
+            .params
+            .tensors()
+            .iter()
+            .map(|t| t.data.len())
+            .sum()
+    }
+
+    /// The kept (best) epoch's validation perplexity, if it had validation text.
+    pub fn valid_perplexity(&self) -> Option<f64> {
+        let info = &self.info;
+        info.history
+            .iter()
+            .find(|r| r.epoch == info.best_epoch)
+            .and_then(|r| r.valid_perplexity)
+    }
+}

@@ -17,7 +17,7 @@ use super::model::{Chunk, Dropouts, LanguageModel, States};
 use super::objective::{loss_and_grads, nll, Softmax};
 use super::sampler::{Proposal, Sampler};
 use super::stream::{Reversed, Rows, Source};
-use crate::config::{CellKind, ModelConfig, OptimizerKind, Pooling};
+use crate::config::{CellKind, ModelConfig, OptimizerKind};
 use crate::error::Result;
 use crate::model::params::Params;
 use crate::optim::clip_grad_norm;
@@ -116,22 +116,16 @@ impl PretrainConfig {
     /// The network's configuration for a vocabulary of `vocab_size` entries: the classifier's
     /// fields, which `train --init` takes over.
     pub fn model_config(&self, vocab_size: usize) -> ModelConfig {
-        ModelConfig {
+        crate::config::TrainConfig {
             cell: self.cell,
-            vocab_size,
             embed_dim: self.embed_dim,
             hidden_dim: self.hidden_dim,
             layers: self.layers,
             bidirectional: self.bidirectional,
-            pooling: Pooling::Max,
-            forget_bias: if self.cell == CellKind::Lstm {
-                self.forget_bias
-            } else {
-                None
-            },
-            threshold: 0.5,
-            classes: Vec::new(),
+            forget_bias: self.forget_bias,
+            ..crate::config::TrainConfig::default()
         }
+        .model_config(vocab_size)
     }
 }
 
