@@ -88,6 +88,14 @@ impl Pooling {
     }
 }
 
+fn unit() -> f64 {
+    1.0
+}
+
+fn is_unit(x: &f64) -> bool {
+    *x == 1.0
+}
+
 fn one() -> usize {
     1
 }
@@ -333,6 +341,10 @@ pub struct TrainConfig {
     /// when absent, so other models' files stay as they were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init: Option<PathBuf>,
+    /// With `init`: a factor on the learning rate of the layers the base gave (embedding and
+    /// recurrent layers); the new head learns at `lr`. Not written when 1.
+    #[serde(default = "unit", skip_serializing_if = "is_unit")]
+    pub init_lr_scale: f64,
     /// Keep the embedding fixed (useful with pretrained vectors).
     pub freeze_embeddings: bool,
     /// Update every embedding row every step (PyTorch's dense Adam) instead of only the rows
@@ -389,6 +401,7 @@ impl Default for TrainConfig {
             pos_weight: 1.0,
             embeddings: None,
             init: None,
+            init_lr_scale: 1.0,
             freeze_embeddings: false,
             dense_embedding_updates: false,
             clip_norm: 5.0,
@@ -492,6 +505,15 @@ impl TrainConfig {
             if !(p.is_finite() && (0.0..1.0).contains(&p)) {
                 return Err(Error::option(name, format!("{p} must be in [0, 1)")));
             }
+        }
+        if !(self.init_lr_scale.is_finite() && self.init_lr_scale >= 0.0) {
+            return Err(Error::option(
+                "init-lr-scale",
+                format!(
+                    "{} must be a factor of at least 0 (0 keeps the base's layers fixed)",
+                    self.init_lr_scale
+                ),
+            ));
         }
         if !(self.embed_init.is_finite() && self.embed_init > 0.0) {
             return Err(Error::option(

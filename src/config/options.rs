@@ -19,6 +19,10 @@ fn defaults() -> TrainConfig {
     TrainConfig::default()
 }
 
+fn one_f64() -> f64 {
+    1.0
+}
+
 /// The training options a command line or a config file can set. Field names are the clap
 /// ids, the config keys and the serde names at once.
 #[derive(Clone, Debug, PartialEq, Args, Serialize, Deserialize)]
@@ -130,6 +134,11 @@ pub struct TrainOptions {
     #[arg(long)]
     #[serde(default)]
     pub init: Option<PathBuf>,
+    /// With --init: a factor on the learning rate of the layers taken from the base (embedding
+    /// and recurrent layers); the new head learns at --lr.
+    #[arg(long, default_value_t = defaults().init_lr_scale)]
+    #[serde(default = "one_f64")]
+    pub init_lr_scale: f64,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
     /// Off: --no-freeze-embeddings.
     #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().freeze_embeddings, overrides_with = "no_freeze_embeddings")]
@@ -391,6 +400,7 @@ impl TrainOptions {
             pos_weight: self.pos_weight,
             embeddings: self.embeddings.clone(),
             init: self.init.clone(),
+            init_lr_scale: self.init_lr_scale,
             freeze_embeddings: self.freeze_embeddings,
             dense_embedding_updates: self.dense_embedding_updates,
             clip_norm: self.clip_norm,

@@ -86,6 +86,11 @@ pub struct Optimizer<F> {
     decays: Vec<bool>,
     /// Per tensor: never updated.
     frozen: Vec<bool>,
+    /// Per tensor: a factor on the learning rate (`train --init-lr-scale` for the layers a
+    /// base model gave); empty when every factor is 1, and then not written, so checkpoints
+    /// without it read as before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    lr_scales: Vec<f64>,
     /// Steps taken so far (Adam's t).
     step: u64,
     /// Adam: first moments; SGD: momentum buffers. One vector per tensor.
@@ -118,6 +123,7 @@ impl<F: Float> Optimizer<F> {
             weight_decay,
             decays: tensors.iter().map(|t| t.shape.len() >= 2).collect(),
             frozen: vec![false; tensors.len()],
+            lr_scales: Vec::new(),
             step: 0,
             first: zeros(),
             second: match kind {
@@ -140,6 +146,19 @@ impl<F: Float> Optimizer<F> {
     /// Never updates tensor `index` (in [`Params::tensors`] order) again.
     pub fn freeze(&mut self, index: usize) {
         self.frozen[index] = true;
+    }
+
+    /// Multiplies tensor `index`'s learning rate by `scale` (weight decay follows the rate).
+    pub fn scale_lr(&mut self, index: usize, scale: f64) {
+        if self.lr_scales.is_empty() {
+            self.lr_scales = vec![1.0; self.frozen.len()];
+        }
+        self.lr_scales[index] = scale;
+    }
+
+    /// Tensor `index`'s factor on the learning rate.
+    fn lr_scale(&self, index: usize) -> f64 {
+        self.lr_scales.get(index).copied().unwrap_or(1.0)
     }
 
     /// Checks that state read from a file fits an optimizer built for this run (`fresh`): the
@@ -255,9 +274,17 @@ impl<F: Float> Optimizer<F> {
     /// `p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, PyTorch's exact form.
     fn adam_step(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
         let t = self.step as i32;
-        let step_size = F::of(self.lr / (1.0 - BETA1.powi(t)));
         let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
-        let shrink = F::of(1.0 - self.lr * self.weight_decay);
+        // Per tensor, with its learning rate: the step size and the weight-decay factor.
+        let rates: Vec<(F, F)> = (0..self.frozen.len())
+            .map(|i| {
+                let lr = self.lr * self.lr_scale(i);
+                (
+                    F::of(lr / (1.0 - BETA1.powi(t))),
+                    F::of(1.0 - lr * self.weight_decay),
+                )
+            })
+            .collect();
         let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
         let first = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
         let second = pieces.carve(self.second.iter_mut().map(Vec::as_mut_slice).collect());
@@ -285,6 +312,7 @@ impl<F: Float> Optimizer<F> {
                         if frozen[*i] {
                             continue;
                         }
+                        let (step_size, shrink) = rates[*i];
                         let shrink = (decays[*i] && weight_decay > 0.0).then_some(shrink);
                         adam_update(p, g, m, v, step_size, bias2_sqrt, shrink);
                     }
@@ -296,7 +324,10 @@ impl<F: Float> Optimizer<F> {
     /// `buf = momentum buf + g (+ wd p);  p -= lr buf` (PyTorch's SGD, dampening 0, not
     /// Nesterov).
     fn sgd_step(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
-        let (lr, mu) = (F::of(self.lr), F::of(self.momentum));
+        let mu = F::of(self.momentum);
+        let rates: Vec<F> = (0..self.frozen.len())
+            .map(|i| F::of(self.lr * self.lr_scale(i)))
+            .collect();
         let (decays, frozen, weight_decay) = (&self.decays, &self.frozen, self.weight_decay);
         let buffers = pieces.carve(self.first.iter_mut().map(Vec::as_mut_slice).collect());
         let work: Vec<_> = pieces
@@ -310,6 +341,7 @@ impl<F: Float> Optimizer<F> {
                 if frozen[i] {
                     continue;
                 }
+                let lr = rates[i];
                 let wd = if decays[i] {
                     F::of(weight_decay)
                 } else {
@@ -391,6 +423,32 @@ mod tests {
                     assert!((b - p - 0.01 * g.signum()).abs() < 1e-6);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_scaled_learning_rate_scales_each_optimizer_step_of_that_tensor() {
+        // Adam's first step moves a weight by lr sign(g); SGD's by lr g.
+        for kind in [OptimizerKind::Adam, OptimizerKind::Sgd] {
+            let (mut params, grads) = tiny();
+            let (mut plain, before) = (params.clone(), params.clone());
+            let mut scaled = Optimizer::new(kind, 0.01, 0.0, 0.0, &params);
+            scaled.scale_lr(1, 0.25);
+            scaled.scale_lr(0, 0.0);
+            scaled.step(&mut params, &grads);
+            Optimizer::new(kind, 0.01, 0.0, 0.0, &plain).step(&mut plain, &grads);
+            assert_eq!(
+                params.embedding, before.embedding,
+                "{kind:?}: scale 0 keeps it"
+            );
+            let moved = |p: &Params<f64>| {
+                let (a, b) = (&p.rnn[0].w_ih.data, &before.rnn[0].w_ih.data);
+                a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f64>()
+            };
+            let ratio = moved(&params) / moved(&plain);
+            assert!((ratio - 0.25).abs() < 1e-9, "{kind:?}: {ratio}");
+            // Other tensors move as without scales, bit for bit.
+            assert_eq!(params.rnn[0].w_hh, plain.rnn[0].w_hh, "{kind:?}");
         }
     }
 

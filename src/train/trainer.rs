@@ -304,6 +304,12 @@ impl<'a> Trainer<'a> {
         if config.freeze_embeddings {
             optimizer.freeze(0);
         }
+        if init.is_some() && config.init_lr_scale != 1.0 {
+            // The base's tensors: the embedding, then every recurrent one (the head is last).
+            for index in 0..1 + 4 * model.params.rnn.len() {
+                optimizer.scale_lr(index, config.init_lr_scale);
+            }
+        }
         let batches = train.len().div_ceil(config.batch_size);
         let total_steps = batches * config.epochs;
         Ok(Self {
