@@ -149,12 +149,15 @@ impl<F: Float> LanguageModel<F> {
     /// Runs each direction over its chunk (`chunks[d]`, all (B, T)) from `states`. Returns
     /// each direction's top states after the decoder's dropout, (N = T*B, H) time-major, the
     /// cache for [`Self::backward`], and the states to start the next chunk from. With
-    /// `dropouts`, masks come from `rng` (direction 0's first, in layer order).
+    /// `dropouts`, masks come from `rng` (direction 0's first, in layer order). With `keep`
+    /// false (evaluation) nothing backward needs is kept, and the cache must not be given to
+    /// it.
     pub fn forward(
         &self,
         chunks: &[Chunk],
         states: &States<F>,
         dropouts: Option<(Dropouts, &mut Rng)>,
+        keep: bool,
     ) -> (Vec<Array2<F>>, LmCache<F>, States<F>) {
         let dirs = self.config.directions();
         debug_assert_eq!((chunks.len(), states.len()), (dirs, dirs));
@@ -165,7 +168,7 @@ impl<F: Float> LanguageModel<F> {
             None => (0..dirs).map(|_| Masks::none(self.config.layers)).collect(),
         };
         let run = |d: usize, masks: Masks<F>| {
-            self.forward_direction(d, &chunks[d], &states[d], &packing, masks)
+            self.forward_direction(d, (&chunks[d], &states[d]), &packing, masks, keep)
         };
         let mut masks = masks.into_iter();
         let results = if dirs == 2 {
@@ -205,10 +208,10 @@ impl<F: Float> LanguageModel<F> {
     fn forward_direction(
         &self,
         d: usize,
-        chunk: &Chunk,
-        states: &[State<F>],
+        (chunk, states): (&Chunk, &[State<F>]),
         packing: &Packing,
         masks: Masks<F>,
+        keep: bool,
     ) -> (Array2<F>, StackCache<F>, Vec<State<F>>) {
         let c = &self.config;
         let ids = packed(&chunk.inputs.dim(), &chunk.inputs);
@@ -224,7 +227,7 @@ impl<F: Float> LanguageModel<F> {
                 self.cell(layer, d),
                 Input::Raw(input),
                 packing,
-                true,
+                keep,
                 Some(state),
             ));
             layers.push(cache);

@@ -33,7 +33,7 @@ pub fn loss_and_grads<F: Float>(
     dropouts: Option<(Dropouts, &mut Rng)>,
     grads: &mut Params<F>,
 ) -> (f64, States<F>) {
-    let (tops, cache, next) = model.forward(chunks, states, dropouts);
+    let (tops, cache, next) = model.forward(chunks, states, dropouts, true);
     let scale = F::of(1.0 / positions.max(1) as f64);
     let mut total = 0.0;
     let mut d_tops = Vec::with_capacity(tops.len());
@@ -82,7 +82,7 @@ pub fn nll<F: Float>(
     chunks: &[Chunk],
     states: &States<F>,
 ) -> (f64, States<F>) {
-    let (tops, _, next) = model.forward(chunks, states, None);
+    let (tops, _, next) = model.forward(chunks, states, None, false);
     let total = tops
         .iter()
         .zip(chunks)

@@ -1346,3 +1346,79 @@ fn bad_records_for_predict_name_file_line_and_column() {
     );
     cases.finish("records for predict", 18);
 }
+
+/// `pretrain` and `train --init` given the wrong kind of file: each is refused with exit 2,
+/// naming the file and what to do, and no file is written or touched.
+#[test]
+fn bad_corpora_and_bases_name_the_file_and_what_to_do() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (model, before) = small_model(d, "m.json");
+    let mut cases = Cases::default();
+    let blank = write(d, "blank.txt", "\n\n   \n");
+    let checkpoint = write(
+        d,
+        "m.json.ckpt",
+        r#"{"format":"rnn-sentiment-checkpoint","version":2}"#,
+    );
+    let future = write(
+        d,
+        "future.json",
+        String::from_utf8(before.clone())
+            .unwrap()
+            .replacen("\"version\":1", "\"version\":9", 1),
+    );
+    let pretrain = |corpus: &Path| {
+        let mut cmd = bin(d);
+        cmd.args(["pretrain", "-q", "-o", "base.json"]).arg(corpus);
+        cmd
+    };
+    cases.fails(
+        "pretrain on a corpus with no token",
+        &mut pretrain(&blank),
+        &["blank.txt", "too little to pretrain", "give more text"],
+    );
+    cases.fails(
+        "pretrain on a model",
+        &mut pretrain(&model),
+        &[
+            "m.json",
+            "looks like an rnn-sentiment model",
+            "one text per line",
+        ],
+    );
+    let init = |base: &Path| {
+        let mut cmd = bin(d);
+        cmd.args(["train", "-q", "-o", "new.json", "--init"])
+            .arg(base)
+            .arg(sample_train());
+        cmd
+    };
+    cases.fails(
+        "--init with data",
+        &mut init(&sample_train()),
+        &["train.csv", "not a model"],
+    );
+    cases.fails(
+        "--init with a checkpoint",
+        &mut init(&checkpoint),
+        &["m.json.ckpt", "checkpoint", "--resume"],
+    );
+    cases.fails(
+        "--init with a model of another format version",
+        &mut init(&future),
+        &["future.json", "version 9", "reads version 1"],
+    );
+    cases.fails(
+        "--init contradicted by an option",
+        init(&model).args(["--hidden-dim", "16"]),
+        &["--hidden-dim 16", "hidden_dim is 8", "m.json"],
+    );
+    cases.unchanged("the model given as a base", &model, &before);
+    for out in ["base.json", "new.json"] {
+        if d.join(out).exists() {
+            cases.failures.push(format!("{out} was written"));
+        }
+    }
+    cases.finish("corpus and base", 6);
+}
