@@ -28,10 +28,22 @@ use crate::kernels::float::Float;
 use crate::kernels::linalg::{scatter_add_rows, stack_rows};
 use crate::model::dropout;
 use crate::model::packing::Packing;
-use crate::model::params::{CellParams, Params, Tensor};
+use crate::model::params::{expected_shapes, CellParams, Params, Tensor};
 use crate::model::recurrent::{self, Input, RecurrentCache, State};
 use crate::model::with_cell;
 use crate::rng::Rng;
+
+/// [`expected_shapes`] of a pretraining language model: the classifier's, with the head
+/// replaced by the decoder over the vocabulary, `decoder.weight` (V, H) and `decoder.bias` (V)
+/// (see the module docs).
+pub fn language_model_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
+    let mut shapes = expected_shapes(config);
+    shapes.truncate(shapes.len() - 2);
+    let (v, h) = (config.vocab_size, config.hidden_dim);
+    shapes.push(("decoder.weight".to_string(), vec![v, h]));
+    shapes.push(("decoder.bias".to_string(), vec![v]));
+    shapes
+}
 
 /// A language model: the shared network and its decoder (in `params.fc_*`).
 #[derive(Clone, Debug, PartialEq)]

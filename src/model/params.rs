@@ -127,18 +127,6 @@ pub fn expected_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
     shapes
 }
 
-/// [`expected_shapes`] of a pretraining language model: the classifier's, with the head
-/// replaced by the decoder over the vocabulary, `decoder.weight` (V, H) and `decoder.bias` (V)
-/// (see [`crate::lm::model`]).
-pub fn language_model_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> {
-    let mut shapes = expected_shapes(config);
-    shapes.truncate(shapes.len() - 2);
-    let (v, h) = (config.vocab_size, config.hidden_dim);
-    shapes.push(("decoder.weight".to_string(), vec![v, h]));
-    shapes.push(("decoder.bias".to_string(), vec![v]));
-    shapes
-}
-
 impl<F: Float> Params<F> {
     /// Zeros with the shapes `config` implies (the starting point of a gradient buffer).
     pub fn zeros(config: &ModelConfig) -> Self {
