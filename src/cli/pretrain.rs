@@ -1,8 +1,8 @@
 //! `pretrain`: a language model over unlabeled text files, written as a base model for
 //! `train --init`.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::io::BufReader;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use rnn_sentiment::config::CellKind;
+use rnn_sentiment::data::{InputFormat, RecordSpec, Records};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::limits;
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
@@ -46,8 +47,8 @@ JSON output (--json): one object on stdout:
 /// Options of `pretrain`.
 #[derive(Args, Debug)]
 pub(crate) struct PretrainArgs {
-    /// Unlabeled text: plain text files (one text per line), or CSV/TSV files (.csv, .tsv;
-    /// a header row, the text in --text-column, other columns ignored)
+    /// Unlabeled text: plain text files (one text per line), or CSV/TSV/JSON lines files (.csv,
+    /// .tsv, .jsonl; the text in --text-column, other columns ignored)
     #[arg(required = true, value_name = "CORPUS")]
     corpus: Vec<PathBuf>,
     /// Where to write the base model (a name ending in .gz writes it compressed)
@@ -116,7 +117,7 @@ pub(crate) struct PretrainArgs {
     /// Random seed: same corpus + seed + options give a byte-identical file
     #[arg(long)]
     seed: Option<u64>,
-    /// Name of the text column of CSV/TSV corpus files
+    /// Name of the text column (field) of CSV/TSV/JSON lines corpus files
     #[arg(long, default_value = "text")]
     text_column: String,
     /// Stream positions kept in memory; past this the token stream moves to a temporary file
@@ -314,91 +315,23 @@ fn read_corpus(args: &PretrainArgs, config: &PretrainConfig) -> Result<Corpus> {
                 limits::MAX_DATA_BYTES
             );
         }
-        match delimiter_of(path) {
-            Some(delimiter) => read_table(path, delimiter, &args.text_column, &mut builder)?,
-            None => read_lines(path, &mut builder)?,
+        let spec = RecordSpec {
+            format: InputFormat::of_path(path),
+            delimiter: None,
+            text_column: args.text_column.clone(),
+            keep: Vec::new(),
+        };
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot read corpus file {}", path.display()))?;
+        // The reader `predict` uses on records: the same formats, limits and messages.
+        for record in Records::new(BufReader::with_capacity(1 << 20, file), path, spec)? {
+            let record = record?;
+            if !record.text.trim().is_empty() {
+                builder.add(&record.text)?;
+            }
         }
     }
     Ok(builder.finish(config.min_count, config.max_vocab)?)
-}
-
-/// The field separator of a CSV/TSV corpus file by its name; `None` for plain text.
-fn delimiter_of(path: &Path) -> Option<u8> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("csv") => Some(b','),
-        Some(e) if e.eq_ignore_ascii_case("tsv") => Some(b'\t'),
-        _ => None,
-    }
-}
-
-/// One text per line.
-fn read_lines(path: &Path, builder: &mut CorpusBuilder) -> Result<()> {
-    let file = std::fs::File::open(path)
-        .with_context(|| format!("cannot read corpus file {}", path.display()))?;
-    let mut reader = BufReader::new(file);
-    let mut line = Vec::new();
-    let mut number = 0u64;
-    loop {
-        line.clear();
-        let n = std::io::Read::take(&mut reader, limits::MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read corpus file {}", path.display()))?;
-        if n == 0 {
-            return Ok(());
-        }
-        number += 1;
-        if n > limits::MAX_LINE_BYTES {
-            bail!(
-                "{}: line {number} is longer than {} bytes; split the text",
-                path.display(),
-                limits::MAX_LINE_BYTES
-            );
-        }
-        let text = std::str::from_utf8(&line).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: line {number} is not UTF-8 ({e}); convert the file, e.g. with iconv",
-                path.display()
-            )
-        })?;
-        let text = text.trim_end_matches(['\n', '\r']);
-        if !text.trim().is_empty() {
-            builder.add(text)?;
-        }
-    }
-}
-
-/// A header row, then the text column of each row.
-fn read_table(path: &Path, delimiter: u8, column: &str, builder: &mut CorpusBuilder) -> Result<()> {
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .from_path(path)
-        .with_context(|| format!("cannot read corpus file {}", path.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}: cannot read the header row", path.display()))?
-        .clone();
-    let Some(index) = headers.iter().position(|h| h.trim() == column) else {
-        bail!(
-            "{}: no column {column:?}; the header has {}; name the text column with --text-column",
-            path.display(),
-            headers
-                .iter()
-                .map(|h| format!("{h:?}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    };
-    for record in reader.records() {
-        let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            anyhow::anyhow!("{}: line {line}: {e}; fix the CSV quoting", path.display())
-        })?;
-        if let Some(text) = record.get(index).filter(|t| !t.trim().is_empty()) {
-            builder.add(text)?;
-        }
-    }
-    Ok(())
 }
 
 fn pretrain_info(
