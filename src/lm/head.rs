@@ -20,7 +20,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use super::sampler::Sampler;
 use crate::kernels::float::{log_sum_exp, softmax_in_place, Float};
 use crate::kernels::gemm::{gemm_add, gemm_bias_rows, gemm_set};
-use crate::kernels::linalg::{scatter_add_rows, stack_rows, transposed};
+use crate::kernels::linalg::{scatter_add_rows, transposed};
 use crate::model::params::Tensor;
 
 /// Rows of the (rows, V) score matrix the full softmax holds at once: bounds its memory to
@@ -57,19 +57,6 @@ impl Candidates {
         let log_expected = ids.iter().map(|&id| sampler.log_expected(id)).collect();
         Self { ids, log_expected }
     }
-}
-
-/// The rows of `table` (R, W) at `ids`, stacked: (len, W).
-fn gather<F: Float>(table: &Tensor<F>, ids: &[u32]) -> Array2<F> {
-    let width = table.shape[1];
-    stack_rows(
-        ids.len(),
-        width,
-        ids.iter().map(|&id| {
-            let start = id as usize * width;
-            &table.data[start..start + width]
-        }),
-    )
 }
 
 /// Summed negative log-likelihood of `targets` under the full softmax, without gradients:
@@ -155,9 +142,9 @@ pub fn sampled_softmax_loss<F: Float>(
     let (n, hidden) = h.dim();
     let s = candidates.ids.len();
     debug_assert_eq!((targets.len(), target_log_expected.len()), (n, n));
-    let w_s = gather(decoder.weight, &candidates.ids); // (S, H)
-    let w_y = gather(decoder.weight, targets); // (N, H)
-                                               // z_s (N, S) = h W_S^T + b_S - ln E(s).
+    let w_s = decoder.weight.gather_rows(&candidates.ids); // (S, H)
+    let w_y = decoder.weight.gather_rows(targets); // (N, H)
+                                                   // z_s (N, S) = h W_S^T + b_S - ln E(s).
     let bias_s: Vec<F> = candidates
         .ids
         .iter()

@@ -25,7 +25,7 @@ use ndarray::{s, Array2, ArrayView2};
 use crate::config::CellKind;
 use crate::config::ModelConfig;
 use crate::kernels::float::Float;
-use crate::kernels::linalg::{scatter_add_rows, stack_rows};
+use crate::kernels::linalg::scatter_add_rows;
 use crate::model::dropout;
 use crate::model::packing::Packing;
 use crate::model::params::{expected_shapes, CellParams, Params, Tensor};
@@ -272,14 +272,7 @@ impl<F: Float> LanguageModel<F> {
     }
 
     fn embed(&self, ids: &[u32]) -> Array2<F> {
-        let e = self.config.embed_dim;
-        let table = &self.params.embedding.data;
-        stack_rows(
-            ids.len(),
-            e,
-            ids.iter()
-                .map(|&id| &table[id as usize * e..(id as usize + 1) * e]),
-        )
+        self.params.embedding.gather_rows(ids)
     }
 
     /// Adds dL/d(params) into `grads` (every tensor, the decoder's excepted: the loss added

@@ -228,17 +228,7 @@ impl<F: Float> Classifier<F> {
 
     /// The embedding rows of `ids`: `(len, E)`.
     fn embed(&self, ids: &[u32]) -> Array2<F> {
-        let embed_dim = self.config.embed_dim;
-        let table = &self.params.embedding.data;
-        stack_rows(
-            ids.len(),
-            embed_dim,
-            ids.iter().map(|&id| {
-                let start = id as usize * embed_dim;
-                debug_assert!(start < table.len(), "token id {id} outside the vocabulary");
-                &table[start..start + embed_dim]
-            }),
-        )
+        self.params.embedding.gather_rows(ids)
     }
 
     /// Forward; `keep` says whether to keep the per-token state for backward.

@@ -50,6 +50,21 @@ impl<F: Float> Tensor<F> {
             .expect("tensor data matches its shape")
     }
 
+    /// Rows `ids` of the tensor as a matrix, stacked: `(ids.len(), columns)` (an embedding
+    /// lookup).
+    pub fn gather_rows(&self, ids: &[u32]) -> ndarray::Array2<F> {
+        let width = self.rows_cols().1;
+        crate::kernels::linalg::stack_rows(
+            ids.len(),
+            width,
+            ids.iter().map(|&id| {
+                let start = id as usize * width;
+                debug_assert!(start < self.data.len(), "row {id} outside the tensor");
+                &self.data[start..start + width]
+            }),
+        )
+    }
+
     /// The tensor as a flat vector.
     pub fn vector(&self) -> ArrayView1<'_, F> {
         ArrayView1::from(&self.data[..])

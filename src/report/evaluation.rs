@@ -69,9 +69,16 @@ fn label_name(label: bool) -> &'static str {
     }
 }
 
-fn unit_axes(title: String, x_label: &str, y_label: &str, diagonal: bool) -> Axes {
+/// Axes of a chart of two quantities in [0, 1] (rates, probabilities), with the diagonal
+/// dashed when asked; shared with the K-class report.
+pub(super) fn unit_axes(
+    title: impl Into<String>,
+    x_label: &str,
+    y_label: &str,
+    diagonal: bool,
+) -> Axes {
     Axes {
-        title,
+        title: title.into(),
         x_label: x_label.to_string(),
         y_label: y_label.to_string(),
         x_range: (0.0, 1.0),

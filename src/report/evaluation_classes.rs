@@ -7,7 +7,8 @@ use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::charts::{self, Axes, RGBColor, Series, SeriesLabelPosition};
+use super::charts::{self, RGBColor, Series};
+use super::evaluation::unit_axes;
 use super::{escape, figure, fixed, key_values, CsvText, Page, Report};
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -403,19 +404,6 @@ fn one_vs_rest_figure(m: &ClassMetrics, ovr: &[OneVsRest], curve: Curve) -> Resu
     ))
 }
 
-fn unit_axes(title: &str, x_label: &str, y_label: &str, diagonal: bool) -> Axes {
-    Axes {
-        title: title.to_string(),
-        x_label: x_label.to_string(),
-        y_label: y_label.to_string(),
-        x_range: (0.0, 1.0),
-        y_range: (0.0, 1.0),
-        diagonal,
-        integer_x: false,
-        legend: SeriesLabelPosition::LowerRight,
-    }
-}
-
 /// The calibration plot of the top-class confidence.
 fn calibration_figure(calibration: &TopCalibration) -> Result<String> {
     let series = [Series {
@@ -429,7 +417,7 @@ fn calibration_figure(calibration: &TopCalibration) -> Result<String> {
         markers: true,
     }];
     let axes = unit_axes(
-        &format!("Top-class calibration (ECE {:.3})", calibration.ece),
+        format!("Top-class calibration (ECE {:.3})", calibration.ece),
         "probability of the predicted class",
         "fraction predicted right",
         true,
