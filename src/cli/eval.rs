@@ -217,12 +217,7 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         write_report(&report::evaluation::render(&run)?, dir, false)?;
     }
     if args.json {
-        let mut value = serde_json::to_value(&m)?;
-        value["data"] = json!(args.data);
-        value["model"] = json!(args.model.model);
-        if let Some(dir) = &args.report {
-            value["report"] = json!(dir.join("report.html"));
-        }
+        let mut value = args.json_value(&m)?;
         if args.min_macro_f1.is_some() {
             value["macro_f1"] = json!(macro_f1);
         }
@@ -232,6 +227,20 @@ pub(crate) fn eval(args: EvalArgs) -> Result<i32> {
         print_metrics(&m, &args.data)?;
     }
     Ok(gates.exit_code())
+}
+
+impl EvalArgs {
+    /// `--json`'s object: the metrics, and the data, the model and the report they came from
+    /// (binary and K-class models alike).
+    pub(crate) fn json_value(&self, metrics: &impl serde::Serialize) -> Result<serde_json::Value> {
+        let mut value = serde_json::to_value(metrics)?;
+        value["data"] = json!(self.data);
+        value["model"] = json!(self.model.model);
+        if let Some(dir) = &self.report {
+            value["report"] = json!(dir.join("report.html"));
+        }
+        Ok(value)
+    }
 }
 
 /// The quality gates `--min-accuracy` and `--min-macro-f1` against an evaluation's values.

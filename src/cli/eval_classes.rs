@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use anyhow::{bail, Result};
-use serde_json::json;
 
 use rnn_sentiment::data::{self, LabelSet};
 use rnn_sentiment::metrics::{self, ClassMetrics};
@@ -57,12 +56,7 @@ pub(crate) fn eval_classes(args: &EvalArgs, model: &SentimentModel) -> Result<i3
         write_report(&report::evaluation_classes::render(&run)?, dir, false)?;
     }
     if args.json {
-        let mut value = serde_json::to_value(&m)?;
-        value["data"] = json!(args.data);
-        value["model"] = json!(args.model.model);
-        if let Some(dir) = &args.report {
-            value["report"] = json!(dir.join("report.html"));
-        }
+        let mut value = args.json_value(&m)?;
         gates.add_to(&mut value);
         say!("{value}");
     } else {

@@ -15,6 +15,7 @@ use crate::training_info::{EpochRecord, PretrainedInfo};
 mod checkpoint;
 mod early_stopping;
 mod embedding;
+mod init;
 mod shards;
 mod trainer;
 
@@ -23,6 +24,8 @@ pub use checkpoint::{
 };
 
 /// Independent random streams of one seed.
+pub use init::Init;
+
 pub mod streams {
     /// Initial weights.
     pub const INIT: u64 = 1;
@@ -120,18 +123,6 @@ pub struct Control<'a> {
     pub resume: Option<Resume>,
     /// The base model of `--init`.
     pub init: Option<&'a Init>,
-}
-
-/// What a run takes from a base model (`train --init`): the vocabulary, and the embedding and
-/// recurrent weights, in the shapes the run's architecture gives them (the caller has checked
-/// that the architectures agree). The head is always new.
-#[derive(Clone, Debug)]
-pub struct Init {
-    pub vocab: crate::text::Vocab,
-    /// `embedding.weight` (V, E).
-    pub embedding: crate::model::params::Tensor<f32>,
-    /// The recurrent layers, in [`crate::model::params::Params::rnn`] order.
-    pub rnn: Vec<crate::model::params::CellParams<f32>>,
 }
 
 /// How [`fit`] ended.

@@ -35,9 +35,9 @@ use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
 use crate::training_info::{EpochRecord, PretrainedInfo, TrainingInfo};
 
 /// A split's texts as vocabulary ids, and their labels (class indices).
-struct Encoded {
-    ids: Vec<Vec<u32>>,
-    labels: Vec<usize>,
+pub(super) struct Encoded {
+    pub(super) ids: Vec<Vec<u32>>,
+    pub(super) labels: Vec<usize>,
 }
 
 /// An epoch's running sums: loss (times rows), correct predictions, rows and tokens.
@@ -142,57 +142,6 @@ fn encode(
     (vocab, train, valid)
 }
 
-/// Encodes both splits with a given vocabulary (a base model's).
-fn encode_with(
-    vocab: &Vocab,
-    tokenizer: &Tokenizer,
-    train: &[Example],
-    valid: &[Example],
-) -> (Vocab, Encoded, Encoded) {
-    let encoded = |rows: &[Example]| Encoded {
-        ids: rows
-            .iter()
-            .map(|e| vocab.encode(&tokenizer.tokenize(&e.text)))
-            .collect(),
-        labels: rows.iter().map(|e| e.label).collect(),
-    };
-    (vocab.clone(), encoded(train), encoded(valid))
-}
-
-/// Replaces the fresh embedding and recurrent weights by the base's (same shapes).
-fn take_base_weights(model: &mut Classifier<f32>, base: &super::Init) -> Result<()> {
-    if base.rnn.len() != model.params.rnn.len() {
-        return Err(Error::option(
-            "init",
-            format!(
-                "the base has {} recurrent layer-directions, the run {}",
-                base.rnn.len(),
-                model.params.rnn.len()
-            ),
-        ));
-    }
-    let fresh = model.params.tensors();
-    let given = std::iter::once(&base.embedding).chain(
-        base.rnn
-            .iter()
-            .flat_map(|c| [&c.w_ih, &c.w_hh, &c.b_ih, &c.b_hh]),
-    );
-    for (f, g) in fresh.iter().zip(given) {
-        if f.shape != g.shape {
-            return Err(Error::option(
-                "init",
-                format!(
-                    "the base's weight of shape {:?} does not fit the run's {:?}",
-                    g.shape, f.shape
-                ),
-            ));
-        }
-    }
-    model.params.embedding = base.embedding.clone();
-    model.params.rnn = base.rnn.clone();
-    Ok(())
-}
-
 /// Checks that every label is a class of the run: below the number of class names, or for
 /// binary runs 0 or 1. The error names the split, the line and the label.
 fn check_labels(config: &TrainConfig, train: &[Example], valid: &[Example]) -> Result<()> {
@@ -277,12 +226,12 @@ impl<'a> Trainer<'a> {
         let started = Instant::now();
         let tokenizer = Tokenizer::new(config.tokenizer.clone());
         let (vocab, train_set, valid_set) = match init {
-            Some(base) => encode_with(&base.vocab, &tokenizer, train, valid),
+            Some(base) => super::init::encode_with(&base.vocab, &tokenizer, train, valid),
             None => encode(config, &tokenizer, train, valid),
         };
         let (mut model, pretrained) = initial_model(config, &vocab, &train_set.ids)?;
         if let Some(base) = init {
-            take_base_weights(&mut model, base)?;
+            super::init::take_base_weights(&mut model, base)?;
         }
         // A batch larger than the data is the whole data: size the shards for what a batch
         // can hold, not for what was asked.
