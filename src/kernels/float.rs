@@ -54,6 +54,11 @@ pub trait Float:
     /// instruction: for `f32`, in `f64` arithmetic that vectorises on SSE2 (where `mul_add`
     /// is a call to the C library's `fmaf` per element); for `f64`, `mul_add` itself.
     fn fma_in_f64(self, b: Self, c: Self) -> Self;
+
+    /// `e^x` for the language model's softmax over thousands of scores: [`fast_exp`] for
+    /// `f32`, so the loops vectorise (and anything below `e^-87`, `-inf` included, is 0);
+    /// exact (libm) for `f64`, so the reference tests stay tight.
+    fn wide_exp(self) -> Self;
 }
 
 impl Float for f32 {
@@ -109,6 +114,17 @@ impl Float for f32 {
             bits
         }) as f32
     }
+    #[inline(always)]
+    fn wide_exp(self) -> Self {
+        // fast_exp clamps at -87; below it the true value is under 2e-38, and a removed
+        // score (-inf) must weigh exactly 0.
+        let e = fast_exp(self);
+        if self < -87.0 {
+            0.0
+        } else {
+            e
+        }
+    }
 }
 
 impl Float for f64 {
@@ -141,6 +157,10 @@ impl Float for f64 {
     #[inline(always)]
     fn fma_in_f64(self, b: f64, c: f64) -> f64 {
         self.mul_add(b, c)
+    }
+    #[inline]
+    fn wide_exp(self) -> Self {
+        libm::exp(self)
     }
 }
 
@@ -211,6 +231,68 @@ pub fn log_sum_exp<F: Float>(z: &[F]) -> F {
         .portable_ln()
 }
 
+/// Lanes of the wide reductions below: eight partial results, element `i` going to lane
+/// `i % 8`, combined in one fixed tree. The order is the code's, not the CPU's, so the bits
+/// are the same at every SIMD level.
+const LANES: usize = 8;
+
+/// `max z` over lanes (-inf for an empty slice).
+fn lane_max<F: Float>(z: &[F]) -> F {
+    let mut acc = [F::neg_infinity(); LANES];
+    let chunks = z.chunks_exact(LANES);
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a = a.max(x);
+    }
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = a.max(x);
+        }
+    }
+    acc.into_iter().fold(F::neg_infinity(), F::max)
+}
+
+/// `sum_i f(z_i)` over lanes.
+#[inline(always)]
+fn lane_sum<F: Float>(z: &[F], f: impl Fn(F) -> F) -> F {
+    let mut acc = [F::zero(); LANES];
+    let chunks = z.chunks_exact(LANES);
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += f(x);
+    }
+    for c in chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += f(x);
+        }
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// `logsumexp(z)` for long score rows (the language model's softmax): as [`log_sum_exp`], with
+/// [`Float::wide_exp`] and lane sums, so it vectorises.
+pub fn wide_log_sum_exp<F: Float>(z: &[F]) -> F {
+    let m = lane_max(z);
+    m + lane_sum(z, |x| (x - m).wide_exp()).portable_ln()
+}
+
+/// In place `z <- softmax(z)`, returning `logsumexp(z)`: one exponential per element (the
+/// loss and its gradient `softmax - onehot` from one pass), with [`Float::wide_exp`] and lane
+/// sums. A `-inf` score gets probability exactly 0.
+pub fn wide_log_softmax_in_place<F: Float>(z: &mut [F]) -> F {
+    wide_log_softmax_beside(F::neg_infinity(), z).0
+}
+
+/// The softmax of the scores `[first, z...]` without copying them into one row: `z` becomes
+/// its part of the probabilities, and the result is `(logsumexp, probability of first)`. A
+/// `first` of `-inf` weighs exactly 0, which makes this [`wide_log_softmax_in_place`].
+pub fn wide_log_softmax_beside<F: Float>(first: F, z: &mut [F]) -> (F, F) {
+    let m = lane_max(z).max(first);
+    let e_first = (first - m).wide_exp();
+    z.iter_mut().for_each(|x| *x = (*x - m).wide_exp());
+    let sum = e_first + lane_sum(z, |x| x);
+    z.iter_mut().for_each(|x| *x /= sum);
+    (m + sum.portable_ln(), e_first / sum)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +314,39 @@ mod tests {
         let mut tiny = [-1e30f32, 0.0];
         softmax_in_place(&mut tiny);
         assert_eq!(tiny, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn wide_softmax_matches_the_exact_one() {
+        // 1000 scores (not a multiple of the lanes), spread over 60 nats, one removed.
+        let z: Vec<f64> = (0..1003)
+            .map(|i| libm::cos(i as f64 * 0.71) * 30.0 + i as f64 * 1e-3)
+            .collect();
+        let mut z32: Vec<f32> = z.iter().map(|&x| x as f32).collect();
+        z32[7] = f32::NEG_INFINITY;
+        let mut want = z.clone();
+        want[7] = f64::NEG_INFINITY;
+        let lse = log_sum_exp(&want);
+        softmax_in_place(&mut want);
+        assert!((f64::from(wide_log_sum_exp(&z32)) - lse).abs() < 1e-5);
+        let got = wide_log_softmax_in_place(&mut z32);
+        assert!((f64::from(got) - lse).abs() < 1e-5, "{got} {lse}");
+        assert_eq!(z32[7], 0.0);
+        for (g, w) in z32.iter().zip(&want) {
+            assert!((f64::from(*g) - w).abs() < 1e-6, "{g} {w}");
+        }
+        // f64 is exact up to the order of summation.
+        let mut z64 = z.clone();
+        let lse64 = wide_log_softmax_in_place(&mut z64);
+        assert!((lse64 - log_sum_exp(&z)).abs() < 1e-12);
+        // A score beside the row is scored as the row's first element.
+        let mut rest = z[1..].to_vec();
+        let (lse_beside, p_first) = wide_log_softmax_beside(z[0], &mut rest);
+        assert!((lse_beside - lse64).abs() < 1e-12);
+        assert!((p_first - z64[0]).abs() < 1e-15);
+        for (a, b) in rest.iter().zip(&z64[1..]) {
+            assert!((a - b).abs() < 1e-15);
+        }
     }
 
     #[test]

@@ -16,9 +16,12 @@
 //! `dW_c += sum_i dl/dz_ic h_i`, `db_c += sum_i dl/dz_ic`, `dh_i = sum_c dl/dz_ic W_c`.
 
 use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
 
 use super::sampler::Sampler;
-use crate::kernels::float::{log_sum_exp, softmax_in_place, Float};
+use crate::kernels::float::{
+    wide_log_softmax_beside, wide_log_softmax_in_place, wide_log_sum_exp, Float,
+};
 use crate::kernels::gemm::{gemm_add, gemm_bias_rows, gemm_set};
 use crate::kernels::linalg::{scatter_add_rows, transposed};
 use crate::model::params::Tensor;
@@ -60,7 +63,8 @@ impl Candidates {
 }
 
 /// Summed negative log-likelihood of `targets` under the full softmax, without gradients:
-/// validation perplexity is `exp(nll / N)`.
+/// validation perplexity is `exp(nll / N)`. Chunks of rows run in parallel; their sums are
+/// added in chunk order, so the result does not depend on the threads.
 pub fn full_softmax_nll<F: Float>(
     decoder: Decoder<'_, F>,
     h: ArrayView2<'_, F>,
@@ -68,19 +72,26 @@ pub fn full_softmax_nll<F: Float>(
 ) -> f64 {
     debug_assert_eq!(h.nrows(), targets.len());
     let w_t = transposed(decoder.weight.matrix()); // (H, V)
-    let mut total = 0.0;
-    for (h, y) in h
+    let chunks: Vec<_> = h
         .axis_chunks_iter(Axis(0), FULL_CHUNK)
         .zip(targets.chunks(FULL_CHUNK))
-    {
-        let mut z = Array2::<F>::zeros((h.nrows(), w_t.ncols()));
-        gemm_bias_rows(h, w_t.view(), &decoder.bias.data, &mut z.view_mut());
-        for (z, &y) in z.rows().into_iter().zip(y) {
-            let z = z.as_slice().expect("standard layout");
-            total += (log_sum_exp(z) - z[y as usize]).to_f64_exact();
-        }
-    }
-    total
+        .collect();
+    let sums: Vec<f64> = chunks
+        .into_par_iter()
+        .map(|(h, y)| {
+            let mut z = Array2::<F>::zeros((h.nrows(), w_t.ncols()));
+            gemm_bias_rows(h, w_t.view(), &decoder.bias.data, &mut z.view_mut());
+            z.rows()
+                .into_iter()
+                .zip(y)
+                .map(|(z, &y)| {
+                    let z = z.as_slice().expect("standard layout");
+                    (wide_log_sum_exp(z) - z[y as usize]).to_f64_exact()
+                })
+                .sum()
+        })
+        .collect();
+    sums.into_iter().sum()
 }
 
 /// Full softmax cross-entropy: `scale * sum_i l_i`, gradients (times `scale`) into `grads`,
@@ -109,14 +120,18 @@ pub fn full_softmax_loss<F: Float>(
         gemm_bias_rows(h, w_t.view(), &decoder.bias.data, &mut z.view_mut());
         for (mut z, &y) in z.rows_mut().into_iter().zip(y) {
             let z = z.as_slice_mut().expect("standard layout");
-            total += log_sum_exp(z) - z[y as usize];
-            softmax_in_place(z);
+            let z_y = z[y as usize];
+            total += wide_log_softmax_in_place(z) - z_y;
             z[y as usize] -= F::one();
             z.iter_mut().for_each(|d| *d *= scale);
         }
-        gemm_add(z.t(), h, &mut grads.weight.matrix_mut());
-        for (b, column) in grads.bias.data.iter_mut().zip(z.columns()) {
-            *b += column.sum();
+        gemm_add(
+            transposed(z.view()).view(),
+            h,
+            &mut grads.weight.matrix_mut(),
+        );
+        for (b, d) in grads.bias.data.iter_mut().zip(column_sums(z.view())) {
+            *b += d;
         }
         let offset = start * FULL_CHUNK;
         gemm_set(
@@ -144,54 +159,53 @@ pub fn sampled_softmax_loss<F: Float>(
     debug_assert_eq!((targets.len(), target_log_expected.len()), (n, n));
     let w_s = decoder.weight.gather_rows(&candidates.ids); // (S, H)
     let w_y = decoder.weight.gather_rows(targets); // (N, H)
-                                                   // z_s (N, S) = h W_S^T + b_S - ln E(s).
     let bias_s: Vec<F> = candidates
         .ids
         .iter()
         .zip(&candidates.log_expected)
         .map(|(&c, &le)| decoder.bias.data[c as usize] - F::of(le))
         .collect();
-    let mut z_s = Array2::<F>::zeros((n, s));
+    // d_s (N, S) holds u_ij = z_{i,s_j} - ln E(s_j), then in place dl/du_ij = scale p_ij; the
+    // target's u_i0 stays beside it, so both products below read contiguous matrices.
+    let mut d_s = Array2::<F>::zeros((n, s));
     gemm_bias_rows(
         h,
         transposed(w_s.view()).view(),
         &bias_s,
-        &mut z_s.view_mut(),
+        &mut d_s.view_mut(),
     );
-    // u (N, 1 + S): column 0 the target, then the candidates.
-    let mut u = Array2::<F>::zeros((n, 1 + s));
+    let mut d_true = Vec::with_capacity(n); // dl/du_i0 = scale (p_i0 - 1)
     let mut total = F::zero();
-    for (i, mut u_i) in u.rows_mut().into_iter().enumerate() {
+    for (i, mut row) in d_s.rows_mut().into_iter().enumerate() {
         let y = targets[i];
-        u_i[0] = h.row(i).dot(&w_y.row(i)) + decoder.bias.data[y as usize]
+        let u_0 = h.row(i).dot(&w_y.row(i)) + decoder.bias.data[y as usize]
             - F::of(target_log_expected[i]);
-        u_i.slice_mut(ndarray::s![1..]).assign(&z_s.row(i));
-        for (j, &c) in candidates.ids.iter().enumerate() {
+        let row = row.as_slice_mut().expect("standard layout");
+        for (u, &c) in row.iter_mut().zip(&candidates.ids) {
             if c == y {
-                u_i[1 + j] = F::neg_infinity();
+                *u = F::neg_infinity(); // an accidental hit: probability and gradient 0
             }
         }
-        // dl/du = scale (softmax(u) - onehot(0)); a removed candidate's gradient is 0.
-        let u_i = u_i.as_slice_mut().expect("standard layout");
-        total += log_sum_exp(u_i) - u_i[0];
-        softmax_in_place(u_i);
-        u_i[0] -= F::one();
-        u_i.iter_mut().for_each(|d| *d *= scale);
+        let (lse, p_0) = wide_log_softmax_beside(u_0, row);
+        total += lse - u_0;
+        row.iter_mut().for_each(|d| *d *= scale);
+        d_true.push(scale * (p_0 - F::one()));
     }
-    let d_true = u.column(0).to_owned(); // (N)
-    let d_s = u.slice(ndarray::s![.., 1..]); // (N, S)
 
     // dh = d_true * W_y + d_s W_S.
     let mut d_h = Array2::<F>::zeros((n, hidden));
-    gemm_set(d_s, w_s.view(), &mut d_h.view_mut());
+    gemm_set(d_s.view(), w_s.view(), &mut d_h.view_mut());
     for ((mut d_h_i, w_y_i), &d) in d_h.rows_mut().into_iter().zip(w_y.rows()).zip(&d_true) {
         d_h_i.scaled_add(d, &w_y_i);
     }
     // dW rows: the targets' d_true h_i, the candidates' d_s^T h (repeated ids add up).
-    let d_w_y = &h * &d_true.view().insert_axis(Axis(1));
+    let mut d_w_y = h.to_owned();
+    for (mut row, &d) in d_w_y.rows_mut().into_iter().zip(&d_true) {
+        row *= d;
+    }
     scatter_add_rows(&mut grads.weight.data, d_w_y.view(), targets, u32::MAX);
     let mut d_w_s = Array2::<F>::zeros((s, hidden));
-    gemm_set(d_s.t(), h, &mut d_w_s.view_mut());
+    gemm_set(transposed(d_s.view()).view(), h, &mut d_w_s.view_mut());
     scatter_add_rows(
         &mut grads.weight.data,
         d_w_s.view(),
@@ -201,8 +215,19 @@ pub fn sampled_softmax_loss<F: Float>(
     for (&y, &d) in targets.iter().zip(&d_true) {
         grads.bias.data[y as usize] += d;
     }
-    for (&c, column) in candidates.ids.iter().zip(d_s.columns()) {
-        grads.bias.data[c as usize] += column.sum();
+    for (&c, d) in candidates.ids.iter().zip(column_sums(d_s.view())) {
+        grads.bias.data[c as usize] += d;
     }
     (total * scale, d_h)
+}
+
+/// `sum_i a_ij` for each column j, row by row (contiguous reads).
+fn column_sums<F: Float>(a: ArrayView2<'_, F>) -> Vec<F> {
+    let mut sums = vec![F::zero(); a.ncols()];
+    for row in a.rows() {
+        for (s, &x) in sums.iter_mut().zip(row) {
+            *s += x;
+        }
+    }
+    sums
 }

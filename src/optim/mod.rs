@@ -14,7 +14,8 @@
 //! for large vocabularies. With every row in the batch the two are identical (tested).
 //! Training keeps those rows' gradients compact ([`RowGrads`]): [`reduce_shards_rows`] sums
 //! them and [`Optimizer::step_row_grads`] steps them, with the same numbers as the table
-//! versions ([`reduce_shards`], [`Optimizer::step_rows`]; tested).
+//! versions ([`reduce_shards`], [`Optimizer::step_rows`]; tested). A language model steps its
+//! decoder's rows lazily too ([`Rows::Tables`]).
 //!
 //! Parallel and deterministic: the optimizer step and the sum of shard gradients
 //! ([`reduce_shards`]) run on the current rayon pool over pieces, element ranges of a fixed
@@ -506,6 +507,54 @@ mod tests {
         let mut g = grads.clone();
         zero_grad_rows(&mut g, Rows::Only(&[1]));
         assert!(g.tensors().iter().all(|t| t.data.iter().all(|&x| x == 0.0)));
+    }
+
+    #[test]
+    fn table_rows_cover_the_listed_embedding_and_decoder_rows_only() {
+        // A language model's layout: the decoder (fc) has one row per vocabulary entry.
+        let config = ModelConfig {
+            classes: vec!["a".into(), "b".into(), "c".into()],
+            ..tiny_config()
+        };
+        let params = Params::<f64>::init(&config, &mut Rng::new(1));
+        let mut grads = Params::<f64>::zeros(&config);
+        grads.embedding.data[2..4].fill(0.3); // row 1
+        grads.rnn[0].w_hh.data.fill(-0.2);
+        for row in [0, 2] {
+            grads.fc_weight.data[row * 2..row * 2 + 2].fill(0.1 * row as f64 + 0.05);
+            grads.fc_bias.data[row] = -0.4;
+        }
+        let rows = Rows::Tables {
+            embedding: &[1],
+            decoder: &[0, 2],
+        };
+        assert_eq!(global_norm(&grads), global_norm_rows(&grads, rows));
+        let (mut dense, mut sparse) = (params.clone(), params.clone());
+        let mut a = Optimizer::new(OptimizerKind::Adam, 0.1, 0.0, 0.0, &params);
+        let mut b = a.clone();
+        a.step(&mut dense, &grads);
+        b.step_rows(&mut sparse, &grads, rows);
+        assert_eq!(dense, sparse);
+        // Unlisted rows never move, even with momentum: decoder row 1, embedding rows 0, 2.
+        let mut zero = grads.clone();
+        zero.fill_zero();
+        let before = sparse.clone();
+        b.step_rows(
+            &mut sparse,
+            &zero,
+            Rows::Tables {
+                embedding: &[],
+                decoder: &[1],
+            },
+        );
+        assert_eq!(sparse.fc_weight, before.fc_weight);
+        assert_eq!(sparse.embedding, before.embedding);
+        assert_ne!(sparse.rnn, before.rnn, "dense tensors still step");
+        zero_grad_rows(&mut grads, rows);
+        assert!(grads
+            .tensors()
+            .iter()
+            .all(|t| t.data.iter().all(|&x| x == 0.0)));
     }
 
     #[test]

@@ -14,24 +14,44 @@ use crate::model::params::Params;
 pub enum Rows<'a> {
     All,
     Only(&'a [u32]),
+    /// A language model's step: only these rows of the embedding, and only these rows of the
+    /// decoder (the last two tensors, `fc.weight` (V, H) and `fc.bias` (V)), as the sampled
+    /// softmax touches only its targets' and candidates' rows.
+    Tables {
+        embedding: &'a [u32],
+        decoder: &'a [u32],
+    },
 }
 
 impl Rows<'_> {
-    /// The element ranges of tensor `index` (embedding = 0, of width `embed_dim`) covered.
+    /// The element ranges of tensor `index` covered, of tensors with element counts `lens`
+    /// (in [`Params::tensors`] order; the embedding first, of width `embed_dim`).
     pub(super) fn ranges(
         self,
         index: usize,
-        len: usize,
+        lens: &[usize],
         embed_dim: usize,
     ) -> Vec<std::ops::Range<usize>> {
+        let rows = |ids: &[u32], width: usize| -> Vec<Range<usize>> {
+            ids.iter()
+                .map(|&id| id as usize * width..(id as usize + 1) * width)
+                .collect()
+        };
         match self {
-            Rows::Only(ids) if index == 0 => ids
-                .iter()
-                .map(|&id| id as usize * embed_dim..(id as usize + 1) * embed_dim)
-                .collect(),
-            _ => std::iter::once(0..len).collect(),
+            Rows::Only(ids) if index == 0 => rows(ids, embed_dim),
+            Rows::Tables { embedding, .. } if index == 0 => rows(embedding, embed_dim),
+            Rows::Tables { decoder, .. } if index + 2 >= lens.len() => {
+                let vocab = lens[0] / embed_dim;
+                rows(decoder, lens[index] / vocab)
+            }
+            _ => std::iter::once(0..lens[index]).collect(),
         }
     }
+}
+
+/// The element count of each of `params`' tensors, for [`Rows::ranges`].
+pub(super) fn lens<F: Float>(params: &Params<F>) -> Vec<usize> {
+    params.tensors().iter().map(|t| t.data.len()).collect()
 }
 
 /// Elements per piece of the parallel passes. Fixed, so the pieces (and the norm's order of
@@ -63,8 +83,8 @@ impl Pieces {
     /// The pieces of tensors with these element counts (in [`Params::tensors`] order).
     pub(super) fn new(lens: &[usize], rows: Rows<'_>, embed_dim: usize) -> Self {
         let mut pieces = Vec::new();
-        for (i, &len) in lens.iter().enumerate() {
-            for r in rows.ranges(i, len, embed_dim) {
+        for i in 0..lens.len() {
+            for r in rows.ranges(i, lens, embed_dim) {
                 let mut start = r.start;
                 while start < r.end {
                     let end = (start + PIECE).min(r.end);
@@ -102,8 +122,7 @@ impl Pieces {
 
     /// The pieces of `params`' tensors.
     pub(super) fn of<F: Float>(params: &Params<F>, rows: Rows<'_>) -> Self {
-        let lens: Vec<usize> = params.tensors().iter().map(|t| t.data.len()).collect();
-        Self::new(&lens, rows, params.embedding.shape[1])
+        Self::new(&lens(params), rows, params.embedding.shape[1])
     }
 
     /// Cuts `tensors` (one slice per tensor, in order) into one disjoint slice per piece.

@@ -9,7 +9,7 @@ use crate::kernels::simd::widest_simd;
 use crate::model::params::Params;
 use crate::row_grads::RowGrads;
 
-use super::pieces::{data_mut, Pieces, Rows, AHEAD};
+use super::pieces::{data_mut, lens, Pieces, Rows, AHEAD};
 
 pub fn global_norm<F: Float>(grads: &Params<F>) -> f64 {
     global_norm_rows(grads, Rows::All)
@@ -17,10 +17,10 @@ pub fn global_norm<F: Float>(grads: &Params<F>) -> f64 {
 
 /// [`global_norm`] when only `rows` of the embedding gradient can be non-zero.
 pub fn global_norm_rows<F: Float>(grads: &Params<F>, rows: Rows<'_>) -> f64 {
-    let embed_dim = grads.embedding.shape[1];
+    let (embed_dim, lens) = (grads.embedding.shape[1], lens(grads));
     let mut sum = 0.0f64;
     for (i, t) in grads.tensors().into_iter().enumerate() {
-        for r in rows.ranges(i, t.data.len(), embed_dim) {
+        for r in rows.ranges(i, &lens, embed_dim) {
             for &g in &t.data[r] {
                 let g = g.to_f64_exact();
                 sum += g * g;
@@ -55,9 +55,9 @@ pub fn clip_to_norm<F: Float>(
     let coef = max_norm / (norm + 1e-6);
     if coef < 1.0 {
         let coef = F::of(coef);
-        let embed_dim = grads.embedding.shape[1];
+        let (embed_dim, lens) = (grads.embedding.shape[1], lens(grads));
         for (i, t) in grads.tensors_mut().into_iter().enumerate() {
-            for r in rows.ranges(i, t.data.len(), embed_dim) {
+            for r in rows.ranges(i, &lens, embed_dim) {
                 for g in &mut t.data[r] {
                     *g *= coef;
                 }
@@ -71,14 +71,14 @@ pub fn clip_to_norm<F: Float>(
 
 /// `total += part`, for gradients where only `rows` of the embedding can be non-zero.
 pub fn add_grads_rows<F: Float>(total: &mut Params<F>, part: &Params<F>, rows: Rows<'_>) {
-    let embed_dim = total.embedding.shape[1];
+    let (embed_dim, lens) = (total.embedding.shape[1], lens(total));
     for (i, (t, p)) in total
         .tensors_mut()
         .into_iter()
         .zip(part.tensors())
         .enumerate()
     {
-        for r in rows.ranges(i, t.data.len(), embed_dim) {
+        for r in rows.ranges(i, &lens, embed_dim) {
             for (a, &b) in t.data[r.clone()].iter_mut().zip(&p.data[r]) {
                 *a += b;
             }
@@ -292,9 +292,9 @@ const LANES: usize = 8;
 
 /// Zeroes gradients when only `rows` of the embedding gradient can be non-zero.
 pub fn zero_grad_rows<F: Float>(grads: &mut Params<F>, rows: Rows<'_>) {
-    let embed_dim = grads.embedding.shape[1];
+    let (embed_dim, lens) = (grads.embedding.shape[1], lens(grads));
     for (i, t) in grads.tensors_mut().into_iter().enumerate() {
-        for r in rows.ranges(i, t.data.len(), embed_dim) {
+        for r in rows.ranges(i, &lens, embed_dim) {
             t.data[r].fill(F::zero());
         }
     }
