@@ -3,6 +3,7 @@
 #
 #   scripts/accuracy.sh [--baselines] [--seeds "1 2 3"] [--cells "lstm gru rnn"]
 #                       [--sets "sst2-glue mr cr imdb sst2-sent"] [--quick] [DATA_DIR]
+#                       [--train-args "ARGS" --label NAME] [--lm-baseline CORPUS]
 #
 # For every dataset folder, cell and seed: `rnn-sentiment train` with default options (only
 # --cell/--seed are set) on DATA_DIR/SET/train.csv, then `rnn-sentiment eval` on dev.csv. A set
@@ -17,6 +18,11 @@
 #   --baselines  also run ../shared/baselines/torch_rnn.py (per cell and seed, default options)
 #                and ../shared/baselines/fasttext_sup.py (per seed)
 #   --quick      test the script itself: --epochs 1, first 2000 train rows and 500 dev rows
+#   --train-args more options for every `train` (split on spaces), e.g. "--init base.json" or
+#                "--embeddings glove.6B.50d.txt"; --label names them in the system column
+#   --lm-baseline CORPUS  also run ../shared/baselines/torch_lm.py (LSTM language-model
+#                pretraining on CORPUS, then fine-tuning) per seed; it pretrains again for
+#                every set and seed, about 6 minutes per run on the IMDB texts here
 #
 # Train seconds: rnn-sentiment = wall clock of the whole `train` command (loading, tokenizing,
 # the per-epoch validation pass, saving); the baselines = their own `train_seconds` (training
@@ -41,6 +47,9 @@ QUICK=0
 SEEDS="1 2 3"
 CELLS="lstm gru rnn"
 SETS="sst2-glue mr cr imdb sst2-sent"
+TRAIN_ARGS=""
+LABEL=""
+LM_CORPUS=""
 DATA_ARG=""
 ORIG_ARGS=("$@")
 
@@ -54,6 +63,9 @@ while [ $# -gt 0 ]; do
         --cells=*) CELLS="${1#*=}" ;;
         --sets) [ $# -ge 2 ] || die "--sets needs a value"; SETS="$2"; shift ;;
         --sets=*) SETS="${1#*=}" ;;
+        --train-args) [ $# -ge 2 ] || die "--train-args needs a value"; TRAIN_ARGS="$2"; shift ;;
+        --label) [ $# -ge 2 ] || die "--label needs a value"; LABEL="$2"; shift ;;
+        --lm-baseline) [ $# -ge 2 ] || die "--lm-baseline needs a corpus"; LM_CORPUS="$2"; shift ;;
         -h | --help) usage; exit 0 ;;
         --) shift; [ $# -le 1 ] || { usage; die "at most one DATA_DIR"; }; DATA_ARG="${1:-}"; break ;;
         -*) usage; die "unknown option $1" ;;
@@ -76,6 +88,9 @@ read -r -a SET_LIST <<<"$SETS"
 [ ${#SEED_LIST[@]} -gt 0 ] || die "--seeds is empty"
 [ ${#CELL_LIST[@]} -gt 0 ] || die "--cells is empty"
 [ ${#SET_LIST[@]} -gt 0 ] || die "--sets is empty"
+read -r -a EXTRA_TRAIN <<<"$TRAIN_ARGS"
+[ -z "$LM_CORPUS" ] || [ -f "$LM_CORPUS" ] || die "--lm-baseline: no corpus file $LM_CORPUS"
+SYSTEM="rnn-sentiment${LABEL:+ $LABEL}"
 for s in "${SEED_LIST[@]}"; do
     [[ "$s" =~ ^[0-9]+$ ]] || die "seed \"$s\" is not a non-negative integer"
 done
@@ -242,10 +257,11 @@ for set in "${SET_LIST[@]}"; do
         for seed in "${SEED_LIST[@]}"; do
             run="$TMP/runs/$set-$cell-$seed"
             mkdir -p "$run"
-            tag="$set / rnn-sentiment $cell / seed $seed"
+            tag="$set / $SYSTEM $cell / seed $seed"
             log "$tag: training"
             t0="$(now)"
             if "$BIN" train --cell "$cell" --seed "$seed" --quiet --json ${EPOCH_ARGS[@]+"${EPOCH_ARGS[@]}"} \
+                ${EXTRA_TRAIN[@]+"${EXTRA_TRAIN[@]}"} \
                 -o "$run/model.json" "$train" >"$run/train.json" 2>"$run/train.err"; then
                 t1="$(now)"
                 secs="$(elapsed "$t0" "$t1")"
@@ -253,20 +269,20 @@ for set in "${SET_LIST[@]}"; do
                     acc="$(json_get "$run/eval.json" accuracy 2>"$run/parse.err")" &&
                     { f1="$(json_get "$run/eval.json" f1 2>>"$run/parse.err")" ||
                         f1="$(json_get "$run/eval.json" macro_f1 2>>"$run/parse.err")"; }; then
-                    record "$set" "rnn-sentiment $cell" "$seed" ok "$acc" "$f1" "$secs"
+                    record "$set" "$SYSTEM $cell" "$seed" ok "$acc" "$f1" "$secs"
                     log "$tag: accuracy $(printf '%.4f' "$acc"), F1 $(printf '%.4f' "$f1"), train ${secs}s"
                 else
                     log "FAILED: $tag: eval on $dev failed:"
                     tail_err "$run/eval.err"
                     tail_err "$run/parse.err"
-                    record "$set" "rnn-sentiment $cell" "$seed" failed "" "" ""
+                    record "$set" "$SYSTEM $cell" "$seed" failed "" "" ""
                     FAILED=$((FAILED + 1))
                 fi
             else
                 status=$?
                 log "FAILED: $tag: training exited with status $status:"
                 tail_err "$run/train.err"
-                record "$set" "rnn-sentiment $cell" "$seed" failed "" "" ""
+                record "$set" "$SYSTEM $cell" "$seed" failed "" "" ""
                 FAILED=$((FAILED + 1))
             fi
             rm -f "$run/model.json" # IMDB models are tens of MB
@@ -295,6 +311,32 @@ for set in "${SET_LIST[@]}"; do
                     FAILED=$((FAILED + 1))
                 fi
             done
+        done
+    fi
+
+    if [ -n "$LM_CORPUS" ]; then
+        for seed in "${SEED_LIST[@]}"; do
+            run="$TMP/runs/$set-torch-lm-$seed"
+            mkdir -p "$run"
+            tag="$set / pytorch lm / seed $seed"
+            log "$tag: pretraining on $LM_CORPUS, then fine-tuning"
+            lm_epochs=()
+            [ "$QUICK" = 1 ] && lm_epochs=(--epochs 1 --max-corpus-tokens 100000)
+            if python3 "$BASELINE_DIR/torch_lm.py" --corpus "$LM_CORPUS" --train "$train" --test "$dev" \
+                --seed "$seed" ${lm_epochs[@]+"${lm_epochs[@]}"} >"$run/out.json" 2>"$run/err" &&
+                res="$(python3 -c 'import json, sys
+d = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")][-1]
+print(f"{list(d[\"final_test_accuracy\"].values())[0]}\t{d.get(\"lm_seconds\", \"\")}")' "$run/out.json" 2>"$run/parse.err")"; then
+                acc="$(cut -f1 <<<"$res")"
+                record "$set" "pytorch lm (lstm)" "$seed" ok "$acc" "" "$(cut -f2 <<<"$res")"
+                log "$tag: accuracy $(printf '%.4f' "$acc")"
+            else
+                log "FAILED: $tag: torch_lm.py failed:"
+                tail_err "$run/err"
+                tail_err "$run/parse.err"
+                record "$set" "pytorch lm (lstm)" "$seed" failed "" "" ""
+                FAILED=$((FAILED + 1))
+            fi
         done
     fi
 
@@ -335,7 +377,8 @@ echo "- rustc: $rustc_version"
 echo "- CPU: $cpu, nproc $(nproc 2>/dev/null || echo unknown)"
 echo "- command: \`$cmdline\`"
 echo "- data: $DATA_DIR; seeds: ${SEED_LIST[*]}$([ "$QUICK" = 1 ] && echo "; --quick: 1 epoch, first 2000 train / 500 dev rows")"
-echo "- train seconds: rnn-sentiment = wall clock of \`train\`; baselines = their reported \`train_seconds\` (training loop only)"
+echo "- train seconds: rnn-sentiment = wall clock of \`train\`; baselines = their reported \`train_seconds\` (training loop only); pytorch lm = its pretraining seconds"
+[ -z "$TRAIN_ARGS" ] || echo "- train options: \`$TRAIN_ARGS\`"
 if [ -s "$NOTES" ]; then
     sed 's/^/- /' "$NOTES"
 fi
