@@ -117,6 +117,11 @@ pub(crate) struct PretrainArgs {
     /// Random seed: same corpus + seed + options give a byte-identical file
     #[arg(long)]
     seed: Option<u64>,
+    /// Adam steps every row of the embedding and the decoder at every step (PyTorch's dense
+    /// Adam), not only the rows the step's tokens and candidates touch: lower perplexity for
+    /// rare words after one epoch, at about 8% more time
+    #[arg(long)]
+    dense_updates: bool,
     /// Name of the text column (field) of CSV/TSV/JSON lines corpus files
     #[arg(long, default_value = "text")]
     text_column: String,
@@ -171,6 +176,7 @@ impl PretrainArgs {
             seed
         );
         c.bidirectional = !self.no_bidirectional;
+        c.dense_updates |= self.dense_updates;
         check(&c)?;
         Ok(c)
     }

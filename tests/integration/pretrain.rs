@@ -275,3 +275,31 @@ fn pretrain_and_init_refuse_mix_ups_with_what_to_do() {
     );
     assert!(!d.join("x.json").exists());
 }
+
+/// The decoder rows of `base` (V, H), flattened.
+fn decoder_rows(base: &Value) -> Vec<f64> {
+    base["weights"]["decoder.weight"]["data"]
+        .as_array()
+        .expect("decoder.weight data")
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn dense_updates_move_every_row_and_are_recorded() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (lazy, _) = pretrain(d, "lazy.json", &[]);
+    let (dense, _) = pretrain(d, "dense.json", &["--dense-updates"]);
+    let (lazy, dense) = (json_file(&lazy), json_file(&dense));
+    assert!(lazy["pretraining"]["options"]
+        .get("dense_updates")
+        .is_none());
+    assert_eq!(dense["pretraining"]["options"]["dense_updates"], true);
+    // Dense Adam keeps moving a row by its momentum at steps that do not touch it; the lazy
+    // step does not, so the same seed ends with other decoder weights.
+    let (lazy, dense) = (decoder_rows(&lazy), decoder_rows(&dense));
+    assert_eq!(lazy.len(), dense.len());
+    assert_ne!(lazy, dense);
+}
