@@ -25,10 +25,12 @@ use rnn_sentiment::lm::trainer::{
     PretrainOutcome, SoftmaxKind, StepProgress,
 };
 use rnn_sentiment::model_file;
+use rnn_sentiment::report::{self, pretraining::PretrainingRun};
 use rnn_sentiment::text::{Tokenizer, UNK_ID};
 use rnn_sentiment::train::checkpoint_path;
 
-use super::args::thread_count;
+use super::args::{report_paths, thread_count};
+use super::output::write_report;
 use super::sniff::reject_model_as_data;
 use super::train::install_signal_handlers;
 use super::EXIT_INTERRUPTED;
@@ -48,7 +50,8 @@ JSON output (--json): one object on stdout:
   train_seconds       seconds in the training loop; tokens_per_s: stream positions per second
                       and direction
   threads             threads used
-  history             per epoch: {epoch, train_loss, valid_perplexity, lr}";
+  history             per epoch: {epoch, train_loss, valid_perplexity, lr}
+  report              path of report.html with --report, else null";
 
 /// Options of `pretrain`.
 #[derive(Args, Debug)]
@@ -138,6 +141,10 @@ pub(crate) struct PretrainArgs {
     /// Threads (0: one per core); the model file is the same for any value
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Write an HTML report (report.html, history.csv) into this directory: corpus
+    /// statistics, loss, perplexity and learning-rate curves, options and speed
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -292,6 +299,13 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
     );
     uses.push(Use::output("model file", &plan.output));
     uses.push(Use::output("checkpoint", &checkpoint));
+    let report_files = report_paths(args.report.as_deref(), &report::TRAINING_FILES);
+    uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    uses.extend(
+        args.report
+            .as_deref()
+            .map(|d| Use::output("report directory", d)),
+    );
     // An interrupted resumed run replaces the checkpoint it resumed from, by design.
     files::check_distinct(
         &uses,
@@ -302,6 +316,9 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
     )?;
     files::check_output(&plan.output, "model file")?;
     files::check_output(&checkpoint, "checkpoint")?;
+    if let Some(dir) = &args.report {
+        report::check_dir(dir, &report::TRAINING_FILES)?;
+    }
     for path in &plan.corpus {
         if !path.is_file() {
             bail!(
@@ -381,7 +398,28 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
             let _ = std::fs::remove_file(path);
         }
     }
-    report(&args, &plan, &file, &corpus, seconds, threads)?;
+    let tokens_per_s =
+        file.info.train_positions as f64 * file.info.epochs_run as f64 / seconds.max(1e-9);
+    if let Some(dir) = &args.report {
+        let run = PretrainingRun {
+            file: &file,
+            model_path: &plan.output,
+            spilled: corpus.spilled(),
+            step_losses: &trained.step_losses,
+            train_seconds: seconds,
+            tokens_per_s,
+            threads,
+        };
+        write_report(&report::pretraining::render(&run)?, dir, args.quiet)?;
+    }
+    summary(
+        &args,
+        &plan,
+        &file,
+        &corpus,
+        (seconds, tokens_per_s),
+        threads,
+    )?;
     Ok(0)
 }
 
@@ -477,18 +515,17 @@ fn pretrain_info(
 }
 
 /// The summary: one line on stderr, or `--json` on stdout.
-fn report(
+fn summary(
     args: &PretrainArgs,
     plan: &PretrainPlan,
     file: &LanguageModelFile,
     corpus: &Corpus,
-    seconds: f64,
+    (seconds, tokens_per_s): (f64, f64),
     threads: usize,
 ) -> Result<()> {
     let info = &file.info;
     let perplexity = file.valid_perplexity();
     let dirs = file.model.config.directions() as f64;
-    let tokens_per_s = info.train_positions as f64 * info.epochs_run as f64 / seconds.max(1e-9);
     let parameters = file.parameters();
     if args.json {
         let value = json!({
@@ -509,6 +546,7 @@ fn report(
             "directions": dirs,
             "threads": threads,
             "history": info.history,
+            "report": args.report.as_ref().map(|d| d.join("report.html")),
         });
         say!("{value}");
     } else if !args.quiet {

@@ -43,7 +43,10 @@ pub fn render(run: &PretrainingRun<'_>) -> Result<Report> {
     page.section("summary", "Summary", &summary_section(run, &architecture));
     page.section("corpus", "Corpus", &corpus_section(run));
     page.section("curves", "Training curves", &curves_section(run)?);
-    let options = info.options.as_ref().and_then(|o| serde_json::to_value(o).ok());
+    let options = info
+        .options
+        .as_ref()
+        .and_then(|o| serde_json::to_value(o).ok());
     page.section("config", "Configuration", &options_table(options));
     page.section("history", "History", &history_section(run));
     Ok(Report {
@@ -177,7 +180,12 @@ fn curves_section(run: &PretrainingRun<'_>) -> Result<String> {
         )?,
         "Mean training loss per epoch, of the training softmax (sampled or full).",
     ));
-    let valid = epoch_points("validation", history, |r| r.valid_perplexity, charts::ORANGE);
+    let valid = epoch_points(
+        "validation",
+        history,
+        |r| r.valid_perplexity,
+        charts::ORANGE,
+    );
     if !valid.is_empty() {
         figures.push_str(&figure(
             &epoch_chart("Validation perplexity", "perplexity", valid, false)?,
