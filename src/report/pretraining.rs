@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::charts::{self, Axes, Series, SeriesLabelPosition};
-use super::training::{architecture, epoch_chart, options_table, span};
+use super::training::{architecture, epoch_chart, epoch_series, options_table, span};
 use super::{figure, key_values, CsvText, Page, Report};
 use crate::error::{Error, Result};
 use crate::lm::info::LanguageModelFile;
@@ -141,26 +141,16 @@ fn corpus_section(run: &PretrainingRun<'_>) -> String {
     ])
 }
 
-/// One series of per-epoch values.
+/// One series of per-epoch values (none when no epoch has one).
 fn epoch_points(
     label: &str,
     history: &[PretrainEpoch],
     value: impl Fn(&PretrainEpoch) -> Option<f64>,
     colour: charts::RGBColor,
 ) -> Vec<Series> {
-    let points: Vec<(f64, f64)> = history
-        .iter()
-        .filter_map(|r| value(r).map(|v| (r.epoch as f64, v)))
-        .collect();
-    if points.is_empty() {
-        return Vec::new();
-    }
-    vec![Series {
-        label: label.to_string(),
-        points,
-        colour,
-        markers: true,
-    }]
+    epoch_series(label, history, value, colour)
+        .into_iter()
+        .collect()
 }
 
 fn curves_section(run: &PretrainingRun<'_>) -> Result<String> {

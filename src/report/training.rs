@@ -120,15 +120,15 @@ pub(super) fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     })
 }
 
-fn epoch_series(
+pub(super) fn epoch_series<R: Epoch>(
     label: &str,
-    history: &[EpochRecord],
-    value: impl Fn(&EpochRecord) -> Option<f64>,
+    history: &[R],
+    value: impl Fn(&R) -> Option<f64>,
     colour: charts::RGBColor,
 ) -> Option<Series> {
     let points: Vec<(f64, f64)> = history
         .iter()
-        .filter_map(|r| value(r).map(|v| (r.epoch as f64, v)))
+        .filter_map(|r| value(r).map(|v| (r.epoch() as f64, v)))
         .collect();
     (!points.is_empty()).then(|| Series {
         label: label.to_string(),
@@ -136,6 +136,23 @@ fn epoch_series(
         colour,
         markers: true,
     })
+}
+
+/// A record of one epoch, as the charts plot it (training's and pretraining's).
+pub(super) trait Epoch {
+    fn epoch(&self) -> usize;
+}
+
+impl Epoch for EpochRecord {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+}
+
+impl Epoch for crate::lm::trainer::PretrainEpoch {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
 }
 
 pub(super) fn epoch_chart(
