@@ -11,12 +11,12 @@ use serde_json::{json, Value};
 use super::args::ModelArg;
 use super::inspect_checkpoint::inspect_checkpoint;
 use super::output::{emit, flush};
-use super::sniff::{check_model_path, file_start, is_checkpoint};
+use super::sniff::{check_model_path, file_start, is_checkpoint, is_pretrain_checkpoint};
 use rnn_sentiment::config::ModelConfig;
 use rnn_sentiment::error::Error;
 use rnn_sentiment::model_file;
 
-use super::inspect_base::inspect_language_model;
+use super::inspect_base::{inspect_language_model, inspect_pretrain_checkpoint};
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::text::{TokenizerConfig, Truncation};
 use rnn_sentiment::training_info::{InputColumns, TrainingInfo};
@@ -67,7 +67,16 @@ JSON output for a checkpoint (--json): one object on stdout:
   data, directory     the run's data and the directory it was started in (null: version 1)
   output              the model file the run writes when it finishes (null: version 1)
   options             every option of the run (null: version 1)
-  resume_command      the command that continues the run (null: version 1)";
+  resume_command      the command that continues the run (null: version 1)
+
+JSON output for a pretraining checkpoint (--json): one object on stdout:
+  checkpoint, file_bytes, format_version, epoch, step, epochs, history, best_epoch
+                      as for a training checkpoint (step: the steps of the epoch done;
+                      history: per finished epoch {epoch, train_loss, valid_perplexity, lr})
+  kind                \"pretraining\"
+  corpus, output      the run's corpus files and the base model it writes
+  options             every pretraining option
+  resume_command      the command that continues the run";
 
 #[derive(Args)]
 pub(crate) struct InspectArgs {
@@ -97,6 +106,9 @@ pub(crate) fn inspect(args: InspectArgs) -> Result<i32> {
     let path = &args.model.model;
     if file_start(path).is_some_and(|start| is_checkpoint(&start.bytes)) {
         return inspect_checkpoint(path, args.json);
+    }
+    if file_start(path).is_some_and(|start| is_pretrain_checkpoint(&start.bytes)) {
+        return inspect_pretrain_checkpoint(path, args.json);
     }
     check_model_path(path)?;
     let json = model_file::read_text(path)?;

@@ -1,11 +1,13 @@
 //! `inspect` of a language model written by `pretrain`: what it is, what it was trained on,
-//! how pretraining went, and what to do with it.
+//! how pretraining went, and what to do with it; and of an interrupted `pretrain`'s
+//! checkpoint: where it stopped and the command that continues it.
 
 use std::path::Path;
 
 use anyhow::Result;
 use serde_json::json;
 
+use rnn_sentiment::lm::checkpoint::PretrainCheckpoint;
 use rnn_sentiment::lm::info::LanguageModelFile;
 use rnn_sentiment::model_file;
 
@@ -80,5 +82,69 @@ pub(crate) fn inspect_language_model(
     );
     say!("written by   rnn-sentiment {}", info.tool_version);
     say!("fine-tune    {next}");
+    Ok(0)
+}
+
+/// `inspect -m BASE.ckpt`: an interrupted pretraining run.
+pub(crate) fn inspect_pretrain_checkpoint(path: &Path, as_json: bool) -> Result<i32> {
+    let file_bytes = std::fs::metadata(path)?.len();
+    let c = PretrainCheckpoint::read(path)?.checkpoint;
+    let resume = format!("rnn-sentiment pretrain --resume {}", path.display());
+    let best = c.best.as_ref().map(|b| b.1);
+    let invocation = c.invocation.as_ref();
+    if as_json {
+        say!(
+            "{}",
+            json!({
+                "checkpoint": path,
+                "kind": "pretraining",
+                "file_bytes": file_bytes,
+                "format_version": c.version,
+                "epoch": c.epoch,
+                "step": c.step,
+                "epochs": c.options.epochs,
+                "history": c.history,
+                "best_epoch": best,
+                "corpus": invocation.map(|i| &i.corpus),
+                "output": invocation.map(|i| &i.output),
+                "options": c.options,
+                "resume_command": resume,
+            })
+        );
+        return Ok(0);
+    }
+    say!(
+        "checkpoint   {} ({file_bytes} bytes, format version {}): an interrupted pretraining run",
+        path.display(),
+        c.version
+    );
+    say!(
+        "stopped      in epoch {} of {}, after step {}",
+        c.epoch,
+        c.options.epochs,
+        c.step
+    );
+    let vocab_size = c.params.first().and_then(|t| t.shape.first()).copied();
+    let architecture =
+        super::inspect::architecture(&c.options.model_config(vocab_size.unwrap_or(0)));
+    say!("architecture {}", architecture.replace(", pooling max", ""));
+    for r in &c.history {
+        say!(
+            "epoch {:<6} training loss {:.4}, validation perplexity {}",
+            r.epoch,
+            r.train_loss,
+            r.valid_perplexity
+                .map_or("n/a".to_string(), |p| format!("{p:.2}"))
+        );
+    }
+    if let Some(i) = invocation {
+        let corpus: Vec<String> = i.corpus.iter().map(|p| p.display().to_string()).collect();
+        say!("corpus       {}", corpus.join(", "));
+        say!(
+            "base model   {}, written when the run finishes",
+            i.output.display()
+        );
+    }
+    say!("continue     {resume}");
     Ok(0)
 }

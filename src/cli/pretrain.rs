@@ -3,6 +3,8 @@
 
 use std::io::BufReader;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -14,18 +16,24 @@ use rnn_sentiment::config::CellKind;
 use rnn_sentiment::data::{InputFormat, RecordSpec, Records};
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::limits;
+use rnn_sentiment::lm::checkpoint::{PretrainCheckpoint, PretrainInvocation, PretrainResume};
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
 use rnn_sentiment::lm::info::{LanguageModelFile, PretrainInfo};
 use rnn_sentiment::lm::sampler::Proposal;
 use rnn_sentiment::lm::trainer::{
-    pretrain as run_pretraining, PretrainConfig, PretrainEpoch, PretrainObserver, SoftmaxKind,
-    StepProgress,
+    pretrain as run_pretraining, PretrainConfig, PretrainControl, PretrainEpoch, PretrainObserver,
+    PretrainOutcome, SoftmaxKind, StepProgress,
 };
 use rnn_sentiment::model_file;
+use rnn_sentiment::report::{self, pretraining::PretrainingRun};
 use rnn_sentiment::text::{Tokenizer, UNK_ID};
+use rnn_sentiment::train::checkpoint_path;
 
-use super::args::thread_count;
+use super::args::{report_paths, thread_count};
+use super::output::write_report;
 use super::sniff::reject_model_as_data;
+use super::train::install_signal_handlers;
+use super::EXIT_INTERRUPTED;
 
 pub(crate) const PRETRAIN_JSON: &str = "\
 JSON output (--json): one object on stdout:
@@ -42,18 +50,25 @@ JSON output (--json): one object on stdout:
   train_seconds       seconds in the training loop; tokens_per_s: stream positions per second
                       and direction
   threads             threads used
-  history             per epoch: {epoch, train_loss, valid_perplexity, lr}";
+  history             per epoch: {epoch, train_loss, valid_perplexity, lr}
+  report              path of report.html with --report, else null";
 
 /// Options of `pretrain`.
 #[derive(Args, Debug)]
 pub(crate) struct PretrainArgs {
     /// Unlabeled text: plain text files (one text per line), or CSV/TSV/JSON lines files (.csv,
     /// .tsv, .jsonl; the text in --text-column, other columns ignored)
-    #[arg(required = true, value_name = "CORPUS")]
+    #[arg(required_unless_present = "resume", value_name = "CORPUS")]
     corpus: Vec<PathBuf>,
-    /// Where to write the base model (a name ending in .gz writes it compressed)
-    #[arg(short, long, default_value = "base.json")]
-    output: PathBuf,
+    /// Where to write the base model (a name ending in .gz writes it compressed) [default:
+    /// base.json; with --resume: the interrupted run's]
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Continue an interrupted run from its checkpoint (BASE.ckpt, written on Ctrl-C or
+    /// SIGTERM) with the run's own corpus and options; options given again must be the same.
+    /// The base model is byte-identical to an uninterrupted run's.
+    #[arg(long, value_name = "CKPT")]
+    resume: Option<PathBuf>,
     /// Recurrent cell
     #[arg(long, value_enum)]
     cell: Option<CellKind>,
@@ -122,15 +137,19 @@ pub(crate) struct PretrainArgs {
     /// rare words after one epoch, at about 8% more time
     #[arg(long)]
     dense_updates: bool,
-    /// Name of the text column (field) of CSV/TSV/JSON lines corpus files
-    #[arg(long, default_value = "text")]
-    text_column: String,
+    /// Name of the text column (field) of CSV/TSV/JSON lines corpus files [default: text]
+    #[arg(long)]
+    text_column: Option<String>,
     /// Stream positions kept in memory; past this the token stream moves to a temporary file
     #[arg(long, default_value_t = 64 << 20)]
     memory_tokens: usize,
     /// Threads (0: one per core); the model file is the same for any value
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Write an HTML report (report.html, history.csv) into this directory: corpus
+    /// statistics, loss, perplexity and learning-rate curves, options and speed
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
     /// Print the summary as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -147,10 +166,55 @@ fn parse_proposal(s: &str) -> std::result::Result<Proposal, String> {
     }
 }
 
+/// What a run reads and writes and how it trains: the options given over the defaults, or,
+/// resuming, over the interrupted run's.
+struct PretrainPlan {
+    corpus: Vec<PathBuf>,
+    output: PathBuf,
+    text_column: String,
+    config: PretrainConfig,
+    resume: Option<PretrainResume>,
+}
+
 impl PretrainArgs {
-    /// The defaults with the options given.
-    fn config(&self) -> Result<PretrainConfig> {
-        let mut c = PretrainConfig::default();
+    fn plan(&self) -> Result<PretrainPlan> {
+        let resume = match &self.resume {
+            Some(path) => Some(PretrainCheckpoint::read(path)?),
+            None => None,
+        };
+        let recorded = resume
+            .as_ref()
+            .and_then(|r| r.checkpoint.invocation.clone());
+        let base = resume
+            .as_ref()
+            .map_or_else(PretrainConfig::default, |r| r.checkpoint.options.clone());
+        let corpus = match (&recorded, self.corpus.is_empty()) {
+            (Some(invocation), true) => invocation.corpus.clone(),
+            _ => self.corpus.clone(),
+        };
+        if corpus.is_empty() {
+            bail!("give the corpus files: the checkpoint does not record them");
+        }
+        Ok(PretrainPlan {
+            corpus,
+            output: self
+                .output
+                .clone()
+                .or_else(|| recorded.as_ref().map(|i| i.output.clone()))
+                .unwrap_or_else(|| "base.json".into()),
+            text_column: self
+                .text_column
+                .clone()
+                .or_else(|| recorded.as_ref().map(|i| i.text_column.clone()))
+                .unwrap_or_else(|| "text".into()),
+            config: self.config(base)?,
+            resume,
+        })
+    }
+
+    /// `base` (the defaults, or a resumed run's options) with the options given.
+    fn config(&self, base: PretrainConfig) -> Result<PretrainConfig> {
+        let mut c = base;
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
         }
@@ -175,7 +239,9 @@ impl PretrainArgs {
             max_vocab,
             seed
         );
-        c.bidirectional = !self.no_bidirectional;
+        if self.bidirectional || self.no_bidirectional {
+            c.bidirectional = !self.no_bidirectional;
+        }
         c.dense_updates |= self.dense_updates;
         check(&c)?;
         Ok(c)
@@ -225,21 +291,46 @@ fn check(c: &PretrainConfig) -> Result<()> {
 
 /// Checks the files before any work: corpus files exist and are not models, the output is
 /// writable and none of the corpus.
-fn check_files(args: &PretrainArgs) -> Result<()> {
-    let mut uses: Vec<Use<'_>> = args
+fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
+    let checkpoint = checkpoint_path(&plan.output);
+    let mut uses: Vec<Use<'_>> = plan
         .corpus
         .iter()
         .map(|p| Use::input("corpus file", p))
         .collect();
-    uses.push(Use::output("model file", &args.output));
-    files::check_distinct(&uses, &[("corpus file", "corpus file")])?;
-    files::check_output(&args.output, "model file")?;
-    for path in &args.corpus {
+    uses.extend(
+        args.resume
+            .as_deref()
+            .map(|p| Use::input("checkpoint to resume", p)),
+    );
+    uses.push(Use::output("model file", &plan.output));
+    uses.push(Use::output("checkpoint", &checkpoint));
+    let report_files = report_paths(args.report.as_deref(), &report::TRAINING_FILES);
+    uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
+    uses.extend(
+        args.report
+            .as_deref()
+            .map(|d| Use::output("report directory", d)),
+    );
+    // An interrupted resumed run replaces the checkpoint it resumed from, by design.
+    files::check_distinct(
+        &uses,
+        &[
+            ("corpus file", "corpus file"),
+            ("checkpoint", "checkpoint to resume"),
+        ],
+    )?;
+    files::check_output(&plan.output, "model file")?;
+    files::check_output(&checkpoint, "checkpoint")?;
+    if let Some(dir) = &args.report {
+        report::check_dir(dir, &report::TRAINING_FILES)?;
+    }
+    for path in &plan.corpus {
         if !path.is_file() {
             bail!(
                 "cannot read corpus file {}: there is no such file (give text files, one text per line, or CSV/TSV files with a {:?} column)",
                 path.display(),
-                args.text_column
+                plan.text_column
             );
         }
         reject_model_as_data(
@@ -251,18 +342,19 @@ fn check_files(args: &PretrainArgs) -> Result<()> {
 }
 
 pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
-    let config = args.config()?;
+    let mut plan = args.plan()?;
+    let config = plan.config.clone();
     let threads = thread_count(args.threads)?;
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global();
-    check_files(&args)?;
-    let corpus = read_corpus(&args, &config)?;
+    check_files(&args, &plan)?;
+    let corpus = read_corpus(&args, &plan)?;
     if corpus.vocab.len() <= 3 || corpus.positions() < 2 * config.batch_size as u64 {
         bail!(
             "the corpus ({}) has {} texts and {} tokens: too little to pretrain on (at least {} \
              stream positions are needed for --batch-size {}); give more text",
-            list(&args.corpus),
+            list(&plan.corpus),
             corpus.texts,
             corpus.positions() - corpus.texts,
             2 * config.batch_size,
@@ -284,20 +376,79 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
         );
     }
     let start = Instant::now();
-    let mut observer = Bar::new(args.quiet);
-    let trained = run_pretraining(&config, &corpus, &mut observer)?;
+    let stop = install_signal_handlers()?;
+    let mut observer = Bar::new(args.quiet, stop.clone());
+    let control = PretrainControl {
+        stop: Some(&stop),
+        resume: plan.resume.take(),
+    };
+    let outcome = run_pretraining(&config, &corpus, &mut observer, control)?;
     observer.bar.finish_and_clear();
+    let trained = match outcome {
+        PretrainOutcome::Finished(trained) => *trained,
+        PretrainOutcome::Interrupted(checkpoint) => return save_checkpoint(*checkpoint, &plan),
+    };
     let seconds = start.elapsed().as_secs_f64();
-    let info = pretrain_info(&args, &config, &corpus, &trained);
+    let info = pretrain_info(&plan, &config, &corpus, &trained);
     let file = LanguageModelFile {
         tokenizer: corpus.tokenizer.clone(),
         vocab: corpus.vocab.clone(),
         model: trained.model,
         info,
     };
-    model_file::save_language_model(&file, &args.output)?;
-    report(&args, &file, &corpus, seconds, threads)?;
+    model_file::save_language_model(&file, &plan.output)?;
+    if let Some(path) = &args.resume {
+        // The checkpoint has served. Only this run's own (`BASE.ckpt`) is removed: another
+        // file given to --resume was not this command's to delete.
+        if files::same_file(path, &checkpoint_path(&plan.output)) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    let tokens_per_s =
+        file.info.train_positions as f64 * file.info.epochs_run as f64 / seconds.max(1e-9);
+    if let Some(dir) = &args.report {
+        let run = PretrainingRun {
+            file: &file,
+            model_path: &plan.output,
+            spilled: corpus.spilled(),
+            step_losses: &trained.step_losses,
+            train_seconds: seconds,
+            tokens_per_s,
+            threads,
+        };
+        write_report(&report::pretraining::render(&run)?, dir, args.quiet)?;
+    }
+    summary(
+        &args,
+        &plan,
+        &file,
+        &corpus,
+        (seconds, tokens_per_s),
+        threads,
+    )?;
     Ok(0)
+}
+
+/// An interrupted run: its checkpoint, with how the run was started, and the command that
+/// continues it.
+fn save_checkpoint(mut c: PretrainCheckpoint, plan: &PretrainPlan) -> Result<i32> {
+    let path = checkpoint_path(&plan.output);
+    let absolute = |p: &PathBuf| std::path::absolute(p).unwrap_or_else(|_| p.clone());
+    c.invocation = Some(PretrainInvocation {
+        corpus: plan.corpus.iter().map(absolute).collect(),
+        text_column: plan.text_column.clone(),
+        output: absolute(&plan.output),
+    });
+    c.write(&path)?;
+    note!(
+        "interrupted in epoch {}, after step {}: checkpoint saved to {}\n\
+         continue with: rnn-sentiment pretrain --resume {}",
+        c.epoch,
+        c.step,
+        path.display(),
+        path.display()
+    );
+    Ok(EXIT_INTERRUPTED)
 }
 
 fn list(paths: &[PathBuf]) -> String {
@@ -309,10 +460,10 @@ fn list(paths: &[PathBuf]) -> String {
 }
 
 /// Reads every corpus file into one stream, text by text.
-fn read_corpus(args: &PretrainArgs, config: &PretrainConfig) -> Result<Corpus> {
-    let tokenizer = Tokenizer::new(config.tokenizer.clone());
+fn read_corpus(args: &PretrainArgs, plan: &PretrainPlan) -> Result<Corpus> {
+    let tokenizer = Tokenizer::new(plan.config.tokenizer.clone());
     let mut builder = CorpusBuilder::new(tokenizer, args.memory_tokens);
-    for path in &args.corpus {
+    for path in &plan.corpus {
         let size = std::fs::metadata(path)?.len();
         if size > limits::MAX_DATA_BYTES {
             bail!(
@@ -324,7 +475,7 @@ fn read_corpus(args: &PretrainArgs, config: &PretrainConfig) -> Result<Corpus> {
         let spec = RecordSpec {
             format: InputFormat::of_path(path),
             delimiter: None,
-            text_column: args.text_column.clone(),
+            text_column: plan.text_column.clone(),
             keep: Vec::new(),
         };
         let file = std::fs::File::open(path)
@@ -337,11 +488,11 @@ fn read_corpus(args: &PretrainArgs, config: &PretrainConfig) -> Result<Corpus> {
             }
         }
     }
-    Ok(builder.finish(config.min_count, config.max_vocab)?)
+    Ok(builder.finish(plan.config.min_count, plan.config.max_vocab)?)
 }
 
 fn pretrain_info(
-    args: &PretrainArgs,
+    plan: &PretrainPlan,
     config: &PretrainConfig,
     corpus: &Corpus,
     trained: &rnn_sentiment::lm::trainer::Pretrained,
@@ -351,7 +502,7 @@ fn pretrain_info(
     PretrainInfo {
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         options: Some(config.clone()),
-        corpus: args
+        corpus: plan
             .corpus
             .iter()
             .map(|p| p.display().to_string())
@@ -370,21 +521,21 @@ fn pretrain_info(
 }
 
 /// The summary: one line on stderr, or `--json` on stdout.
-fn report(
+fn summary(
     args: &PretrainArgs,
+    plan: &PretrainPlan,
     file: &LanguageModelFile,
     corpus: &Corpus,
-    seconds: f64,
+    (seconds, tokens_per_s): (f64, f64),
     threads: usize,
 ) -> Result<()> {
     let info = &file.info;
     let perplexity = file.valid_perplexity();
     let dirs = file.model.config.directions() as f64;
-    let tokens_per_s = info.train_positions as f64 * info.epochs_run as f64 / seconds.max(1e-9);
     let parameters = file.parameters();
     if args.json {
         let value = json!({
-            "model": args.output,
+            "model": plan.output,
             "vocab_size": file.vocab.len(),
             "parameters": parameters,
             "texts": corpus.texts,
@@ -401,12 +552,13 @@ fn report(
             "directions": dirs,
             "threads": threads,
             "history": info.history,
+            "report": args.report.as_ref().map(|d| d.join("report.html")),
         });
         say!("{value}");
     } else if !args.quiet {
         note!(
             "saved {} ({} {}, vocabulary {}, {parameters} parameters): best epoch {} of {}, validation perplexity {}; {seconds:.1}s, {tokens_per_s:.0} tokens/s per direction",
-            args.output.display(),
+            plan.output.display(),
             file.model.config.cell.name(),
             if file.model.config.bidirectional { "bidirectional" } else { "one direction" },
             file.vocab.len(),
@@ -423,10 +575,17 @@ struct Bar {
     bar: ProgressBar,
     started: Instant,
     quiet: bool,
+    /// The epoch the bar shows (a resumed run starts inside one).
+    epoch: usize,
+    /// The flag the signal handlers set, and, for tests, the step count after which it is set
+    /// as if a signal had come (`RNN_SENTIMENT_STOP_AFTER_STEPS`).
+    stop: Arc<AtomicBool>,
+    stop_after: Option<usize>,
+    steps: usize,
 }
 
 impl Bar {
-    fn new(quiet: bool) -> Self {
+    fn new(quiet: bool, stop: Arc<AtomicBool>) -> Self {
         let bar = if quiet {
             ProgressBar::hidden()
         } else {
@@ -440,13 +599,24 @@ impl Bar {
             bar,
             started: Instant::now(),
             quiet,
+            epoch: 0,
+            stop,
+            stop_after: std::env::var("RNN_SENTIMENT_STOP_AFTER_STEPS")
+                .ok()
+                .and_then(|v| v.parse().ok()),
+            steps: 0,
         }
     }
 }
 
 impl PretrainObserver for Bar {
     fn step(&mut self, p: &StepProgress) {
-        if p.step == 1 {
+        self.steps += 1;
+        if self.stop_after == Some(self.steps) {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        if p.epoch != self.epoch {
+            self.epoch = p.epoch;
             self.bar.set_length(p.steps as u64);
             self.bar.set_prefix(p.epoch.to_string());
             self.started = Instant::now();

@@ -8,6 +8,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use rnn_sentiment::files::gzip;
+use rnn_sentiment::lm::checkpoint::PRETRAIN_CHECKPOINT_FORMAT;
 use rnn_sentiment::model_file;
 use rnn_sentiment::sentiment::SentimentModel;
 use rnn_sentiment::train::CHECKPOINT_FORMAT;
@@ -54,6 +55,11 @@ fn reject_checkpoint_as_model(path: &Path) -> Result<()> {
 /// Whether a file's start is a checkpoint's: JSON whose first key is the checkpoint format.
 pub(crate) fn is_checkpoint(start: &[u8]) -> bool {
     first_non_space(start) == Some(b'{') && has_format(start, CHECKPOINT_FORMAT)
+}
+
+/// Whether a file's start is a pretraining checkpoint's.
+pub(crate) fn is_pretrain_checkpoint(start: &[u8]) -> bool {
+    first_non_space(start) == Some(b'{') && has_format(start, PRETRAIN_CHECKPOINT_FORMAT)
 }
 
 /// Whether `start`, whitespace removed, holds `"format":"<format>"`.

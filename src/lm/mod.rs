@@ -10,8 +10,10 @@
 //! - [`sampler`]: the negative sampler of the sampled softmax;
 //! - [`objective`]: a step's mean loss and gradients, and validation likelihood;
 //! - [`trainer`]: epochs, shards, Adam, validation perplexity and early stopping;
+//! - [`checkpoint`]: the state an interrupted run continues from;
 //! - [`info`]: what the model file records of a pretraining run.
 
+pub mod checkpoint;
 pub mod corpus;
 pub mod head;
 pub mod info;

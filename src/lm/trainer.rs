@@ -15,10 +15,16 @@
 //! one epoch the perplexity is a little higher (5,000 IMDB reviews: 362 lazy, 352 dense, at
 //! 84 s and 91 s of CPU; all 25,000: 230 and 210). `--dense-updates` steps every row.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use ndarray::s;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::checkpoint::{
+    corpus_fingerprint, states_to_tensors, EpochStart, PretrainCheckpoint, PretrainResume,
+    PRETRAIN_CHECKPOINT_FORMAT, PRETRAIN_CHECKPOINT_VERSION,
+};
 use super::corpus::{Corpus, Part};
 use super::head::Candidates;
 use super::model::{Chunk, Dropouts, LanguageModel, States};
@@ -169,7 +175,7 @@ pub trait PretrainObserver {
     fn epoch(&mut self, _record: &PretrainEpoch) {}
 }
 
-/// The outcome of [`pretrain`].
+/// The outcome of [`pretrain`] run to its end.
 #[derive(Clone, Debug)]
 pub struct Pretrained {
     /// The best epoch's weights.
@@ -177,14 +183,53 @@ pub struct Pretrained {
     pub history: Vec<PretrainEpoch>,
     pub best_epoch: usize,
     pub stopped_early: bool,
+    /// Sampled step losses (at most about [`STEP_LOSS_POINTS`]), for a report.
+    pub step_losses: Vec<StepLoss>,
 }
 
-/// Pretrains a new language model on `corpus`.
+/// The training loss of one step, `step` counted over the whole run (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepLoss {
+    pub step: usize,
+    pub loss: f64,
+}
+
+/// Step losses a run samples at most: every `ceil(steps / STEP_LOSS_POINTS)`-th step's.
+pub const STEP_LOSS_POINTS: usize = 200;
+
+/// How [`pretrain`] may be steered from outside: a flag that asks it to stop after the
+/// current step (set from a signal handler), and a checkpoint to continue from.
+#[derive(Default)]
+pub struct PretrainControl<'a> {
+    pub stop: Option<&'a AtomicBool>,
+    pub resume: Option<PretrainResume>,
+}
+
+/// How [`pretrain`] ended.
+#[derive(Debug)]
+pub enum PretrainOutcome {
+    Finished(Box<Pretrained>),
+    /// Stopped on request after a whole step; the checkpoint continues it.
+    Interrupted(Box<PretrainCheckpoint>),
+}
+
+/// What the epochs have kept so far: the history, the best score with its epoch and weights,
+/// and the sampled step losses.
+struct Record {
+    history: Vec<PretrainEpoch>,
+    best: Option<(f64, usize, Params<f32>)>,
+    step_losses: Vec<StepLoss>,
+}
+
+/// Pretrains a new language model on `corpus`, from the start or from `control`'s checkpoint,
+/// until the last epoch, early stopping, or `control`'s stop flag (then the result is a
+/// checkpoint).
 pub fn pretrain(
     config: &PretrainConfig,
     corpus: &Corpus,
     observer: &mut dyn PretrainObserver,
-) -> Result<Pretrained> {
+    control: PretrainControl<'_>,
+) -> Result<PretrainOutcome> {
     let model_config = config.model_config(corpus.vocab.len());
     let mut model = LanguageModel::<f32>::new(
         model_config,
@@ -206,47 +251,139 @@ pub fn pretrain(
         .iter()
         .map(|_| model.zero_grads())
         .collect();
-    let mut history = Vec::new();
-    let mut best: Option<(f64, usize, Params<f32>)> = None;
+    let mut record = Record {
+        history: Vec::new(),
+        best: None,
+        step_losses: Vec::new(),
+    };
+    let steps = Rows::new(train.len(), config.batch_size, config.bptt).chunks();
+    let (mut first_epoch, mut start) = (1, None);
+    if let Some(resume) = control.resume {
+        let zero = model.zero_states(config.batch_size);
+        let c = resume.checkpoint;
+        let at = c
+            .check((config, corpus), &model.params, &optimizer, (steps, &zero))
+            .map_err(|message| crate::error::Error::Checkpoint {
+                path: resume.path.clone(),
+                message,
+            })?;
+        model.params = Params::from_tensors(c.params);
+        optimizer = c.optimizer;
+        dropout_rng = Rng::from_state(&c.dropout_rng).expect("checked");
+        sample_rng = Rng::from_state(&c.sample_rng).expect("checked");
+        record.history = c.history;
+        record.best = c
+            .best
+            .map(|(score, epoch, t)| (score, epoch, Params::from_tensors(t)));
+        record.step_losses = c.step_losses;
+        (first_epoch, start) = (c.epoch, Some(at));
+    }
     let mut stopped_early = false;
-    for epoch in 1..=config.epochs {
+    for epoch in first_epoch..=config.epochs {
         let mut run = EpochRun {
             config,
             sampler: &sampler,
             dropout_rng: &mut dropout_rng,
             sample_rng: &mut sample_rng,
             shard_grads: &mut shard_grads,
+            stride: (config.epochs * steps).div_ceil(STEP_LOSS_POINTS).max(1),
+            step_losses: &mut record.step_losses,
         };
-        let train_loss = run.train(&mut model, &mut optimizer, train, epoch, observer)?;
+        let from = start.take().unwrap_or_else(|| EpochStart {
+            step: 0,
+            states: model.zero_states(config.batch_size),
+            total: 0.0,
+            tokens: 0,
+        });
+        let train_loss = match run.train(
+            &mut model,
+            &mut optimizer,
+            (train, epoch),
+            from,
+            observer,
+            control.stop,
+        )? {
+            EpochEnd::Done(loss) => loss,
+            EpochEnd::Stopped(at) => {
+                let checkpoint = interrupted(
+                    config,
+                    corpus,
+                    (&model, &optimizer),
+                    (&dropout_rng, &sample_rng),
+                    record,
+                    (epoch, at),
+                )?;
+                return Ok(PretrainOutcome::Interrupted(Box::new(checkpoint)));
+            }
+        };
         let valid_perplexity = validate(&model, valid, config)?;
-        let record = PretrainEpoch {
+        let epoch_record = PretrainEpoch {
             epoch,
             train_loss,
             valid_perplexity,
             lr: optimizer.lr(),
         };
-        observer.epoch(&record);
-        history.push(record);
+        observer.epoch(&epoch_record);
+        record.history.push(epoch_record);
         let score = valid_perplexity.unwrap_or(train_loss);
-        if best.as_ref().is_none_or(|(b, _, _)| score < *b) {
-            best = Some((score, epoch, model.params.clone()));
-        } else if config.patience > 0 && epoch - best.as_ref().map_or(0, |b| b.1) >= config.patience
+        if record.best.as_ref().is_none_or(|(b, _, _)| score < *b) {
+            record.best = Some((score, epoch, model.params.clone()));
+        } else if config.patience > 0
+            && epoch - record.best.as_ref().map_or(0, |b| b.1) >= config.patience
         {
             stopped_early = epoch < config.epochs;
             break;
         }
     }
-    let (best_epoch, params) = match best {
+    let (best_epoch, params) = match record.best {
         Some((_, epoch, params)) => (epoch, params),
         None => (0, model.params.clone()),
     };
     model.params = params;
-    Ok(Pretrained {
+    Ok(PretrainOutcome::Finished(Box::new(Pretrained {
         model,
-        history,
+        history: record.history,
         best_epoch,
         stopped_early,
+        step_losses: record.step_losses,
+    })))
+}
+
+/// The checkpoint of a run stopped in `epoch` at `at`.
+fn interrupted(
+    config: &PretrainConfig,
+    corpus: &Corpus,
+    (model, optimizer): (&LanguageModel<f32>, &Optimizer<f32>),
+    (dropout_rng, sample_rng): (&Rng, &Rng),
+    record: Record,
+    (epoch, at): (usize, EpochStart),
+) -> Result<PretrainCheckpoint> {
+    let tensors = |p: &Params<f32>| p.tensors().into_iter().cloned().collect::<Vec<_>>();
+    Ok(PretrainCheckpoint {
+        format: PRETRAIN_CHECKPOINT_FORMAT.to_string(),
+        version: PRETRAIN_CHECKPOINT_VERSION,
+        options: config.clone(),
+        corpus_fingerprint: corpus_fingerprint(corpus)?,
+        epoch,
+        step: at.step,
+        params: tensors(&model.params),
+        optimizer: optimizer.clone(),
+        states: states_to_tensors(&at.states),
+        dropout_rng: dropout_rng.state(),
+        sample_rng: sample_rng.state(),
+        history: record.history,
+        best: record.best.map(|(score, e, p)| (score, e, tensors(&p))),
+        partial: (at.total, at.tokens),
+        step_losses: record.step_losses,
+        invocation: None,
     })
+}
+
+/// How an epoch ended: done, with its mean loss, or stopped on request (where, and what it
+/// had summed).
+enum EpochEnd {
+    Done(f64),
+    Stopped(EpochStart),
 }
 
 /// The state one epoch of training needs.
@@ -259,24 +396,33 @@ struct EpochRun<'a> {
     /// touches and zeroes them after the update, so the (V, E) and (V, H) tables are neither
     /// allocated nor cleared whole each step.
     shard_grads: &'a mut [Params<f32>],
+    /// Every `stride`-th step's loss goes to `step_losses`.
+    stride: usize,
+    step_losses: &'a mut Vec<StepLoss>,
 }
 
 impl EpochRun<'_> {
-    /// One pass over the training part; returns its mean loss.
+    /// One pass over the training part from `from`, until its end (then its mean loss) or
+    /// until `stop` is set (then where it stopped).
     fn train(
         &mut self,
         model: &mut LanguageModel<f32>,
         optimizer: &mut Optimizer<f32>,
-        train: Part<'_>,
-        epoch: usize,
+        (train, epoch): (Part<'_>, usize),
+        from: EpochStart,
         observer: &mut dyn PretrainObserver,
-    ) -> Result<f64> {
+        stop: Option<&AtomicBool>,
+    ) -> Result<EpochEnd> {
         let c = self.config;
         let rows = Rows::new(train.len(), c.batch_size, c.bptt);
-        let mut states = model.zero_states(c.batch_size);
-        let (mut total, mut tokens) = (0.0, 0u64);
+        let EpochStart {
+            step: first,
+            mut states,
+            mut total,
+            mut tokens,
+        } = from;
         let steps = rows.chunks();
-        for k in 0..steps {
+        for k in first..steps {
             let chunks = direction_chunks(&rows, k, train, model.config.directions())?;
             let candidates = match c.softmax {
                 SoftmaxKind::Sampled => Some(Candidates::draw(self.sampler, self.sample_rng)),
@@ -306,6 +452,13 @@ impl EpochRun<'_> {
             zero_grad_rows(grads, rows);
             total += loss;
             tokens += chunks[0].inputs.len() as u64;
+            let run_step = (epoch - 1) * steps + k + 1;
+            if run_step.is_multiple_of(self.stride) {
+                self.step_losses.push(StepLoss {
+                    step: run_step,
+                    loss,
+                });
+            }
             observer.step(&StepProgress {
                 epoch,
                 step: k + 1,
@@ -313,8 +466,16 @@ impl EpochRun<'_> {
                 loss: total / (k + 1) as f64,
                 tokens,
             });
+            if stop.is_some_and(|s| s.load(Ordering::SeqCst)) {
+                return Ok(EpochEnd::Stopped(EpochStart {
+                    step: k + 1,
+                    states,
+                    total,
+                    tokens,
+                }));
+            }
         }
-        Ok(total / steps.max(1) as f64)
+        Ok(EpochEnd::Done(total / steps.max(1) as f64))
     }
 
     /// The step's loss, its gradients added into the shard buffers, and the states to carry,

@@ -1,5 +1,5 @@
-//! HTML reports of a training run (`train --report DIR`) and of an evaluation
-//! (`eval --report DIR`).
+//! HTML reports of a training run (`train --report DIR`), a pretraining run (`pretrain
+//! --report DIR`) and an evaluation (`eval --report DIR`).
 //!
 //! A report is one self-contained `report.html`: styles inline, charts inline SVG, no scripts,
 //! no links to fetch, so it opens offline and can be attached to a CI run as a single artifact.
@@ -9,6 +9,7 @@
 pub mod charts;
 pub mod evaluation;
 pub mod evaluation_classes;
+pub mod pretraining;
 pub mod training;
 
 use std::fmt::Write as _;

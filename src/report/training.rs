@@ -114,21 +114,21 @@ pub fn history_csv(history: &[EpochRecord], timings: &[EpochTiming]) -> Result<S
 }
 
 /// Smallest and largest of the values, for an axis.
-fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+pub(super) fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
         (lo.min(v), hi.max(v))
     })
 }
 
-fn epoch_series(
+pub(super) fn epoch_series<R: Epoch>(
     label: &str,
-    history: &[EpochRecord],
-    value: impl Fn(&EpochRecord) -> Option<f64>,
+    history: &[R],
+    value: impl Fn(&R) -> Option<f64>,
     colour: charts::RGBColor,
 ) -> Option<Series> {
     let points: Vec<(f64, f64)> = history
         .iter()
-        .filter_map(|r| value(r).map(|v| (r.epoch as f64, v)))
+        .filter_map(|r| value(r).map(|v| (r.epoch() as f64, v)))
         .collect();
     (!points.is_empty()).then(|| Series {
         label: label.to_string(),
@@ -138,7 +138,24 @@ fn epoch_series(
     })
 }
 
-fn epoch_chart(
+/// A record of one epoch, as the charts plot it (training's and pretraining's).
+pub(super) trait Epoch {
+    fn epoch(&self) -> usize;
+}
+
+impl Epoch for EpochRecord {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+}
+
+impl Epoch for crate::lm::trainer::PretrainEpoch {
+    fn epoch(&self) -> usize {
+        self.epoch
+    }
+}
+
+pub(super) fn epoch_chart(
     title: &str,
     y_label: &str,
     series: Vec<Series>,
@@ -223,7 +240,7 @@ pub fn render(run: &TrainingRun<'_>) -> Result<Report> {
 }
 
 /// The architecture in one line, e.g. "lstm, bidirectional, 2 layers, E=128, H=128, pooling max".
-fn architecture(config: &ModelConfig) -> String {
+pub(super) fn architecture(config: &ModelConfig) -> String {
     format!(
         "{}{}{}, E={}, H={}, pooling {}",
         config.cell.name(),
@@ -502,29 +519,27 @@ fn data_section(run: &TrainingRun<'_>, valid_ids: &[Vec<u32>]) -> Result<String>
 /// Configuration: every training option, as the model file records it (nested tables as
 /// `table.key`).
 fn config_section(run: &TrainingRun<'_>) -> String {
-    let mut options = Vec::new();
-    if let Some(serde_json::Value::Object(map)) = run
-        .model
-        .training
-        .options
-        .as_ref()
-        .and_then(|o| serde_json::to_value(o).ok())
-    {
+    let options = run.model.training.options.as_ref();
+    options_table(options.and_then(|o| serde_json::to_value(o).ok()))
+}
+
+/// Options (a JSON object) as a key/value table, nested tables as `table.key`.
+pub(super) fn options_table(options: Option<serde_json::Value>) -> String {
+    let mut rows = Vec::new();
+    if let Some(serde_json::Value::Object(map)) = options {
         for (key, value) in map {
             match value {
                 serde_json::Value::Object(inner) => {
                     for (k, v) in inner {
-                        options.push((format!("{key}.{k}"), show(&v)));
+                        rows.push((format!("{key}.{k}"), show(&v)));
                     }
                 }
-                v => options.push((key, show(&v))),
+                v => rows.push((key, show(&v))),
             }
         }
     }
-    let option_rows: Vec<(&str, String)> = options
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.clone()))
-        .collect();
+    let option_rows: Vec<(&str, String)> =
+        rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     key_values(&option_rows)
 }
 

@@ -76,8 +76,11 @@ pub struct Resume {
 
 /// Checks a tensor list read from a checkpoint against the model's: the same count and
 /// shapes, each with as many values as its shape needs, all finite.
-fn check_tensors(what: &str, tensors: &[Tensor<f32>], model: &Params<f32>) -> Result<(), String> {
-    let expected = model.tensors();
+pub(crate) fn check_tensors(
+    what: &str,
+    tensors: &[Tensor<f32>],
+    expected: &[&Tensor<f32>],
+) -> Result<(), String> {
     if tensors.len() != expected.len() {
         return Err(format!(
             "{what} has {} tensors where the model has {}",
@@ -138,9 +141,9 @@ pub(super) fn check_checkpoint(
                 .into(),
         );
     }
-    check_tensors("the weights", &c.params, model)?;
+    check_tensors("the weights", &c.params, &model.tensors())?;
     if let Some((loss, epoch, best)) = &c.best {
-        check_tensors("the best weights", best, model)?;
+        check_tensors("the best weights", best, &model.tensors())?;
         if !loss.is_finite() || *epoch == 0 || *epoch > c.history.len() {
             return Err(format!(
                 "the best epoch {epoch} (loss {loss}) is not among the {} epochs done",
@@ -179,9 +182,10 @@ pub(super) fn check_checkpoint(
 }
 
 /// The first setting in which the checkpoint's options `recorded` and the run's `asked`
-/// differ, as `key: recorded here, asked there`.
-fn first_difference(recorded: &TrainConfig, asked: &TrainConfig) -> String {
-    let flat = |c: &TrainConfig| {
+/// differ, as `key: recorded here, asked there` (training or pretraining options; the
+/// tokenizer's settings are read as top-level keys).
+pub(crate) fn first_difference<C: Serialize>(recorded: &C, asked: &C) -> String {
+    let flat = |c: &C| {
         let mut map = serde_json::to_value(c).expect("options serialize to JSON");
         let tokenizer = map["tokenizer"].take();
         let mut map = map.as_object().cloned().unwrap_or_default();
@@ -224,10 +228,16 @@ impl Checkpoint {
 
     /// Writes the checkpoint to `path` atomically, gzip-compressed when the name ends in `.gz`.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let bytes =
-            serde_json::to_vec(self).map_err(|e| Error::option("checkpoint", e.to_string()))?;
-        crate::model_file::write_file(path, &bytes, "checkpoint")
+        write_checkpoint(self, path)
     }
+}
+
+/// Writes a checkpoint (training or pretraining) to `path` as JSON, atomically,
+/// gzip-compressed when the name ends in `.gz`.
+pub(crate) fn write_checkpoint<C: Serialize>(checkpoint: &C, path: &Path) -> Result<()> {
+    let bytes =
+        serde_json::to_vec(checkpoint).map_err(|e| Error::option("checkpoint", e.to_string()))?;
+    crate::model_file::write_file(path, &bytes, "checkpoint")
 }
 
 /// Only a JSON file's `"format"`, to say what a file given to `--resume` is instead.

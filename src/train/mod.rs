@@ -19,6 +19,7 @@ mod init;
 mod shards;
 mod trainer;
 
+pub(crate) use checkpoint::{check_tensors, first_difference, write_checkpoint};
 pub use checkpoint::{
     checkpoint_path, Checkpoint, Invocation, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
 };

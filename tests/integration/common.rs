@@ -255,6 +255,16 @@ pub fn synthetic_csv(rows: usize) -> String {
 /// returns its exit code and everything it wrote to stderr.
 #[cfg(unix)]
 pub fn interrupt_in_second_epoch(cmd: &mut std::process::Command) -> (Option<i32>, String) {
+    interrupt_after_line(cmd, "epoch   1")
+}
+
+/// Runs a command, sends it SIGINT once a line starting with `prefix` is on stderr, and
+/// returns its exit code and everything it wrote to stderr.
+#[cfg(unix)]
+pub fn interrupt_after_line(
+    cmd: &mut std::process::Command,
+    prefix: &str,
+) -> (Option<i32>, String) {
     use std::io::{BufRead, BufReader};
     let mut child = cmd
         .stderr(std::process::Stdio::piped())
@@ -267,7 +277,7 @@ pub fn interrupt_in_second_epoch(cmd: &mut std::process::Command) -> (Option<i32
         let line = line.expect("stderr is text");
         seen.push_str(&line);
         seen.push('\n');
-        if line.starts_with("epoch   1") {
+        if line.starts_with(prefix) {
             break;
         }
     }

@@ -21,6 +21,7 @@ mod model_file;
 mod newcomer;
 mod padding;
 mod pretrain;
+mod pretrain_resume;
 mod properties;
 mod reference;
 mod report;

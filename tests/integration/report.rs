@@ -464,3 +464,85 @@ fn eval_report_of_a_k_class_model_shows_every_class() {
         rows.len().min(4)
     );
 }
+
+/// `pretrain --report`: a self-contained page with the corpus numbers `--json` gives, the
+/// loss, perplexity, per-step loss and learning-rate charts, the options, and history.csv.
+#[test]
+fn a_pretraining_report_shows_the_corpus_and_the_curves() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (code, stdout, stderr) = run(bin(d)
+        .args([
+            "pretrain",
+            "--json",
+            "-q",
+            "--report",
+            "rep",
+            "-o",
+            "base.json",
+        ])
+        .args(["--embed-dim", "8", "--hidden-dim", "8", "--bptt", "8"])
+        .args(["--batch-size", "20", "--samples", "16", "--epochs", "2"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["report"], "rep/report.html");
+    let html = std::fs::read_to_string(d.join("rep/report.html")).unwrap();
+    let doc = parse(&html);
+    assert_self_contained(&doc);
+    assert_eq!(
+        section_ids(&doc),
+        ["summary", "corpus", "curves", "config", "history"]
+    );
+    let cells: Vec<String> = elements(&doc, "td")
+        .map(|n| n.text().unwrap_or_default().to_string())
+        .collect();
+    let row = |key: &str| {
+        let at = cells
+            .iter()
+            .position(|c| c == key)
+            .unwrap_or_else(|| panic!("no {key}"));
+        cells[at + 1].clone()
+    };
+    let number = |key: &str| summary[key].to_string();
+    assert_eq!(row("texts"), number("texts"));
+    assert!(row("stream positions").starts_with(&number("positions")));
+    assert!(row("trained on").starts_with(&number("train_positions")));
+    assert!(row("held out").starts_with(&number("valid_positions")));
+    assert!(row("vocabulary").starts_with(&number("vocab_size")));
+    assert!(row("coverage").contains("unknown rate"));
+    assert_eq!(row("token stream"), "in memory");
+    assert!(row("parameters").starts_with(&number("parameters")));
+    let perplexity = summary["valid_perplexity"].as_f64().unwrap();
+    assert_eq!(
+        row("validation perplexity (best epoch)"),
+        format!("{perplexity:.2}")
+    );
+    assert!(row("throughput").contains("tokens/s"));
+    assert_eq!(row("softmax"), "sampled");
+    let texts = chart_texts(&doc);
+    for title in [
+        "Training loss",
+        "Validation perplexity",
+        "Training loss per step",
+        "Learning rate",
+    ] {
+        assert!(
+            texts.iter().any(|t| t == title),
+            "no chart {title}: {texts:?}"
+        );
+    }
+    let csv = std::fs::read_to_string(d.join("rep/history.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("epoch,train_loss,valid_perplexity,lr\n"));
+    // The model file is the same with or without a report.
+    let (code, _, stderr) = run(bin(d)
+        .args(["pretrain", "-q", "-o", "plain.json"])
+        .args(["--embed-dim", "8", "--hidden-dim", "8", "--bptt", "8"])
+        .args(["--batch-size", "20", "--samples", "16", "--epochs", "2"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(d.join("plain.json")).unwrap() == std::fs::read(d.join("base.json")).unwrap()
+    );
+}
