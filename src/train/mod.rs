@@ -18,6 +18,7 @@ mod embedding;
 mod init;
 mod shards;
 mod trainer;
+mod unfreeze;
 
 pub use checkpoint::{
     checkpoint_path, Checkpoint, Invocation, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
@@ -25,6 +26,7 @@ pub use checkpoint::{
 
 /// Independent random streams of one seed.
 pub use init::Init;
+pub use unfreeze::{groups_training, unfreezing_groups};
 
 pub mod streams {
     /// Initial weights.

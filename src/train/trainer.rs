@@ -16,6 +16,7 @@ use super::checkpoint::{
 use super::early_stopping::EarlyStopping;
 use super::embedding::EmbeddingUpdates;
 use super::shards::{shard_step, ShardOutcome, ShardSettings};
+use super::unfreeze::Unfreezing;
 use super::{
     dropout_rng, epoch_batches, streams, BatchProgress, Observer, Outcome, Trained, MAX_SHARDS,
     SHARD_ROWS,
@@ -89,6 +90,8 @@ pub(super) struct Trainer<'a> {
     embedding: EmbeddingUpdates,
     pool: rayon::ThreadPool,
     optimizer: Optimizer<f32>,
+    /// Gradual unfreezing of the base's layers (`--unfreeze-epochs`), if any.
+    unfreezing: Option<Unfreezing>,
     shuffle_rng: Rng,
     early: EarlyStopping,
     history: Vec<EpochRecord>,
@@ -170,11 +173,13 @@ fn check_labels(config: &TrainConfig, train: &[Example], valid: &[Example]) -> R
 }
 
 /// A fresh model for `vocab`: PyTorch's initialisation, the embedding scaled to
-/// `embed_init`, then pretrained vectors where `--embeddings` has them.
+/// `embed_init`, then pretrained vectors where `--embeddings` has them, for ids from
+/// `first_id` on (the rows before it come from a base model, which wins).
 fn initial_model(
     config: &TrainConfig,
     vocab: &Vocab,
     train_ids: &[Vec<u32>],
+    first_id: u32,
 ) -> Result<(Classifier<f32>, Option<PretrainedInfo>)> {
     let model_config = config.model_config(vocab.len());
     model_config
@@ -197,6 +202,7 @@ fn initial_model(
     };
     let options = EmbeddingsOptions {
         lowercase: config.tokenizer.lowercase,
+        first_id,
     };
     let vectors = embeddings::load(path, vocab, &options)?;
     vectors.apply(&mut model.params.embedding.data, config.embed_dim)?;
@@ -226,10 +232,14 @@ impl<'a> Trainer<'a> {
         let started = Instant::now();
         let tokenizer = Tokenizer::new(config.tokenizer.clone());
         let (vocab, train_set, valid_set) = match init {
-            Some(base) => super::init::encode_with(&base.vocab, &tokenizer, train, valid),
+            Some(base) => {
+                let vocab = super::init::run_vocab(base, config, &tokenizer, train);
+                super::init::encode_with(vocab, &tokenizer, train, valid)
+            }
             None => encode(config, &tokenizer, train, valid),
         };
-        let (mut model, pretrained) = initial_model(config, &vocab, &train_set.ids)?;
+        let first_id = init.map_or(0, |base| base.vocab.len() as u32);
+        let (mut model, pretrained) = initial_model(config, &vocab, &train_set.ids, first_id)?;
         if let Some(base) = init {
             super::init::take_base_weights(&mut model, base)?;
         }
@@ -259,6 +269,7 @@ impl<'a> Trainer<'a> {
                 optimizer.scale_lr(index, config.init_lr_scale);
             }
         }
+        let unfreezing = Unfreezing::new(config, init.is_some(), &model.config);
         let batches = train.len().div_ceil(config.batch_size);
         let total_steps = batches * config.epochs;
         Ok(Self {
@@ -283,6 +294,7 @@ impl<'a> Trainer<'a> {
             pretrained,
             pool,
             optimizer,
+            unfreezing,
             shuffle_rng: Rng::stream(config.seed, streams::SHUFFLE),
             early: EarlyStopping::new(config.patience),
             history: Vec::new(),
@@ -315,6 +327,10 @@ impl<'a> Trainer<'a> {
             self.data_fingerprint.as_str(),
             self.valid_fingerprint.as_str(),
         );
+        // The checkpoint's optimizer has the frozen tensors of its epoch.
+        if let Some(unfreezing) = &self.unfreezing {
+            unfreezing.apply(c.epoch, &mut self.optimizer);
+        }
         check_checkpoint(&c, run, &self.model.params, &self.optimizer, self.batches)
             .map_err(|message| Error::Checkpoint { path, message })?;
         self.model.params = Params::from_tensors(c.params);
@@ -395,6 +411,9 @@ impl<'a> Trainer<'a> {
         } else {
             EpochTotals::default()
         };
+        if let Some(unfreezing) = &self.unfreezing {
+            unfreezing.apply(epoch, &mut self.optimizer);
+        }
         observer.epoch_start(epoch, resuming && skip > 0);
         let steps_start = Instant::now();
         for (b, rows) in batches.iter().enumerate().skip(skip) {
