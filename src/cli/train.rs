@@ -141,8 +141,12 @@ pub(crate) fn plan_training(
         }
         None => {
             refuse_without_init(&options, given)?;
-            // The fine-tuning schedule's defaults do not reach runs without a base.
+            // The fine-tuning schedule's defaults do not reach runs without a base (whose
+            // files then stay as they were).
             options.unfreeze_epochs = 0;
+            if !given("init_lr_scale") {
+                options.init_lr_scale = 1.0;
+            }
             None
         }
     };

@@ -152,8 +152,9 @@ pub struct TrainOptions {
     /// With --init: gradual unfreezing over the first N epochs (0: everything trains from the
     /// start). Epoch 1 trains only the new head; the base's K groups, top down (the top
     /// recurrent layer with both directions, ..., the first layer, the embedding last), join
-    /// so that epoch e >= 2 trains the top min(K, ceil((e - 1) K / N)) of them: all of them
-    /// from epoch N + 1 on. A frozen tensor does not move and its Adam moments stay untouched.
+    /// so that epoch e trains the top min(K, floor((e - 1) K / N)) of them besides the head:
+    /// all of them from epoch N + 1 on (a one-layer base, K = 2, N = 2: head; + layer; all).
+    /// A frozen tensor does not move and its Adam moments stay untouched.
     #[arg(long, value_name = "N", default_value_t = defaults().unfreeze_epochs)]
     #[serde(default)]
     pub unfreeze_epochs: usize,

@@ -109,7 +109,8 @@ pub trait Observer {
     fn batch(&mut self, _progress: &BatchProgress) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
     /// Pretrained vectors were read into the embedding, before the first step: what they
-    /// cover of the `vocab_words` vocabulary words (without `<pad>` and `<unk>`).
+    /// cover of the `vocab_words` vocabulary words open to them (without `<pad>` and `<unk>`,
+    /// and with `--init` without the base's).
     fn pretrained(&mut self, _info: &PretrainedInfo, _vocab_words: usize) {}
 }
 

@@ -85,6 +85,8 @@ pub(super) struct Trainer<'a> {
     /// The loss: binary, or K classes with their weights.
     objective: Objective<f32>,
     pretrained: Option<PretrainedInfo>,
+    /// The first vocabulary id pretrained vectors may fill (after a base's rows).
+    first_vector_id: usize,
     /// One gradient buffer per shard of a batch; the sum lands in the first.
     shard_grads: Vec<Params<f32>>,
     embedding: EmbeddingUpdates,
@@ -206,15 +208,7 @@ fn initial_model(
     };
     let vectors = embeddings::load(path, vocab, &options)?;
     vectors.apply(&mut model.params.embedding.data, config.embed_dim)?;
-    let info = PretrainedInfo {
-        path: path.clone(),
-        dim: vectors.dim,
-        file_words: vectors.file_words,
-        matched: vectors.matched_ids,
-        lowercased: vectors.lowercased_ids,
-        type_coverage: vectors.type_coverage(),
-        token_coverage: vectors.token_coverage(train_ids.iter().flatten()),
-    };
+    let info = PretrainedInfo::new(&vectors, vectors.token_coverage(train_ids.iter().flatten()));
     Ok((model, Some(info)))
 }
 
@@ -292,6 +286,7 @@ impl<'a> Trainer<'a> {
                 &config.class_weights,
             ),
             pretrained,
+            first_vector_id: first_id as usize,
             pool,
             optimizer,
             unfreezing,
@@ -358,7 +353,8 @@ impl<'a> Trainer<'a> {
         stop: Option<&AtomicBool>,
     ) -> Result<Outcome> {
         if let Some(info) = &self.pretrained {
-            observer.pretrained(info, self.vocab.len().saturating_sub(2));
+            let open = self.vocab.len().saturating_sub(self.first_vector_id.max(2));
+            observer.pretrained(info, open);
         }
         let mut stopped_early = false;
         for epoch in self.start.epoch..=self.config.epochs {

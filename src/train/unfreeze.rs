@@ -24,14 +24,15 @@ pub fn unfreezing_groups(layers: usize, directions: usize) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// How many of `groups` groups (top down) train in epoch `epoch` (1-based) when unfreezing
-/// over `unfreeze_epochs` = N epochs: all of them when N = 0; otherwise none in epoch 1 and
-/// `min(K, ceil((epoch - 1) K / N))` from epoch 2 on, so every group trains from epoch N + 1.
+/// How many of `groups` = K groups (top down) train in epoch `epoch` (1-based) when
+/// unfreezing over `unfreeze_epochs` = N epochs: all of them when N = 0; otherwise
+/// `min(K, floor((epoch - 1) K / N))`: none in epoch 1, the last group from epoch N + 1 on
+/// exactly (so every N gives its own schedule), the groups spread evenly in between.
 pub fn groups_training(epoch: usize, unfreeze_epochs: usize, groups: usize) -> usize {
     if unfreeze_epochs == 0 {
         return groups;
     }
-    let joined = (epoch.saturating_sub(1) * groups).div_ceil(unfreeze_epochs);
+    let joined = epoch.saturating_sub(1) * groups / unfreeze_epochs;
     joined.min(groups)
 }
 
@@ -93,12 +94,13 @@ mod tests {
             (1..=6).map(|e| groups_training(e, n, k)).collect()
         };
         assert_eq!(schedule(0, 3), [3; 6]);
-        // One group an epoch when N = K (ULMFiT), several when N < K, slower when N > K.
+        // One group an epoch when N = K (ULMFiT), several when N < K, slower when N > K;
+        // the last group always joins in epoch N + 1.
         assert_eq!(schedule(3, 3), [0, 1, 2, 3, 3, 3]);
         assert_eq!(schedule(1, 3), [0, 3, 3, 3, 3, 3]);
-        assert_eq!(schedule(2, 3), [0, 2, 3, 3, 3, 3]);
+        assert_eq!(schedule(2, 3), [0, 1, 3, 3, 3, 3]);
         assert_eq!(schedule(2, 2), [0, 1, 2, 2, 2, 2]);
-        assert_eq!(schedule(3, 2), [0, 1, 2, 2, 2, 2]);
-        assert_eq!(schedule(5, 2), [0, 1, 1, 2, 2, 2]);
+        assert_eq!(schedule(3, 2), [0, 0, 1, 2, 2, 2]);
+        assert_eq!(schedule(5, 2), [0, 0, 0, 1, 1, 2]);
     }
 }
