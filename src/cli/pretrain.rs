@@ -12,6 +12,7 @@ use serde_json::json;
 
 use rnn_sentiment::config::CellKind;
 use rnn_sentiment::data::{InputFormat, RecordSpec, Records};
+use rnn_sentiment::embeddings;
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::limits;
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
@@ -42,6 +43,8 @@ JSON output (--json): one object on stdout:
   train_seconds       seconds in the training loop; tokens_per_s: stream positions per second
                       and direction
   threads             threads used
+  embeddings          null, or for --embeddings {path, dim, file_words, matched, lowercased,
+                      type_coverage, token_coverage} (token_coverage: of stream positions)
   history             per epoch: {epoch, train_loss, valid_perplexity, lr}";
 
 /// Options of `pretrain`.
@@ -117,6 +120,11 @@ pub(crate) struct PretrainArgs {
     /// Random seed: same corpus + seed + options give a byte-identical file
     #[arg(long)]
     seed: Option<u64>,
+    /// Word vectors for the embedding rows of the words they have, before pretraining starts:
+    /// the text format of `train --embeddings` (a word and its floats per line; GloVe,
+    /// word2vec text, fastText .vec). Without --embed-dim, E is the vectors' dimension
+    #[arg(long, value_name = "FILE")]
+    embeddings: Option<PathBuf>,
     /// Name of the text column (field) of CSV/TSV/JSON lines corpus files
     #[arg(long, default_value = "text")]
     text_column: String,
@@ -171,6 +179,19 @@ impl PretrainArgs {
             seed
         );
         c.bidirectional = !self.no_bidirectional;
+        if let Some(path) = &self.embeddings {
+            let dim = embeddings::peek_dim(path)?;
+            match self.embed_dim {
+                Some(asked) if asked != dim => bail!(
+                    "--embed-dim {asked} contradicts --embeddings {}, whose vectors have {dim} \
+                     values per word: leave --embed-dim out (E is then {dim}), or give vectors \
+                     of dimension {asked}",
+                    path.display()
+                ),
+                _ => c.embed_dim = dim,
+            }
+            c.embeddings = Some(path.clone());
+        }
         check(&c)?;
         Ok(c)
     }
@@ -225,6 +246,11 @@ fn check_files(args: &PretrainArgs) -> Result<()> {
         .iter()
         .map(|p| Use::input("corpus file", p))
         .collect();
+    uses.extend(
+        args.embeddings
+            .as_deref()
+            .map(|p| Use::input("word vectors", p)),
+    );
     uses.push(Use::output("model file", &args.output));
     files::check_distinct(&uses, &[("corpus file", "corpus file")])?;
     files::check_output(&args.output, "model file")?;
@@ -283,6 +309,15 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
     observer.bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let info = pretrain_info(&args, &config, &corpus, &trained);
+    if let (Some(vectors), false) = (&info.embeddings, args.quiet) {
+        note!(
+            "word vectors from {}: {} of the {} vocabulary words ({:.1}% of stream positions)",
+            vectors.path.display(),
+            vectors.matched,
+            corpus.vocab.len() - 2,
+            100.0 * vectors.token_coverage
+        );
+    }
     let file = LanguageModelFile {
         tokenizer: corpus.tokenizer.clone(),
         vocab: corpus.vocab.clone(),
@@ -360,6 +395,7 @@ fn pretrain_info(
         best_epoch: trained.best_epoch,
         stopped_early: trained.stopped_early,
         history: trained.history.clone(),
+        embeddings: trained.vectors.clone(),
     }
 }
 
@@ -394,6 +430,7 @@ fn report(
             "tokens_per_s": tokens_per_s,
             "directions": dirs,
             "threads": threads,
+            "embeddings": info.embeddings,
             "history": info.history,
         });
         say!("{value}");

@@ -10,7 +10,8 @@
 //! - [`sampler`]: the negative sampler of the sampled softmax;
 //! - [`objective`]: a step's mean loss and gradients, and validation likelihood;
 //! - [`trainer`]: epochs, shards, Adam, validation perplexity and early stopping;
-//! - [`info`]: what the model file records of a pretraining run.
+//! - [`info`]: what the model file records of a pretraining run;
+//! - [`vectors`]: word vectors (`pretrain --embeddings`) for the embedding's first values.
 
 pub mod corpus;
 pub mod head;
@@ -21,3 +22,4 @@ pub mod sampler;
 pub mod store;
 pub mod stream;
 pub mod trainer;
+pub mod vectors;

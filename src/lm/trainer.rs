@@ -78,6 +78,10 @@ pub struct PretrainConfig {
     /// Fraction of the corpus's stream (its end) held out for validation perplexity.
     pub valid_split: f64,
     pub seed: u64,
+    /// Word vectors (`--embeddings`, the text format `train` reads) for the embedding rows of
+    /// the words they have; not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<std::path::PathBuf>,
 }
 
 impl Default for PretrainConfig {
@@ -108,6 +112,7 @@ impl Default for PretrainConfig {
             patience: 2,
             valid_split: 0.02,
             seed: train.seed,
+            embeddings: None,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct Pretrained {
     pub history: Vec<PretrainEpoch>,
     pub best_epoch: usize,
     pub stopped_early: bool,
+    /// What `--embeddings` gave the embedding, if given.
+    pub vectors: Option<crate::training_info::PretrainedInfo>,
 }
 
 /// Pretrains a new language model on `corpus`.
@@ -180,6 +187,7 @@ pub fn pretrain(
         config.embed_init,
         &mut Rng::stream(config.seed, streams::INIT),
     );
+    let vectors = super::vectors::initialise(config, corpus, &mut model.params.embedding)?;
     let mut optimizer = Optimizer::new(
         OptimizerKind::Adam,
         config.lr,
@@ -230,6 +238,7 @@ pub fn pretrain(
         history,
         best_epoch,
         stopped_early,
+        vectors,
     })
 }
 
