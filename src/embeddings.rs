@@ -50,6 +50,9 @@ pub struct EmbeddingsOptions {
     /// Also match a file word by its lowercased form (exact-case matches take precedence).
     /// Set it when the tokenizer lowercases, since `The` in a cased file is then the token `the`.
     pub lowercase: bool,
+    /// Vocabulary ids below this are never matched (`train --init --embeddings`: the rows a
+    /// base model gives, which win over the vectors). 0 matches every word.
+    pub first_id: u32,
 }
 
 /// The vectors of a file that matched a vocabulary, with the numbers a user wants to see.
@@ -75,6 +78,8 @@ pub struct Pretrained {
     /// Entries of the vocabulary the file was matched against, counting `<pad>` and `<unk>`
     /// (V); [`Pretrained::apply`] expects a table of this many rows.
     pub vocab_size: usize,
+    /// [`EmbeddingsOptions::first_id`]: ids below it were not open to the vectors.
+    pub first_id: u32,
 }
 
 /// Reads the vectors in `path` for the words of `vocab`. See the module documentation for the
@@ -249,14 +254,17 @@ pub fn load_from<R: BufRead>(
         lowercased_ids,
         header_count,
         vocab_size: vocab.len(),
+        first_id: options.first_id,
     })
 }
 
 impl Pretrained {
-    /// Fraction of the vocabulary's words (all entries but `<pad>` and `<unk>`) that got a
-    /// vector; 0 when the vocabulary has no words. The vocabulary is the one given to [`load`].
+    /// Fraction of the vocabulary's words open to vectors (all entries but `<pad>`, `<unk>`
+    /// and those below [`EmbeddingsOptions::first_id`]) that got one; 0 when there are none.
+    /// The vocabulary is the one given to [`load`].
     pub fn type_coverage(&self) -> f64 {
-        let words = self.vocab_size.saturating_sub(2);
+        let closed = (self.first_id as usize).max(2);
+        let words = self.vocab_size.saturating_sub(closed);
         if words == 0 {
             return 0.0;
         }
@@ -525,6 +533,7 @@ impl Targets {
 struct Matches<'v> {
     vocab: &'v Vocab,
     lowercase: bool,
+    first_id: u32,
     slots: Vec<Option<Slot>>,
 }
 
@@ -533,6 +542,7 @@ impl<'v> Matches<'v> {
         Self {
             vocab,
             lowercase: options.lowercase,
+            first_id: options.first_id,
             slots: vec![None; vocab.len()],
         }
     }
@@ -574,7 +584,7 @@ impl<'v> Matches<'v> {
         // `Vocab::id` answers UNK_ID for unknown words, so "> UNK_ID" rules out unknown words,
         // `<unk>` itself and `<pad>` (id 0) at once.
         let id = self.vocab.id(word);
-        (id > UNK_ID).then_some(id as usize)
+        (id > UNK_ID && id >= self.first_id).then_some(id as usize)
     }
 
     /// `(id, vector)` sorted by id, and how many came from lowercased matches.
@@ -613,7 +623,10 @@ mod tests {
             bytes,
             Path::new("vectors.txt"),
             vocab,
-            &EmbeddingsOptions { lowercase },
+            &EmbeddingsOptions {
+                lowercase,
+                first_id: 0,
+            },
         )
     }
 
@@ -967,7 +980,15 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(b"2 3\nthe 1 2 3\nGood 4 5 6\n").unwrap();
         file.flush().unwrap();
-        let p = load(file.path(), &v, &EmbeddingsOptions { lowercase: true }).unwrap();
+        let p = load(
+            file.path(),
+            &v,
+            &EmbeddingsOptions {
+                lowercase: true,
+                first_id: 0,
+            },
+        )
+        .unwrap();
         assert_eq!(p.path, file.path());
         assert_eq!(
             p.vectors,

@@ -35,6 +35,22 @@ pub struct PretrainedInfo {
     pub token_coverage: f64,
 }
 
+impl PretrainedInfo {
+    /// What `vectors` gave, `token_coverage` being the fraction of the training tokens (or
+    /// stream positions) whose word got a vector.
+    pub fn new(vectors: &crate::embeddings::Pretrained, token_coverage: f64) -> Self {
+        Self {
+            path: vectors.path.clone(),
+            dim: vectors.dim,
+            file_words: vectors.file_words,
+            matched: vectors.matched_ids,
+            lowercased: vectors.lowercased_ids,
+            type_coverage: vectors.type_coverage(),
+            token_coverage,
+        }
+    }
+}
+
 /// The columns and separator of the training data file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ use anyhow::{bail, Result};
 use serde_json::{json, Value};
 
 use rnn_sentiment::config::{ModelConfig, TrainOptions};
+use rnn_sentiment::embeddings;
 use rnn_sentiment::model::params::Params;
 use rnn_sentiment::model_file::{self, Base};
 use rnn_sentiment::text::{TokenizerConfig, Vocab};
@@ -104,6 +105,25 @@ impl BaseModel {
             .map_err(|(key, message)| {
                 anyhow::anyhow!("--init {}: {key}: {message}", path.display())
             })
+    }
+
+    /// `--embeddings` with `--init`: the vectors fill the rows the base lacks, so they must
+    /// have the base's size E.
+    pub(crate) fn check_vectors(&self, vectors: &Path, path: &Path) -> Result<()> {
+        let (dim, base_dim) = (embeddings::peek_dim(vectors)?, self.config.embed_dim);
+        if dim != base_dim {
+            bail!(
+                "--embeddings {} has {dim} values per word, but the base {} {} has embedding \
+                 size E = {base_dim}: the vectors fill the rows the base lacks (--extend-vocab), \
+                 so they must have its size; give vectors of dimension {base_dim}, pretrain a \
+                 base of E = {dim} (pretrain --embeddings {}), or leave out --embeddings",
+                vectors.display(),
+                self.kind,
+                path.display(),
+                vectors.display(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use rnn_sentiment::config::CellKind;
 use rnn_sentiment::data::{InputFormat, RecordSpec, Records};
+use rnn_sentiment::embeddings;
 use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::limits;
 use rnn_sentiment::lm::checkpoint::{PretrainCheckpoint, PretrainInvocation, PretrainResume};
@@ -50,6 +51,8 @@ JSON output (--json): one object on stdout:
   train_seconds       seconds in the training loop; tokens_per_s: stream positions per second
                       and direction
   threads             threads used
+  embeddings          null, or for --embeddings {path, dim, file_words, matched, lowercased,
+                      type_coverage, token_coverage} (token_coverage: of stream positions)
   history             per epoch: {epoch, train_loss, valid_perplexity, lr}
   report              path of report.html with --report, else null";
 
@@ -137,6 +140,11 @@ pub(crate) struct PretrainArgs {
     /// rare words after one epoch, at about 8% more time
     #[arg(long)]
     dense_updates: bool,
+    /// Word vectors for the embedding rows of the words they have, before pretraining starts:
+    /// the text format of `train --embeddings` (a word and its floats per line; GloVe,
+    /// word2vec text, fastText .vec). Without --embed-dim, E is the vectors' dimension
+    #[arg(long, value_name = "FILE")]
+    embeddings: Option<PathBuf>,
     /// Name of the text column (field) of CSV/TSV/JSON lines corpus files [default: text]
     #[arg(long)]
     text_column: Option<String>,
@@ -243,6 +251,19 @@ impl PretrainArgs {
             c.bidirectional = !self.no_bidirectional;
         }
         c.dense_updates |= self.dense_updates;
+        if let Some(path) = &self.embeddings {
+            let dim = embeddings::peek_dim(path)?;
+            match self.embed_dim {
+                Some(asked) if asked != dim => bail!(
+                    "--embed-dim {asked} contradicts --embeddings {}, whose vectors have {dim} \
+                     values per word: leave --embed-dim out (E is then {dim}), or give vectors \
+                     of dimension {asked}",
+                    path.display()
+                ),
+                _ => c.embed_dim = dim,
+            }
+            c.embeddings = Some(path.clone());
+        }
         check(&c)?;
         Ok(c)
     }
@@ -302,6 +323,12 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
         args.resume
             .as_deref()
             .map(|p| Use::input("checkpoint to resume", p)),
+    );
+    uses.extend(
+        plan.config
+            .embeddings
+            .as_deref()
+            .map(|p| Use::input("word vectors", p)),
     );
     uses.push(Use::output("model file", &plan.output));
     uses.push(Use::output("checkpoint", &checkpoint));
@@ -390,6 +417,15 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
     };
     let seconds = start.elapsed().as_secs_f64();
     let info = pretrain_info(&plan, &config, &corpus, &trained);
+    if let (Some(vectors), false) = (&info.embeddings, args.quiet) {
+        note!(
+            "word vectors from {}: {} of the {} vocabulary words ({:.1}% of stream positions)",
+            vectors.path.display(),
+            vectors.matched,
+            corpus.vocab.len() - 2,
+            100.0 * vectors.token_coverage
+        );
+    }
     let file = LanguageModelFile {
         tokenizer: corpus.tokenizer.clone(),
         vocab: corpus.vocab.clone(),
@@ -517,6 +553,7 @@ fn pretrain_info(
         best_epoch: trained.best_epoch,
         stopped_early: trained.stopped_early,
         history: trained.history.clone(),
+        embeddings: trained.vectors.clone(),
     }
 }
 
@@ -551,6 +588,7 @@ fn summary(
             "tokens_per_s": tokens_per_s,
             "directions": dirs,
             "threads": threads,
+            "embeddings": info.embeddings,
             "history": info.history,
             "report": args.report.as_ref().map(|d| d.join("report.html")),
         });

@@ -134,9 +134,21 @@ pub(crate) fn plan_training(
         Some(path) => {
             let base = load_base(&path)?;
             options = base.decide(&options, &path, given)?;
+            if let Some(vectors) = &options.embeddings {
+                base.check_vectors(vectors, &path)?;
+            }
             Some(base)
         }
-        None => None,
+        None => {
+            refuse_without_init(&options, given)?;
+            // The fine-tuning schedule's defaults do not reach runs without a base (whose
+            // files then stay as they were).
+            options.unfreeze_epochs = 0;
+            if !given("init_lr_scale") {
+                options.init_lr_scale = 1.0;
+            }
+            None
+        }
     };
     Ok(TrainPlan {
         base,
@@ -153,6 +165,25 @@ pub(crate) fn plan_training(
         quiet: options.quiet,
         options,
     })
+}
+
+/// The options that only mean something with `--init`, refused without it.
+fn refuse_without_init(options: &TrainOptions, given: impl Fn(&str) -> bool) -> Result<()> {
+    let asked = [
+        ("--extend-vocab", options.extend_vocab),
+        (
+            "--unfreeze-epochs",
+            given("unfreeze_epochs") && options.unfreeze_epochs > 0,
+        ),
+    ];
+    if let Some((option, _)) = asked.iter().find(|(_, on)| *on) {
+        bail!(
+            "{option} is for fine-tuning a base model and needs --init BASE.json (a language \
+             model from `pretrain`, or a classifier); add --init, or leave {option} out to \
+             train from scratch"
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn class_counts(examples: &[Example]) -> (usize, usize) {
@@ -368,6 +399,17 @@ pub(crate) fn train(args: TrainArgs, matches: &ArgMatches) -> Result<i32> {
                 note_class_counts(&labels, &train_set);
             }
         }
+    }
+    if !plan.quiet
+        && plan.config.init.is_some()
+        && plan.config.embeddings.is_some()
+        && !plan.config.extend_vocab
+    {
+        note!(
+            "warning: with --init the base's rows win over --embeddings; the vectors only fill \
+             the rows --extend-vocab adds for words the base lacks, so without it they are \
+             not used"
+        );
     }
     let mut progress = Progress::new(plan.quiet);
     let fit_start = Instant::now();

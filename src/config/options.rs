@@ -139,6 +139,25 @@ pub struct TrainOptions {
     #[arg(long, default_value_t = defaults().init_lr_scale)]
     #[serde(default = "one_f64")]
     pub init_lr_scale: f64,
+    /// With --init: give training words the base's vocabulary lacks (seen --min-count times)
+    /// new embedding rows after the base's, initialised as a fresh run's rows (or from
+    /// --embeddings), up to --max-vocab entries in all. Off: --no-extend-vocab.
+    #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().extend_vocab, overrides_with = "no_extend_vocab")]
+    #[serde(default)]
+    pub extend_vocab: bool,
+    /// Turns --extend-vocab off.
+    #[arg(long, hide = true, overrides_with = "extend_vocab")]
+    #[serde(skip)]
+    pub no_extend_vocab: bool,
+    /// With --init: gradual unfreezing over the first N epochs (0: everything trains from the
+    /// start). Epoch 1 trains only the new head; the base's K groups, top down (the top
+    /// recurrent layer with both directions, ..., the first layer, the embedding last), join
+    /// so that epoch e trains the top min(K, floor((e - 1) K / N)) of them besides the head:
+    /// all of them from epoch N + 1 on (a one-layer base, K = 2, N = 2: head; + layer; all).
+    /// A frozen tensor does not move and its Adam moments stay untouched.
+    #[arg(long, value_name = "N", default_value_t = defaults().unfreeze_epochs)]
+    #[serde(default)]
+    pub unfreeze_epochs: usize,
     /// Keep the embedding fixed during training (with --embeddings: use the vectors as given).
     /// Off: --no-freeze-embeddings.
     #[arg(long, action = ArgAction::SetTrue, default_value_t = defaults().freeze_embeddings, overrides_with = "no_freeze_embeddings")]
@@ -300,7 +319,7 @@ impl TrainOptions {
     }
 
     /// The on/off options, each with its `--no-` twin: `(switch, negation)`.
-    fn switches(&mut self) -> [(&mut bool, &mut bool); 7] {
+    fn switches(&mut self) -> [(&mut bool, &mut bool); 8] {
         [
             (&mut self.bidirectional, &mut self.no_bidirectional),
             (&mut self.bucket, &mut self.no_bucket),
@@ -308,6 +327,7 @@ impl TrainOptions {
                 &mut self.dense_embedding_updates,
                 &mut self.no_dense_embedding_updates,
             ),
+            (&mut self.extend_vocab, &mut self.no_extend_vocab),
             (&mut self.freeze_embeddings, &mut self.no_freeze_embeddings),
             (&mut self.lowercase, &mut self.no_lowercase),
             (&mut self.punctuation, &mut self.no_punctuation),
@@ -401,6 +421,8 @@ impl TrainOptions {
             embeddings: self.embeddings.clone(),
             init: self.init.clone(),
             init_lr_scale: self.init_lr_scale,
+            extend_vocab: self.extend_vocab,
+            unfreeze_epochs: self.unfreeze_epochs,
             freeze_embeddings: self.freeze_embeddings,
             dense_embedding_updates: self.dense_embedding_updates,
             clip_norm: self.clip_norm,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::model::LanguageModel;
 use super::trainer::{PretrainConfig, PretrainEpoch};
 use crate::text::{Tokenizer, Vocab};
+use crate::training_info::PretrainedInfo;
 
 /// How a language model was pretrained. Holds no timings, so the same corpus, seed and options
 /// give a byte-identical file.
@@ -29,6 +30,10 @@ pub struct PretrainInfo {
     pub best_epoch: usize,
     pub stopped_early: bool,
     pub history: Vec<PretrainEpoch>,
+    /// What `--embeddings` gave the embedding (the file, its dimension, the vocabulary rows
+    /// it had a vector for); not written without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<PretrainedInfo>,
 }
 
 /// A pretrained language model with its text pipeline: everything a `pretrain` model file

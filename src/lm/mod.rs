@@ -11,7 +11,8 @@
 //! - [`objective`]: a step's mean loss and gradients, and validation likelihood;
 //! - [`trainer`]: epochs, shards, Adam, validation perplexity and early stopping;
 //! - [`checkpoint`]: the state an interrupted run continues from;
-//! - [`info`]: what the model file records of a pretraining run.
+//! - [`info`]: what the model file records of a pretraining run;
+//! - [`vectors`]: word vectors (`pretrain --embeddings`) for the embedding's first values.
 
 pub mod checkpoint;
 pub mod corpus;
@@ -23,3 +24,4 @@ pub mod sampler;
 pub mod store;
 pub mod stream;
 pub mod trainer;
+pub mod vectors;

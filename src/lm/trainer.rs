@@ -94,6 +94,10 @@ pub struct PretrainConfig {
     /// Step every row of both tables (dense Adam) instead of the touched rows (lazy Adam).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dense_updates: bool,
+    /// Word vectors (`--embeddings`, the text format `train` reads) for the embedding rows of
+    /// the words they have; not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<std::path::PathBuf>,
 }
 
 impl Default for PretrainConfig {
@@ -125,6 +129,7 @@ impl Default for PretrainConfig {
             valid_split: 0.02,
             seed: train.seed,
             dense_updates: false,
+            embeddings: None,
         }
     }
 }
@@ -185,6 +190,8 @@ pub struct Pretrained {
     pub stopped_early: bool,
     /// Sampled step losses (at most about [`STEP_LOSS_POINTS`]), for a report.
     pub step_losses: Vec<StepLoss>,
+    /// What `--embeddings` gave the embedding, if given.
+    pub vectors: Option<crate::training_info::PretrainedInfo>,
 }
 
 /// The training loss of one step, `step` counted over the whole run (1-based).
@@ -236,6 +243,7 @@ pub fn pretrain(
         config.embed_init,
         &mut Rng::stream(config.seed, streams::INIT),
     );
+    let vectors = super::vectors::initialise(config, corpus, &mut model.params.embedding)?;
     let mut optimizer = Optimizer::new(
         OptimizerKind::Adam,
         config.lr,
@@ -346,6 +354,7 @@ pub fn pretrain(
         best_epoch,
         stopped_early,
         step_losses: record.step_losses,
+        vectors,
     })))
 }
 

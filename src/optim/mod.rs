@@ -5,7 +5,9 @@
 //! Weight decay applies to weight matrices (every tensor with two dimensions: the embedding,
 //! `weight_ih`, `weight_hh`, `fc.weight`), never to biases; for Adam it is decoupled (AdamW:
 //! `p *= 1 - lr wd` before the update), for SGD it is L2 (`g += wd p`), as in PyTorch.
-//! A frozen tensor is never updated.
+//! A frozen tensor is never updated and its moments stay as they are. A tensor that starts
+//! training later ([`Optimizer::unfreeze`], gradual unfreezing) counts Adam's `t` from its own
+//! first step, as PyTorch's per-parameter `step` does, so its first update has the usual size.
 //!
 //! Sparse embedding updates ([`Rows::Only`]): training steps only the embedding rows of the
 //! tokens in the batch, as TensorFlow's LazyAdam and PyTorch's `SparseAdam` do. Dense Adam
@@ -92,6 +94,10 @@ pub struct Optimizer<F> {
     /// without it read as before.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     lr_scales: Vec<f64>,
+    /// Per tensor: the steps taken before it was unfrozen ([`Optimizer::unfreeze`]); its
+    /// Adam `t` is `step` minus this. Empty when no tensor was, and then not written.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    steps_before: Vec<u64>,
     /// Steps taken so far (Adam's t).
     step: u64,
     /// Adam: first moments; SGD: momentum buffers. One vector per tensor.
@@ -125,6 +131,7 @@ impl<F: Float> Optimizer<F> {
             decays: tensors.iter().map(|t| t.shape.len() >= 2).collect(),
             frozen: vec![false; tensors.len()],
             lr_scales: Vec::new(),
+            steps_before: Vec::new(),
             step: 0,
             first: zeros(),
             second: match kind {
@@ -147,6 +154,31 @@ impl<F: Float> Optimizer<F> {
     /// Never updates tensor `index` (in [`Params::tensors`] order) again.
     pub fn freeze(&mut self, index: usize) {
         self.frozen[index] = true;
+    }
+
+    /// Whether tensor `index` is frozen.
+    pub fn is_frozen(&self, index: usize) -> bool {
+        self.frozen[index]
+    }
+
+    /// Updates frozen tensor `index` again from the next step on, with Adam's `t` counted
+    /// from that step (its moments are still zero: a frozen tensor's are never touched).
+    /// A tensor that is not frozen is left as it is.
+    pub fn unfreeze(&mut self, index: usize) {
+        if !self.frozen[index] {
+            return;
+        }
+        self.frozen[index] = false;
+        if self.steps_before.is_empty() {
+            self.steps_before = vec![0; self.frozen.len()];
+        }
+        self.steps_before[index] = self.step;
+    }
+
+    /// Tensor `index`'s own step count (Adam's t) once the current step is counted.
+    fn tensor_step(&self, index: usize) -> i32 {
+        let before = self.steps_before.get(index).copied().unwrap_or(0);
+        (self.step - before) as i32
     }
 
     /// Multiplies tensor `index`'s learning rate by `scale` (weight decay follows the rate).
@@ -274,15 +306,16 @@ impl<F: Float> Optimizer<F> {
     /// `m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;`
     /// `p -= (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`, PyTorch's exact form.
     fn adam_step(&mut self, params: &mut Params<F>, pieces: &Pieces, grads: Vec<&[F]>) {
-        let t = self.step as i32;
-        let bias2_sqrt = F::of((1.0 - BETA2.powi(t)).sqrt());
-        // Per tensor, with its learning rate: the step size and the weight-decay factor.
-        let rates: Vec<(F, F)> = (0..self.frozen.len())
+        // Per tensor, with its learning rate and its own t: the step size, the weight-decay
+        // factor and the second moment's bias correction.
+        let rates: Vec<(F, F, F)> = (0..self.frozen.len())
             .map(|i| {
+                let t = self.tensor_step(i);
                 let lr = self.lr * self.lr_scale(i);
                 (
                     F::of(lr / (1.0 - BETA1.powi(t))),
                     F::of(1.0 - lr * self.weight_decay),
+                    F::of((1.0 - BETA2.powi(t)).sqrt()),
                 )
             })
             .collect();
@@ -313,7 +346,7 @@ impl<F: Float> Optimizer<F> {
                         if frozen[*i] {
                             continue;
                         }
-                        let (step_size, shrink) = rates[*i];
+                        let (step_size, shrink, bias2_sqrt) = rates[*i];
                         let shrink = (decays[*i] && weight_decay > 0.0).then_some(shrink);
                         adam_update(p, g, m, v, step_size, bias2_sqrt, shrink);
                     }
@@ -472,6 +505,35 @@ mod tests {
             assert!((a - b * 0.95).abs() < 1e-12);
         }
         assert_eq!(params.rnn[0].b_hh, before.rnn[0].b_hh);
+    }
+
+    #[test]
+    fn a_frozen_tensor_keeps_its_moments_and_starts_its_own_t_when_unfrozen() {
+        let (mut params, grads) = tiny();
+        let mut opt = Optimizer::new(OptimizerKind::Adam, 0.01, 0.0, 0.0, &params);
+        opt.freeze(1);
+        for _ in 0..5 {
+            opt.step(&mut params, &grads);
+        }
+        assert!(opt.first[1].iter().chain(&opt.second[1]).all(|&m| m == 0.0));
+        assert!(opt.first[0].iter().any(|&m| m != 0.0));
+        // Unfrozen after 5 steps: its first update is Adam's first, lr sign(g). With the
+        // global t = 6 it would be 0.52 lr; with a large t, 3.2 lr (m = 0.1 g against
+        // sqrt(v) = 0.032 |g|, bias corrections near 1).
+        opt.unfreeze(1);
+        assert!(!opt.is_frozen(1));
+        let before = params.clone();
+        opt.step(&mut params, &grads);
+        let (p, b, g) = (&params.rnn[0].w_ih, &before.rnn[0].w_ih, &grads.rnn[0].w_ih);
+        for ((&p, &b), &g) in p.data.iter().zip(&b.data).zip(&g.data) {
+            if g != 0.0 {
+                assert!((b - p - 0.01 * g.signum()).abs() < 1e-6, "{}", b - p);
+            }
+        }
+        // Unfreezing a tensor that trains changes nothing.
+        let copy = opt.clone();
+        opt.unfreeze(0);
+        assert_eq!(opt, copy);
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod embedding;
 mod init;
 mod shards;
 mod trainer;
+mod unfreeze;
 
 pub(crate) use checkpoint::{check_tensors, first_difference, write_checkpoint};
 pub use checkpoint::{
@@ -26,6 +27,7 @@ pub use checkpoint::{
 
 /// Independent random streams of one seed.
 pub use init::Init;
+pub use unfreeze::{groups_training, unfreezing_groups};
 
 pub mod streams {
     /// Initial weights.
@@ -108,7 +110,8 @@ pub trait Observer {
     fn batch(&mut self, _progress: &BatchProgress) {}
     fn epoch(&mut self, _record: &EpochRecord) {}
     /// Pretrained vectors were read into the embedding, before the first step: what they
-    /// cover of the `vocab_words` vocabulary words (without `<pad>` and `<unk>`).
+    /// cover of the `vocab_words` vocabulary words open to them (without `<pad>` and `<unk>`,
+    /// and with `--init` without the base's).
     fn pretrained(&mut self, _info: &PretrainedInfo, _vocab_words: usize) {}
 }
 

@@ -16,6 +16,7 @@ use super::checkpoint::{
 use super::early_stopping::EarlyStopping;
 use super::embedding::EmbeddingUpdates;
 use super::shards::{shard_step, ShardOutcome, ShardSettings};
+use super::unfreeze::Unfreezing;
 use super::{
     dropout_rng, epoch_batches, streams, BatchProgress, Observer, Outcome, Trained, MAX_SHARDS,
     SHARD_ROWS,
@@ -84,11 +85,15 @@ pub(super) struct Trainer<'a> {
     /// The loss: binary, or K classes with their weights.
     objective: Objective<f32>,
     pretrained: Option<PretrainedInfo>,
+    /// The first vocabulary id pretrained vectors may fill (after a base's rows).
+    first_vector_id: usize,
     /// One gradient buffer per shard of a batch; the sum lands in the first.
     shard_grads: Vec<Params<f32>>,
     embedding: EmbeddingUpdates,
     pool: rayon::ThreadPool,
     optimizer: Optimizer<f32>,
+    /// Gradual unfreezing of the base's layers (`--unfreeze-epochs`), if any.
+    unfreezing: Option<Unfreezing>,
     shuffle_rng: Rng,
     early: EarlyStopping,
     history: Vec<EpochRecord>,
@@ -170,11 +175,13 @@ fn check_labels(config: &TrainConfig, train: &[Example], valid: &[Example]) -> R
 }
 
 /// A fresh model for `vocab`: PyTorch's initialisation, the embedding scaled to
-/// `embed_init`, then pretrained vectors where `--embeddings` has them.
+/// `embed_init`, then pretrained vectors where `--embeddings` has them, for ids from
+/// `first_id` on (the rows before it come from a base model, which wins).
 fn initial_model(
     config: &TrainConfig,
     vocab: &Vocab,
     train_ids: &[Vec<u32>],
+    first_id: u32,
 ) -> Result<(Classifier<f32>, Option<PretrainedInfo>)> {
     let model_config = config.model_config(vocab.len());
     model_config
@@ -197,18 +204,11 @@ fn initial_model(
     };
     let options = EmbeddingsOptions {
         lowercase: config.tokenizer.lowercase,
+        first_id,
     };
     let vectors = embeddings::load(path, vocab, &options)?;
     vectors.apply(&mut model.params.embedding.data, config.embed_dim)?;
-    let info = PretrainedInfo {
-        path: path.clone(),
-        dim: vectors.dim,
-        file_words: vectors.file_words,
-        matched: vectors.matched_ids,
-        lowercased: vectors.lowercased_ids,
-        type_coverage: vectors.type_coverage(),
-        token_coverage: vectors.token_coverage(train_ids.iter().flatten()),
-    };
+    let info = PretrainedInfo::new(&vectors, vectors.token_coverage(train_ids.iter().flatten()));
     Ok((model, Some(info)))
 }
 
@@ -226,10 +226,14 @@ impl<'a> Trainer<'a> {
         let started = Instant::now();
         let tokenizer = Tokenizer::new(config.tokenizer.clone());
         let (vocab, train_set, valid_set) = match init {
-            Some(base) => super::init::encode_with(&base.vocab, &tokenizer, train, valid),
+            Some(base) => {
+                let vocab = super::init::run_vocab(base, config, &tokenizer, train);
+                super::init::encode_with(vocab, &tokenizer, train, valid)
+            }
             None => encode(config, &tokenizer, train, valid),
         };
-        let (mut model, pretrained) = initial_model(config, &vocab, &train_set.ids)?;
+        let first_id = init.map_or(0, |base| base.vocab.len() as u32);
+        let (mut model, pretrained) = initial_model(config, &vocab, &train_set.ids, first_id)?;
         if let Some(base) = init {
             super::init::take_base_weights(&mut model, base)?;
         }
@@ -259,6 +263,7 @@ impl<'a> Trainer<'a> {
                 optimizer.scale_lr(index, config.init_lr_scale);
             }
         }
+        let unfreezing = Unfreezing::new(config, init.is_some(), &model.config);
         let batches = train.len().div_ceil(config.batch_size);
         let total_steps = batches * config.epochs;
         Ok(Self {
@@ -281,8 +286,10 @@ impl<'a> Trainer<'a> {
                 &config.class_weights,
             ),
             pretrained,
+            first_vector_id: first_id as usize,
             pool,
             optimizer,
+            unfreezing,
             shuffle_rng: Rng::stream(config.seed, streams::SHUFFLE),
             early: EarlyStopping::new(config.patience),
             history: Vec::new(),
@@ -315,6 +322,10 @@ impl<'a> Trainer<'a> {
             self.data_fingerprint.as_str(),
             self.valid_fingerprint.as_str(),
         );
+        // The checkpoint's optimizer has the frozen tensors of its epoch.
+        if let Some(unfreezing) = &self.unfreezing {
+            unfreezing.apply(c.epoch, &mut self.optimizer);
+        }
         check_checkpoint(&c, run, &self.model.params, &self.optimizer, self.batches)
             .map_err(|message| Error::Checkpoint { path, message })?;
         self.model.params = Params::from_tensors(c.params);
@@ -342,7 +353,8 @@ impl<'a> Trainer<'a> {
         stop: Option<&AtomicBool>,
     ) -> Result<Outcome> {
         if let Some(info) = &self.pretrained {
-            observer.pretrained(info, self.vocab.len().saturating_sub(2));
+            let open = self.vocab.len().saturating_sub(self.first_vector_id.max(2));
+            observer.pretrained(info, open);
         }
         let mut stopped_early = false;
         for epoch in self.start.epoch..=self.config.epochs {
@@ -395,6 +407,9 @@ impl<'a> Trainer<'a> {
         } else {
             EpochTotals::default()
         };
+        if let Some(unfreezing) = &self.unfreezing {
+            unfreezing.apply(epoch, &mut self.optimizer);
+        }
         observer.epoch_start(epoch, resuming && skip > 0);
         let steps_start = Instant::now();
         for (b, rows) in batches.iter().enumerate().skip(skip) {

@@ -1414,11 +1414,52 @@ fn bad_corpora_and_bases_name_the_file_and_what_to_do() {
         init(&model).args(["--hidden-dim", "16"]),
         &["--hidden-dim 16", "hidden_dim is 8", "m.json"],
     );
+    // A base whose config claims more vocabulary entries than the limit is refused before
+    // its vocabulary or weights are read.
+    let mut json: serde_json::Value = serde_json::from_slice(&before).unwrap();
+    json["config"]["vocab_size"] = 5_000_001.into();
+    let huge = write(d, "huge.json", json.to_string());
+    cases.fails(
+        "--init with a base whose vocabulary exceeds the limit",
+        &mut init(&huge),
+        &["huge.json", "vocab_size 5000001", "5000000", "--max-vocab"],
+    );
+    cases.fails(
+        "--extend-vocab without --init",
+        bin(d)
+            .args(["train", "-q", "-o", "new.json", "--extend-vocab"])
+            .arg(sample_train()),
+        &["--extend-vocab", "needs --init", "leave --extend-vocab out"],
+    );
+    cases.fails(
+        "--unfreeze-epochs without --init",
+        bin(d)
+            .args(["train", "-q", "-o", "new.json", "--unfreeze-epochs", "2"])
+            .arg(sample_train()),
+        &[
+            "--unfreeze-epochs",
+            "needs --init",
+            "leave --unfreeze-epochs out",
+        ],
+    );
+    let vectors = write(d, "vectors.txt", "good 0.1 0.2 0.3\nbad 0.3 0.2 0.1\n");
+    cases.fails(
+        "--init with --embeddings of another size",
+        init(&model)
+            .args(["--extend-vocab", "--embeddings"])
+            .arg(&vectors),
+        &[
+            "vectors.txt has 3 values per word",
+            "m.json",
+            "E = 8",
+            "give vectors of dimension 8",
+        ],
+    );
     cases.unchanged("the model given as a base", &model, &before);
     for out in ["base.json", "new.json"] {
         if d.join(out).exists() {
             cases.failures.push(format!("{out} was written"));
         }
     }
-    cases.finish("corpus and base", 6);
+    cases.finish("corpus and base", 10);
 }

@@ -9,6 +9,7 @@ mod common;
 mod crash_safety;
 mod ergonomics;
 mod explain;
+mod finetune;
 mod fuzz_regressions;
 mod gradcheck;
 mod gzip;

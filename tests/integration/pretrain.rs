@@ -111,6 +111,14 @@ fn the_same_corpus_and_seed_give_the_same_bytes_whatever_the_threads_or_memory_b
     );
 }
 
+/// One epoch of `train --init base -o out` on the sample data, in `dir`; it must succeed.
+fn fine_tune(dir: &Path, base: &str, out: &str) {
+    let (code, _, stderr) = run(bin(dir)
+        .args(["train", "-q", "--epochs", "1", "--init", base, "-o", out])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// The recurrent weights of a model file, flattened in name order.
 fn recurrent_weights(path: &Path) -> Vec<f64> {
     let file = json_file(path);
@@ -160,19 +168,7 @@ fn train_init_starts_from_the_base_and_refuses_contradicting_options() {
     );
 
     // Continuing from a classifier takes the same path.
-    let (code, _, stderr) = run(bin(d)
-        .args([
-            "train",
-            "-q",
-            "--epochs",
-            "1",
-            "--init",
-            "tuned.json",
-            "-o",
-            "again.json",
-        ])
-        .arg(sample("train.csv")));
-    assert_eq!(code, 0, "{stderr}");
+    fine_tune(d, "tuned.json", "again.json");
 
     // An architecture option that contradicts the base names both values; nothing is written.
     let (code, _, stderr) = run(bin(d)
@@ -302,4 +298,92 @@ fn dense_updates_move_every_row_and_are_recorded() {
     let (lazy, dense) = (decoder_rows(&lazy), decoder_rows(&dense));
     assert_eq!(lazy.len(), dense.len());
     assert_ne!(lazy, dense);
+}
+
+#[test]
+fn pretrain_starts_from_word_vectors_and_records_them() {
+    let dir = temp_dir();
+    let d = dir.path();
+    // Six values per word; "The" reaches "the" by lowercasing; "zyzzyva" is not in the corpus.
+    let vectors = write(
+        d,
+        "vectors.txt",
+        "The 1 2 3 4 5 6\nwas -1 -2 -3 -4 -5 -6\nzyzzyva 0 0 0 0 0 9\n",
+    );
+    // Without --embed-dim, E is the vectors'; a learning rate too small to move anything
+    // leaves their rows as given.
+    let out = d.join("base.json");
+    let (code, stdout, stderr) = run(bin(d)
+        .args([
+            "pretrain",
+            "--json",
+            "-q",
+            "--hidden-dim",
+            "8",
+            "--bptt",
+            "8",
+        ])
+        .args(["--batch-size", "20", "--samples", "16", "--epochs", "1"])
+        .args(["--lr", "1e-12", "--embeddings"])
+        .arg(&vectors)
+        .arg("-o")
+        .arg(&out)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["embeddings"]["matched"], 2, "{summary}");
+    let file = json_file(&out);
+    let recorded = &file["pretraining"]["embeddings"];
+    assert_eq!(recorded["path"], vectors.display().to_string());
+    assert_eq!(
+        (recorded["matched"].as_u64(), recorded["dim"].as_u64()),
+        (Some(2), Some(6))
+    );
+    assert_eq!(
+        (
+            recorded["lowercased"].as_u64(),
+            recorded["file_words"].as_u64()
+        ),
+        (Some(1), Some(3))
+    );
+    assert!(
+        recorded["token_coverage"].as_f64().unwrap() > 0.05,
+        "{recorded}"
+    );
+    assert_eq!(file["config"]["embed_dim"], 6);
+    let vocab: Vec<&str> = file["vocab"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    let embedding = floats(&file["weights"]["embedding.weight"]["data"]);
+    let row = |word: &str| {
+        let id = vocab.iter().position(|t| *t == word).unwrap();
+        embedding[id * 6..id * 6 + 6].to_vec()
+    };
+    assert_close("the", &row("the"), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 1e-6);
+    assert_close(
+        "was",
+        &row("was"),
+        &[-1.0, -2.0, -3.0, -4.0, -5.0, -6.0],
+        1e-6,
+    );
+    // Vectors, then the language model, then fine-tuning.
+    fine_tune(d, "base.json", "tuned.json");
+
+    // An --embed-dim that contradicts the vectors names both; nothing is written.
+    let (code, _, stderr) = run(bin(d)
+        .args(["pretrain", "--embed-dim", "8", "--embeddings"])
+        .arg(&vectors)
+        .args(["-o", "other.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--embed-dim 8")
+            && stderr.contains("vectors.txt")
+            && stderr.contains("6 values per word"),
+        "{stderr}"
+    );
+    assert!(!d.join("other.json").exists());
 }
