@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::common::*;
 
 /// Small, fast pretraining options.
-const SMALL: [&str; 12] = [
+pub(crate) const SMALL: [&str; 12] = [
     "--embed-dim",
     "8",
     "--hidden-dim",

@@ -188,22 +188,26 @@ fn corpus_without_first(config: &PretrainConfig) -> Corpus {
     corpus(config, 1)
 }
 
-const SMALL: [&str; 14] = [
-    "--embed-dim",
-    "8",
-    "--hidden-dim",
-    "8",
-    "--bptt",
-    "8",
-    "--batch-size",
-    "20",
-    "--samples",
-    "16",
-    "--epochs",
-    "3",
-    "--patience",
-    "0",
-];
+/// `pretrain.rs`'s small options, three epochs, and no early stopping.
+const SMALL: [&str; 14] = {
+    let s = crate::pretrain::SMALL;
+    [
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+        s[4],
+        s[5],
+        s[6],
+        s[7],
+        s[8],
+        s[9],
+        s[10],
+        "3",
+        "--patience",
+        "0",
+    ]
+};
 
 #[test]
 fn an_interrupted_pretrain_resumes_to_the_same_bytes_and_inspect_describes_it() {
