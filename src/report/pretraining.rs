@@ -74,15 +74,9 @@ fn summary_section(run: &PretrainingRun<'_>, architecture: &str) -> String {
         ),
         (
             "epochs",
-            format!(
-                "{} run, best {} kept{}",
-                info.epochs_run,
-                info.best_epoch,
-                if info.stopped_early {
-                    " (stopped early: validation perplexity stopped falling)"
-                } else {
-                    ""
-                }
+            super::training::epochs_kept(
+                (info.epochs_run, info.best_epoch, info.stopped_early),
+                "validation perplexity",
             ),
         ),
         (

@@ -120,6 +120,20 @@ pub(super) fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
     })
 }
 
+/// The summary's epochs line: how many ran, which was kept, and whether `watched` stopped
+/// falling first.
+pub(super) fn epochs_kept(
+    (run, best, stopped_early): (usize, usize, bool),
+    watched: &str,
+) -> String {
+    let early = if stopped_early {
+        format!(" (stopped early: {watched} stopped falling)")
+    } else {
+        String::new()
+    };
+    format!("{run} run, best {best} kept{early}")
+}
+
 pub(super) fn epoch_series<R: Epoch>(
     label: &str,
     history: &[R],
@@ -327,15 +341,9 @@ fn summary_section(
         ),
         (
             "epochs",
-            format!(
-                "{} run, best {} kept{}",
-                info.epochs_run,
-                info.best_epoch,
-                if info.stopped_early {
-                    " (stopped early: validation loss stopped falling)"
-                } else {
-                    ""
-                }
+            epochs_kept(
+                (info.epochs_run, info.best_epoch, info.stopped_early),
+                "validation loss",
             ),
         ),
         (
