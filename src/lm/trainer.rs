@@ -267,24 +267,14 @@ pub fn pretrain(
     let steps = Rows::new(train.len(), config.batch_size, config.bptt).chunks();
     let (mut first_epoch, mut start) = (1, None);
     if let Some(resume) = control.resume {
-        let zero = model.zero_states(config.batch_size);
-        let c = resume.checkpoint;
-        let at = c
-            .check((config, corpus), &model.params, &optimizer, (steps, &zero))
-            .map_err(|message| crate::error::Error::Checkpoint {
-                path: resume.path.clone(),
-                message,
-            })?;
-        model.params = Params::from_tensors(c.params);
-        optimizer = c.optimizer;
-        dropout_rng = Rng::from_state(&c.dropout_rng).expect("checked");
-        sample_rng = Rng::from_state(&c.sample_rng).expect("checked");
-        record.history = c.history;
-        record.best = c
-            .best
-            .map(|(score, epoch, t)| (score, epoch, Params::from_tensors(t)));
-        record.step_losses = c.step_losses;
-        (first_epoch, start) = (c.epoch, Some(at));
+        let at = restore(
+            resume,
+            (config, corpus, steps),
+            (&mut model, &mut optimizer),
+            (&mut dropout_rng, &mut sample_rng),
+            &mut record,
+        )?;
+        (first_epoch, start) = (at.0, Some(at.1));
     }
     let mut stopped_early = false;
     for epoch in first_epoch..=config.epochs {
@@ -393,6 +383,36 @@ fn interrupted(
 enum EpochEnd {
     Done(f64),
     Stopped(EpochStart),
+}
+
+/// Checks `resume`'s checkpoint against this run (options, corpus, shapes, `steps` per
+/// epoch), then puts its weights, optimizer, random streams and records in place of the
+/// fresh ones; returns the epoch to continue and where in it.
+fn restore(
+    resume: PretrainResume,
+    (config, corpus, steps): (&PretrainConfig, &Corpus, usize),
+    (model, optimizer): (&mut LanguageModel<f32>, &mut Optimizer<f32>),
+    (dropout_rng, sample_rng): (&mut Rng, &mut Rng),
+    record: &mut Record,
+) -> Result<(usize, EpochStart)> {
+    let zero = model.zero_states(config.batch_size);
+    let c = resume.checkpoint;
+    let at = c
+        .check((config, corpus), &model.params, optimizer, (steps, &zero))
+        .map_err(|message| crate::error::Error::Checkpoint {
+            path: resume.path.clone(),
+            message,
+        })?;
+    model.params = Params::from_tensors(c.params);
+    *optimizer = c.optimizer;
+    *dropout_rng = Rng::from_state(&c.dropout_rng).expect("checked");
+    *sample_rng = Rng::from_state(&c.sample_rng).expect("checked");
+    record.history = c.history;
+    record.best = c
+        .best
+        .map(|(score, epoch, t)| (score, epoch, Params::from_tensors(t)));
+    record.step_losses = c.step_losses;
+    Ok((c.epoch, at))
 }
 
 /// The state one epoch of training needs.
