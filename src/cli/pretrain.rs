@@ -140,6 +140,10 @@ pub(crate) struct PretrainArgs {
     /// rare words after one epoch, at about 8% more time
     #[arg(long)]
     dense_updates: bool,
+    /// The decoder's weight is the embedding (weight tying; needs --embed-dim equal to
+    /// --hidden-dim): fewer parameters, and every candidate's row of the embedding learns
+    #[arg(long)]
+    tie_weights: bool,
     /// Word vectors for the embedding rows of the words they have, before pretraining starts:
     /// the text format of `train --embeddings` (a word and its floats per line; GloVe,
     /// word2vec text, fastText .vec). Without --embed-dim, E is the vectors' dimension
@@ -251,6 +255,7 @@ impl PretrainArgs {
             c.bidirectional = !self.no_bidirectional;
         }
         c.dense_updates |= self.dense_updates;
+        c.tie_weights |= self.tie_weights;
         if let Some(path) = &self.embeddings {
             let dim = embeddings::peek_dim(path)?;
             match self.embed_dim {
@@ -297,6 +302,20 @@ fn check(c: &PretrainConfig) -> Result<()> {
         if !(0.0..1.0).contains(&p) {
             bail!("invalid value for {option}: {p} must be at least 0 and below 1");
         }
+    }
+    if c.tie_weights && c.embed_dim != c.hidden_dim {
+        bail!(
+            "--tie-weights needs the embedding and the hidden state to have one size, but \
+             --embed-dim is {} and --hidden-dim {}: give --hidden-dim {}{}",
+            c.embed_dim,
+            c.hidden_dim,
+            c.embed_dim,
+            if c.embeddings.is_some() {
+                " (E is the --embeddings vectors' dimension)"
+            } else {
+                ", or leave --tie-weights out"
+            }
+        );
     }
     if !(c.lr.is_finite() && c.lr > 0.0) {
         bail!("invalid value for --lr: {} must be a positive rate", c.lr);

@@ -47,14 +47,15 @@ pub struct LanguageModelFile {
 }
 
 impl LanguageModelFile {
-    /// Trainable parameters, the decoder included.
+    /// Trainable parameters, the decoder included (its weight once when tied).
     pub fn parameters(&self) -> usize {
-        self.model
-            .params
-            .tensors()
-            .iter()
-            .map(|t| t.data.len())
-            .sum()
+        let params = &self.model.params;
+        let all: usize = params.tensors().iter().map(|t| t.data.len()).sum();
+        all - if self.model.tied {
+            params.fc_weight.data.len()
+        } else {
+            0
+        }
     }
 
     /// The kept (best) epoch's validation perplexity, if it had validation text.

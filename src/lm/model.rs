@@ -19,6 +19,12 @@
 //! The LM's [`Params`] are the classifier's with `fc_weight`/`fc_bias` holding the decoder,
 //! `decoder.weight` (V, H) and `decoder.bias` (V), so the optimizer, clipping and the model
 //! file walk one tensor list.
+//!
+//! With tied weights (E = H) the decoder's weight *is* the embedding: `z_t = embedding o^L_t +
+//! decoder.bias`, and the embedding's gradient is the sum of both uses (PyTorch's
+//! `decoder.weight = embedding.weight`, whose `<pad>` row, too, then learns from the decoder).
+//! `fc_weight` is unused while training and holds a copy of the embedding in the file, so a
+//! tied base loads into PyTorch like any other.
 
 use ndarray::{s, Array2, ArrayView2};
 
@@ -50,6 +56,8 @@ pub fn language_model_shapes(config: &ModelConfig) -> Vec<(String, Vec<usize>)> 
 pub struct LanguageModel<F> {
     pub config: ModelConfig,
     pub params: Params<F>,
+    /// The decoder's weight is the embedding (see the module docs).
+    pub tied: bool,
 }
 
 /// One chunk of a direction's stream: B rows of T ids, and the id each position predicts.
@@ -119,7 +127,27 @@ impl<F: Float> LanguageModel<F> {
         let bound = 1.0 / (h as f64).sqrt();
         params.fc_weight = Tensor::uniform(&[v, h], bound, rng);
         params.fc_bias = Tensor::uniform(&[v], bound, rng);
-        Self { config, params }
+        Self {
+            config,
+            params,
+            tied: false,
+        }
+    }
+
+    /// This model with the decoder's weight tied to the embedding (E must equal H).
+    pub fn tie(mut self) -> Self {
+        debug_assert_eq!(self.config.embed_dim, self.config.hidden_dim);
+        self.tied = true;
+        self.sync_tied();
+        self
+    }
+
+    /// Copies the embedding into `fc_weight` when tied, so the decoder tensor a file holds is
+    /// the weight the model used.
+    pub fn sync_tied(&mut self) {
+        if self.tied {
+            self.params.fc_weight = self.params.embedding.clone();
+        }
     }
 
     /// Zero gradients with the shapes of every tensor.
@@ -149,7 +177,11 @@ impl<F: Float> LanguageModel<F> {
     /// The decoder's weights.
     pub fn decoder(&self) -> super::head::Decoder<'_, F> {
         super::head::Decoder {
-            weight: &self.params.fc_weight,
+            weight: if self.tied {
+                &self.params.embedding
+            } else {
+                &self.params.fc_weight
+            },
             bias: &self.params.fc_bias,
         }
     }

@@ -40,7 +40,11 @@ pub fn loss_and_grads<F: Float>(
     for (top, chunk) in tops.iter().zip(chunks) {
         let targets = chunk.packed_targets();
         let mut decoder_grads = DecoderGrads {
-            weight: &mut grads.fc_weight,
+            weight: if model.tied {
+                &mut grads.embedding
+            } else {
+                &mut grads.fc_weight
+            },
             bias: &mut grads.fc_bias,
         };
         let (loss, d_top) = match softmax {

@@ -98,6 +98,10 @@ pub struct PretrainConfig {
     /// the words they have; not written when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<std::path::PathBuf>,
+    /// The decoder's weight is the embedding (Press and Wolf 2017; needs E = H): one (V, E)
+    /// table learns from both ends; not written when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tie_weights: bool,
 }
 
 impl Default for PretrainConfig {
@@ -130,6 +134,7 @@ impl Default for PretrainConfig {
             seed: train.seed,
             dense_updates: false,
             embeddings: None,
+            tie_weights: false,
         }
     }
 }
@@ -244,6 +249,9 @@ pub fn pretrain(
         &mut Rng::stream(config.seed, streams::INIT),
     );
     let vectors = super::vectors::initialise(config, corpus, &mut model.params.embedding)?;
+    if config.tie_weights {
+        model = model.tie();
+    }
     let mut optimizer = Optimizer::new(
         OptimizerKind::Adam,
         config.lr,
@@ -338,6 +346,7 @@ pub fn pretrain(
         None => (0, model.params.clone()),
     };
     model.params = params;
+    model.sync_tied();
     Ok(PretrainOutcome::Finished(Box::new(Pretrained {
         model,
         history: record.history,
@@ -466,8 +475,8 @@ impl EpochRun<'_> {
             };
             let (loss, next) = self.step_grads(model, &chunks, &states, softmax);
             states = next;
-            let touched = Touched::of(&chunks, candidates.as_ref());
-            let rows = if c.dense_updates {
+            let touched = Touched::of(&chunks, candidates.as_ref(), c.tie_weights);
+            let rows = if c.dense_updates || (touched.decoder.is_none() && c.tie_weights) {
                 OptimRows::All
             } else {
                 touched.rows()
@@ -566,7 +575,8 @@ fn shard_ranges(batch_size: usize) -> Vec<(usize, usize)> {
 }
 
 /// The rows of the embedding and the decoder a step's gradients can be non-zero in: its
-/// input ids, and its targets and candidates (every decoder row under the full softmax).
+/// input ids, and its targets and candidates (every decoder row under the full softmax). Tied,
+/// the decoder's rows are the embedding's too.
 struct Touched {
     embedding: Vec<u32>,
     /// `None`: every row.
@@ -574,7 +584,7 @@ struct Touched {
 }
 
 impl Touched {
-    fn of(chunks: &[Chunk], candidates: Option<&Candidates>) -> Self {
+    fn of(chunks: &[Chunk], candidates: Option<&Candidates>, tied: bool) -> Self {
         let sorted = |ids: Vec<u32>| {
             let mut ids = ids;
             ids.sort_unstable();
@@ -582,12 +592,18 @@ impl Touched {
             ids
         };
         let inputs = chunks.iter().flat_map(|ch| ch.inputs.iter().copied());
-        let embedding = sorted(inputs.filter(|&id| id != crate::text::PAD_ID).collect());
+        let mut embedding: Vec<u32> = inputs.filter(|&id| id != crate::text::PAD_ID).collect();
         let decoder = candidates.map(|cands| {
             let targets = chunks.iter().flat_map(|ch| ch.targets.iter().copied());
             sorted(targets.chain(cands.ids.iter().copied()).collect())
         });
-        Self { embedding, decoder }
+        if let (true, Some(decoder)) = (tied, &decoder) {
+            embedding.extend(decoder);
+        }
+        Self {
+            embedding: sorted(embedding),
+            decoder,
+        }
     }
 
     fn rows(&self) -> OptimRows<'_> {
@@ -673,4 +689,27 @@ fn validate(
     Ok(Some(crate::kernels::float::Float::portable_exp(
         total / positions as f64,
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tied_weights_step_the_embedding_rows_of_the_decoder_too() {
+        let chunk = Chunk {
+            inputs: ndarray::arr2(&[[4, 5], [0, 6]]),
+            targets: ndarray::arr2(&[[5, 7], [6, 8]]),
+        };
+        let candidates = Candidates {
+            ids: vec![9, 4],
+            log_expected: vec![-1.0, -1.0],
+        };
+        let untied = Touched::of(std::slice::from_ref(&chunk), Some(&candidates), false);
+        assert_eq!(untied.embedding, [4, 5, 6]);
+        assert_eq!(untied.decoder.as_deref(), Some(&[4, 5, 6, 7, 8, 9][..]));
+        let tied = Touched::of(std::slice::from_ref(&chunk), Some(&candidates), true);
+        assert_eq!(tied.embedding, [4, 5, 6, 7, 8, 9]);
+        assert_eq!(tied.decoder, untied.decoder);
+    }
 }

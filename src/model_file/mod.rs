@@ -594,10 +594,22 @@ fn parse_model(bytes: &[u8], cut: Option<CutArrays<'_>>) -> std::result::Result<
     let params = Params::from_tensors(tensors);
     let tokenizer = Tokenizer::new(tokenizer);
     Ok(if language_model {
+        let tied = pretraining.options.as_ref().is_some_and(|o| o.tie_weights);
+        if tied && params.fc_weight != params.embedding {
+            return Err(
+                "the pretraining options say tie_weights, but \"decoder.weight\" is not \
+                        \"embedding.weight\""
+                    .into(),
+            );
+        }
         Base::LanguageModel(Box::new(LanguageModelFile {
             tokenizer,
             vocab,
-            model: LanguageModel { config, params },
+            model: LanguageModel {
+                config,
+                params,
+                tied,
+            },
             info: pretraining,
         }))
     } else {

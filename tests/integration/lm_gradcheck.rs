@@ -102,12 +102,25 @@ fn check(cell: CellKind, layers: usize, bidirectional: bool, spec: Spec) {
         bidirectional,
         ..tiny_config(cell, VOCAB, 3, 4)
     };
-    let mut model = LanguageModel::<f64>::new(config, 0.5, &mut Rng::new(13));
+    let model = LanguageModel::<f64>::new(config, 0.5, &mut Rng::new(13));
+    check_model(model, spec);
+}
+
+fn check_model(mut model: LanguageModel<f64>, spec: Spec) {
+    let (cell, layers, bidirectional) = (
+        model.config.cell,
+        model.config.layers,
+        model.config.bidirectional,
+    );
     for cell in &mut model.params.rnn {
         cell.w_hh.data.iter_mut().for_each(|w| *w *= 3.0);
     }
     let (_, analytic) = loss(&model, spec);
-    let what = format!("{} L={layers} bi={bidirectional} {spec:?}", cell.name());
+    let what = format!(
+        "{} L={layers} bi={bidirectional} {spec:?} tied={}",
+        cell.name(),
+        model.tied
+    );
     let mut checked = 0;
     for index in 0..model.params.tensors().len() {
         for i in 0..analytic.tensors()[index].data.len() {
@@ -126,6 +139,11 @@ fn check(cell: CellKind, layers: usize, bidirectional: bool, spec: Spec) {
         }
     }
     assert!(checked > 100, "{what}: {checked}");
+    if model.tied {
+        // The decoder's own weight is unused: the embedding took its gradient.
+        assert!(analytic.fc_weight.data.iter().all(|&g| g == 0.0));
+        return;
+    }
     // The <pad> row gets no gradient; neither do, above the first layer of a bidirectional
     // network, the input columns of the other direction's half.
     assert!(analytic.embedding.data[..3].iter().all(|&g| g == 0.0));
@@ -162,6 +180,26 @@ fn the_sampled_softmax_matches_finite_differences() {
 fn stacked_bidirectional_with_dropout_matches_finite_differences() {
     check(CellKind::Lstm, 2, true, Spec::FullDropout);
     check(CellKind::Gru, 2, true, Spec::Sampled);
+}
+
+/// Tied (E = H), the embedding's gradient is the sum of its input and its decoder uses: ids
+/// 1..8 are inputs and targets, and the sampled candidates (3, 7, 2, 5) and the full
+/// softmax's every class reach the embedding through the decoder.
+#[test]
+fn tied_weights_match_finite_differences() {
+    for (cell, bidirectional, spec) in [
+        (CellKind::Lstm, false, Spec::Full),
+        (CellKind::Gru, true, Spec::Sampled),
+        (CellKind::Lstm, true, Spec::FullDropout),
+    ] {
+        let config = ModelConfig {
+            bidirectional,
+            ..tiny_config(cell, VOCAB, 4, 4)
+        };
+        let model = LanguageModel::<f64>::new(config, 0.5, &mut Rng::new(13)).tie();
+        assert_eq!(model.params.fc_weight, model.params.embedding);
+        check_model(model, spec);
+    }
 }
 
 /// The full-softmax loss of a step is the validation likelihood of the same chunk (no

@@ -82,6 +82,7 @@ fn check(name: &str) {
     let model = LanguageModel {
         params: Params::from_tensors(tensors(&f["weights"], &config)),
         config,
+        tied: false,
     };
     let chunks: Vec<Chunk> = f["chunks"]
         .as_array()

@@ -301,6 +301,56 @@ fn dense_updates_move_every_row_and_are_recorded() {
 }
 
 #[test]
+fn tied_weights_share_one_table_that_fine_tuning_starts_from() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (untied, plain) = pretrain(d, "untied.json", &[]);
+    let (tied, summary) = pretrain(d, "tied.json", &["--tie-weights"]);
+    let file = json_file(&tied);
+    assert_eq!(file["pretraining"]["options"]["tie_weights"], true);
+    assert!(json_file(&untied)["pretraining"]["options"]
+        .get("tie_weights")
+        .is_none());
+    // The file holds the decoder's weight (PyTorch loads it as any base), equal to the
+    // embedding, and counts it once.
+    let embedding = floats(&file["weights"]["embedding.weight"]["data"]);
+    assert_eq!(decoder_rows(&file), embedding);
+    let (v, h) = (summary["vocab_size"].as_u64().unwrap(), 8);
+    assert_eq!(
+        plain["parameters"].as_u64().unwrap() - v * h,
+        summary["parameters"].as_u64().unwrap()
+    );
+    assert!(summary["valid_perplexity"].as_f64().unwrap().is_finite());
+    let (code, text, stderr) = run(bin(d).args(["inspect", "-m"]).arg(&tied));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(text.contains("language model"), "{text}");
+    fine_tune(d, "tied.json", "tuned.json");
+    assert_eq!(
+        recurrent_weights(&tied).len(),
+        recurrent_weights(&d.join("tuned.json")).len()
+    );
+    // Unequal sizes cannot be tied: refused before reading the corpus, naming both sizes.
+    let (code, _, stderr) = run(bin(d)
+        .args([
+            "pretrain",
+            "--tie-weights",
+            "--embed-dim",
+            "8",
+            "--hidden-dim",
+            "16",
+        ])
+        .arg("-o")
+        .arg(d.join("never.json"))
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--tie-weights") && stderr.contains("--hidden-dim 8"),
+        "{stderr}"
+    );
+    assert!(!d.join("never.json").exists());
+}
+
+#[test]
 fn pretrain_starts_from_word_vectors_and_records_them() {
     let dir = temp_dir();
     let d = dir.path();
