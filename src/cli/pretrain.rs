@@ -20,6 +20,7 @@ use rnn_sentiment::limits;
 use rnn_sentiment::lm::checkpoint::{PretrainCheckpoint, PretrainInvocation, PretrainResume};
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
 use rnn_sentiment::lm::info::{LanguageModelFile, PretrainInfo};
+use rnn_sentiment::lm::options::PretrainOptions;
 use rnn_sentiment::lm::sampler::Proposal;
 use rnn_sentiment::lm::trainer::{
     pretrain as run_pretraining, PretrainConfig, PretrainControl, PretrainEpoch, PretrainObserver,
@@ -67,6 +68,9 @@ pub(crate) struct PretrainArgs {
     /// base.json; with --resume: the interrupted run's]
     #[arg(short, long)]
     output: Option<PathBuf>,
+    /// TOML file of pretraining options (see pretrain.example.toml); command-line options win
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Continue an interrupted run from its checkpoint (BASE.ckpt, written on Ctrl-C or
     /// SIGTERM) with the run's own corpus and options; options given again must be the same.
     /// The base model is byte-identical to an uninterrupted run's.
@@ -153,8 +157,9 @@ pub(crate) struct PretrainArgs {
     #[arg(long)]
     text_column: Option<String>,
     /// Stream positions kept in memory; past this the token stream moves to a temporary file
-    #[arg(long, default_value_t = 64 << 20)]
-    memory_tokens: usize,
+    /// [default: 67108864]
+    #[arg(long)]
+    memory_tokens: Option<usize>,
     /// Threads (0: one per core); the model file is the same for any value
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -184,12 +189,23 @@ struct PretrainPlan {
     corpus: Vec<PathBuf>,
     output: PathBuf,
     text_column: String,
+    report: Option<PathBuf>,
+    memory_tokens: usize,
+    quiet: bool,
     config: PretrainConfig,
     resume: Option<PretrainResume>,
 }
 
+/// Stream positions kept in memory unless `--memory-tokens` says otherwise.
+const MEMORY_TOKENS: usize = 64 << 20;
+
 impl PretrainArgs {
     fn plan(&self) -> Result<PretrainPlan> {
+        let file = match &self.config {
+            Some(path) => PretrainOptions::load(path)?,
+            None => PretrainOptions::default(),
+        };
+        let options = self.given().or(&file);
         let resume = match &self.resume {
             Some(path) => Some(PretrainCheckpoint::read(path)?),
             None => None,
@@ -209,124 +225,79 @@ impl PretrainArgs {
         }
         Ok(PretrainPlan {
             corpus,
-            output: self
+            output: options
                 .output
                 .clone()
                 .or_else(|| recorded.as_ref().map(|i| i.output.clone()))
                 .unwrap_or_else(|| "base.json".into()),
-            text_column: self
+            text_column: options
                 .text_column
                 .clone()
                 .or_else(|| recorded.as_ref().map(|i| i.text_column.clone()))
                 .unwrap_or_else(|| "text".into()),
-            config: self.config(base)?,
+            report: options.report.clone(),
+            memory_tokens: options.memory_tokens.unwrap_or(MEMORY_TOKENS),
+            quiet: options.quiet.unwrap_or(false),
+            config: config(&options, base)?,
             resume,
         })
     }
 
-    /// `base` (the defaults, or a resumed run's options) with the options given.
-    fn config(&self, base: PretrainConfig) -> Result<PretrainConfig> {
-        let mut c = base;
-        macro_rules! take {
-            ($($field:ident),*) => { $( if let Some(v) = self.$field { c.$field = v; } )* };
+    /// What the command line sets.
+    fn given(&self) -> PretrainOptions {
+        let flag = |on: bool| on.then_some(true);
+        PretrainOptions {
+            cell: self.cell,
+            embed_dim: self.embed_dim,
+            hidden_dim: self.hidden_dim,
+            layers: self.layers,
+            bidirectional: (self.bidirectional || self.no_bidirectional)
+                .then_some(!self.no_bidirectional),
+            bptt: self.bptt,
+            batch_size: self.batch_size,
+            softmax: self.softmax,
+            samples: self.samples,
+            proposal: self.proposal,
+            lr: self.lr,
+            clip_norm: self.clip_norm,
+            dropout: self.dropout,
+            embed_dropout: self.embed_dropout,
+            epochs: self.epochs,
+            patience: self.patience,
+            valid_split: self.valid_split,
+            min_count: self.min_count,
+            max_vocab: self.max_vocab,
+            seed: self.seed,
+            dense_updates: flag(self.dense_updates),
+            tie_weights: flag(self.tie_weights),
+            embeddings: self.embeddings.clone(),
+            text_column: self.text_column.clone(),
+            memory_tokens: self.memory_tokens,
+            output: self.output.clone(),
+            report: self.report.clone(),
+            quiet: flag(self.quiet),
         }
-        take!(
-            cell,
-            embed_dim,
-            hidden_dim,
-            layers,
-            bptt,
-            batch_size,
-            softmax,
-            samples,
-            proposal,
-            lr,
-            clip_norm,
-            dropout,
-            embed_dropout,
-            epochs,
-            patience,
-            valid_split,
-            min_count,
-            max_vocab,
-            seed
-        );
-        if self.bidirectional || self.no_bidirectional {
-            c.bidirectional = !self.no_bidirectional;
-        }
-        c.dense_updates |= self.dense_updates;
-        c.tie_weights |= self.tie_weights;
-        if let Some(path) = &self.embeddings {
-            let dim = embeddings::peek_dim(path)?;
-            match self.embed_dim {
-                Some(asked) if asked != dim => bail!(
-                    "--embed-dim {asked} contradicts --embeddings {}, whose vectors have {dim} \
-                     values per word: leave --embed-dim out (E is then {dim}), or give vectors \
-                     of dimension {asked}",
-                    path.display()
-                ),
-                _ => c.embed_dim = dim,
-            }
-            c.embeddings = Some(path.clone());
-        }
-        check(&c)?;
-        Ok(c)
     }
 }
 
-/// Every size and rate against its limits, before anything is read.
-fn check(c: &PretrainConfig) -> Result<()> {
-    let sizes = [
-        ("--embed-dim", c.embed_dim, limits::MAX_DIM),
-        ("--hidden-dim", c.hidden_dim, limits::MAX_DIM),
-        ("--layers", c.layers, limits::MAX_LAYERS),
-        ("--bptt", c.bptt, limits::MAX_LEN),
-        ("--batch-size", c.batch_size, limits::MAX_BATCH),
-        ("--samples", c.samples, limits::MAX_VOCAB),
-        ("--epochs", c.epochs, limits::MAX_EPOCHS),
-        ("--max-vocab", c.max_vocab, limits::MAX_VOCAB),
-    ];
-    for (option, value, most) in sizes {
-        if value == 0 || value > most {
-            bail!("invalid value for {option}: {value} is outside 1..={most}");
+/// `base` (the defaults, or a resumed run's options) with the options given; with word
+/// vectors and no size asked for, E is the vectors'.
+fn config(options: &PretrainOptions, base: PretrainConfig) -> Result<PretrainConfig> {
+    let mut c = options.over(base);
+    if let Some(path) = &options.embeddings {
+        let dim = embeddings::peek_dim(path)?;
+        match options.embed_dim {
+            Some(asked) if asked != dim => bail!(
+                "--embed-dim {asked} contradicts --embeddings {}, whose vectors have {dim} \
+                 values per word: leave --embed-dim out (E is then {dim}), or give vectors \
+                 of dimension {asked}",
+                path.display()
+            ),
+            _ => c.embed_dim = dim,
         }
     }
-    if c.max_vocab < 3 {
-        bail!("invalid value for --max-vocab: {} leaves no room for a word besides <pad>, <unk> and </s>", c.max_vocab);
-    }
-    for (option, p) in [
-        ("--dropout", c.dropout),
-        ("--embed-dropout", c.embed_dropout),
-        ("--valid-split", c.valid_split),
-    ] {
-        if !(0.0..1.0).contains(&p) {
-            bail!("invalid value for {option}: {p} must be at least 0 and below 1");
-        }
-    }
-    if c.tie_weights && c.embed_dim != c.hidden_dim {
-        bail!(
-            "--tie-weights needs the embedding and the hidden state to have one size, but \
-             --embed-dim is {} and --hidden-dim {}: give --hidden-dim {}{}",
-            c.embed_dim,
-            c.hidden_dim,
-            c.embed_dim,
-            if c.embeddings.is_some() {
-                " (E is the --embeddings vectors' dimension)"
-            } else {
-                ", or leave --tie-weights out"
-            }
-        );
-    }
-    if !(c.lr.is_finite() && c.lr > 0.0) {
-        bail!("invalid value for --lr: {} must be a positive rate", c.lr);
-    }
-    if !(c.clip_norm.is_finite() && c.clip_norm >= 0.0) {
-        bail!(
-            "invalid value for --clip-norm: {} must be at least 0",
-            c.clip_norm
-        );
-    }
-    Ok(())
+    c.validate()?;
+    Ok(c)
 }
 
 /// Checks the files before any work: corpus files exist and are not models, the output is
@@ -343,6 +314,7 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
             .as_deref()
             .map(|p| Use::input("checkpoint to resume", p)),
     );
+    uses.extend(args.config.as_deref().map(|p| Use::input("config file", p)));
     uses.extend(
         plan.config
             .embeddings
@@ -351,10 +323,10 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
     );
     uses.push(Use::output("model file", &plan.output));
     uses.push(Use::output("checkpoint", &checkpoint));
-    let report_files = report_paths(args.report.as_deref(), &report::TRAINING_FILES);
+    let report_files = report_paths(plan.report.as_deref(), &report::TRAINING_FILES);
     uses.extend(report_files.iter().map(|p| Use::output("report file", p)));
     uses.extend(
-        args.report
+        plan.report
             .as_deref()
             .map(|d| Use::output("report directory", d)),
     );
@@ -368,7 +340,7 @@ fn check_files(args: &PretrainArgs, plan: &PretrainPlan) -> Result<()> {
     )?;
     files::check_output(&plan.output, "model file")?;
     files::check_output(&checkpoint, "checkpoint")?;
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &plan.report {
         report::check_dir(dir, &report::TRAINING_FILES)?;
     }
     for path in &plan.corpus {
@@ -395,7 +367,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
         .num_threads(threads)
         .build_global();
     check_files(&args, &plan)?;
-    let corpus = read_corpus(&args, &plan)?;
+    let corpus = read_corpus(&plan)?;
     if corpus.vocab.len() <= 3 || corpus.positions() < 2 * config.batch_size as u64 {
         bail!(
             "the corpus ({}) has {} texts and {} tokens: too little to pretrain on (at least {} \
@@ -407,7 +379,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
             config.batch_size
         );
     }
-    if !args.quiet {
+    if !plan.quiet {
         note!(
             "pretraining {} on {} texts, {} stream positions, vocabulary {}{}",
             config.cell.name(),
@@ -423,7 +395,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
     }
     let start = Instant::now();
     let stop = install_signal_handlers()?;
-    let mut observer = Bar::new(args.quiet, stop.clone());
+    let mut observer = Bar::new(plan.quiet, stop.clone());
     let control = PretrainControl {
         stop: Some(&stop),
         resume: plan.resume.take(),
@@ -436,7 +408,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
     };
     let seconds = start.elapsed().as_secs_f64();
     let info = pretrain_info(&plan, &config, &corpus, &trained);
-    if let (Some(vectors), false) = (&info.embeddings, args.quiet) {
+    if let (Some(vectors), false) = (&info.embeddings, plan.quiet) {
         note!(
             "word vectors from {}: {} of the {} vocabulary words ({:.1}% of stream positions)",
             vectors.path.display(),
@@ -461,7 +433,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
     }
     let tokens_per_s =
         file.info.train_positions as f64 * file.info.epochs_run as f64 / seconds.max(1e-9);
-    if let Some(dir) = &args.report {
+    if let Some(dir) = &plan.report {
         let run = PretrainingRun {
             file: &file,
             model_path: &plan.output,
@@ -471,7 +443,7 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
             tokens_per_s,
             threads,
         };
-        write_report(&report::pretraining::render(&run)?, dir, args.quiet)?;
+        write_report(&report::pretraining::render(&run)?, dir, plan.quiet)?;
     }
     summary(
         &args,
@@ -515,9 +487,9 @@ fn list(paths: &[PathBuf]) -> String {
 }
 
 /// Reads every corpus file into one stream, text by text.
-fn read_corpus(args: &PretrainArgs, plan: &PretrainPlan) -> Result<Corpus> {
+fn read_corpus(plan: &PretrainPlan) -> Result<Corpus> {
     let tokenizer = Tokenizer::new(plan.config.tokenizer.clone());
-    let mut builder = CorpusBuilder::new(tokenizer, args.memory_tokens);
+    let mut builder = CorpusBuilder::new(tokenizer, plan.memory_tokens);
     for path in &plan.corpus {
         let size = std::fs::metadata(path)?.len();
         if size > limits::MAX_DATA_BYTES {
@@ -609,10 +581,10 @@ fn summary(
             "threads": threads,
             "embeddings": info.embeddings,
             "history": info.history,
-            "report": args.report.as_ref().map(|d| d.join("report.html")),
+            "report": plan.report.as_ref().map(|d| d.join("report.html")),
         });
         say!("{value}");
-    } else if !args.quiet {
+    } else if !plan.quiet {
         note!(
             "saved {} ({} {}, vocabulary {}, {parameters} parameters): best epoch {} of {}, validation perplexity {}; {seconds:.1}s, {tokens_per_s:.0} tokens/s per direction",
             plan.output.display(),

@@ -35,30 +35,8 @@ impl ConfigFile {
 
     /// Parses TOML text and checks every key and value.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
-        // toml's message spans several lines with a source excerpt; keep it, trimmed.
-        let toml_message = |e: toml::de::Error| e.to_string().trim_end().to_string();
-        let table: toml::Table = toml::from_str(text).map_err(toml_message)?;
-        if let Some(message) = unknown_key_message(text, &table) {
-            return Err(message);
-        }
-        // A bad value is the file's fault even if the command line would override it: name
-        // the key and its line rather than an option the user never typed.
-        let located = |key: &str, message: String| {
-            let location = key_line(text, key).map_or(String::new(), |l| format!("line {l}: "));
-            format!("{location}invalid value for {key}: {message}")
-        };
-        // JSON, the medium of the merge, has no NaN or infinity: refuse them here, by name.
-        for (key, value) in &table {
-            if let toml::Value::Float(x) = value {
-                if !x.is_finite() {
-                    return Err(located(key, format!("{x} is not a finite number")));
-                }
-            }
-        }
-        let values = match serde_json::to_value(&table) {
-            Ok(Value::Object(values)) => values,
-            _ => return Err("not a table of keys and values".into()),
-        };
+        let values = parse_table(text, TrainOptions::keys(), "config.example.toml")?;
+        let located = |key: &str, message: String| located(text, key, message);
         let file = Self { values };
         let options = TrainOptions::default()
             .with(file.values())
@@ -109,9 +87,49 @@ impl ConfigFile {
     }
 }
 
+/// Reads a config file's TOML `text` as JSON values by key, refusing a key not in `keys`
+/// (suggesting the closest, and `example`, the file that lists them all) and a float that
+/// is not finite. The one reader of every command's config file.
+pub(crate) fn parse_table(
+    text: &str,
+    keys: &[&str],
+    example: &str,
+) -> std::result::Result<Map<String, Value>, String> {
+    // toml's message spans several lines with a source excerpt; keep it, trimmed.
+    let toml_message = |e: toml::de::Error| e.to_string().trim_end().to_string();
+    let table: toml::Table = toml::from_str(text).map_err(toml_message)?;
+    if let Some(message) = unknown_key_message(text, &table, keys, example) {
+        return Err(message);
+    }
+    // JSON, the medium of the merge, has no NaN or infinity: refuse them here, by name.
+    for (key, value) in &table {
+        if let toml::Value::Float(x) = value {
+            if !x.is_finite() {
+                return Err(located(text, key, format!("{x} is not a finite number")));
+            }
+        }
+    }
+    match serde_json::to_value(&table) {
+        Ok(Value::Object(values)) => Ok(values),
+        _ => Err("not a table of keys and values".into()),
+    }
+}
+
+/// `message` about the value of `key`, prefixed by the line of `text` that sets it. A bad
+/// value is the file's fault even if the command line would override it: name the key and
+/// its line rather than an option the user never typed.
+pub(crate) fn located(text: &str, key: &str, message: String) -> String {
+    let location = key_line(text, key).map_or(String::new(), |l| format!("line {l}: "));
+    format!("{location}invalid value for {key}: {message}")
+}
+
 /// The message for the first unknown key of `table` (in file order), if there is one.
-fn unknown_key_message(text: &str, table: &toml::Table) -> Option<String> {
-    let keys = TrainOptions::keys();
+fn unknown_key_message(
+    text: &str,
+    table: &toml::Table,
+    keys: &[&str],
+    example: &str,
+) -> Option<String> {
     let unknown: std::collections::BTreeSet<&str> = table
         .keys()
         .map(String::as_str)
@@ -141,7 +159,7 @@ fn unknown_key_message(text: &str, table: &toml::Table) -> Option<String> {
     Some(match closest(key, keys) {
         Some(best) => format!(
             "{location}unknown key `{key}`{hint}; did you mean `{best}`?{more} \
-             (config.example.toml lists every key)"
+             ({example} lists every key)"
         ),
         None => format!(
             "{location}unknown key `{key}`{hint}{more}; the keys are {}",

@@ -18,6 +18,8 @@ mod options;
 
 use crate::text::TokenizerConfig;
 pub use file::ConfigFile;
+pub(crate) use file::{located, parse_table};
+pub(crate) use options::field_names;
 pub use options::{ClassWeight, Delimiter, ForgetBias, TrainOptions};
 
 /// The recurrent cell, as in `torch.nn`.

@@ -449,7 +449,7 @@ impl TrainOptions {
 
 /// The field names serde uses for struct `T`, captured from `deserialize_struct` so that the
 /// list can never drift from the struct.
-fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+pub(crate) fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     use serde::de::{self, Visitor};
     struct Capture<'a>(&'a mut &'static [&'static str]);
     impl<'de> de::Deserializer<'de> for Capture<'_> {

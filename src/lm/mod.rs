@@ -9,6 +9,7 @@
 //! - [`head`]: the decoder over the vocabulary, full and sampled softmax losses;
 //! - [`sampler`]: the negative sampler of the sampled softmax;
 //! - [`objective`]: a step's mean loss and gradients, and validation likelihood;
+//! - [`options`]: what the command line and a config file set, and the limits on it;
 //! - [`trainer`]: epochs, shards, Adam, validation perplexity and early stopping;
 //! - [`checkpoint`]: the state an interrupted run continues from;
 //! - [`info`]: what the model file records of a pretraining run;
@@ -20,6 +21,7 @@ pub mod head;
 pub mod info;
 pub mod model;
 pub mod objective;
+pub mod options;
 pub mod sampler;
 pub mod store;
 pub mod stream;

@@ -437,3 +437,70 @@ fn pretrain_starts_from_word_vectors_and_records_them() {
     );
     assert!(!d.join("other.json").exists());
 }
+
+#[test]
+fn pretrain_example_config_lists_every_key_with_its_default() {
+    use rnn_sentiment::lm::options::PretrainOptions;
+    use rnn_sentiment::lm::trainer::PretrainConfig;
+    let path = repo_file("pretrain.example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let options = PretrainOptions::load(&path).unwrap();
+    assert_eq!(
+        options.over(PretrainConfig::default()),
+        PretrainConfig::default()
+    );
+    for key in PretrainOptions::keys() {
+        assert!(
+            text.contains(&format!("\n{key} =")) || text.contains(&format!("\n# {key} =")),
+            "pretrain.example.toml lacks {key}"
+        );
+    }
+    // The file's other values are the command's defaults: the same base, byte for byte, in
+    // the file's output name.
+    let dir = temp_dir();
+    let d = dir.path();
+    let (plain, _) = pretrain(d, "plain.json", &[]);
+    let (code, _, stderr) = run(bin(d)
+        .args(["pretrain", "--json", "--config"])
+        .arg(&path)
+        .args(SMALL)
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(std::fs::read(d.join("base.json")).unwrap() == std::fs::read(plain).unwrap());
+}
+
+#[test]
+fn a_pretrain_config_file_sets_options_the_command_line_overrides() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let config = write(
+        d,
+        "lm.toml",
+        "epochs = 1\ncell = \"gru\"\nvalid_split = 0.05\nreport = \"rep\"\n",
+    );
+    // SMALL gives --epochs 2 on the command line.
+    let (base, summary) = pretrain(d, "base.json", &["--config", "lm.toml", "--cell", "rnn"]);
+    assert_eq!(summary["epochs_run"], 2);
+    let options = &json_file(&base)["pretraining"]["options"];
+    assert_eq!(options["cell"], "rnn");
+    assert_eq!(options["valid_split"], 0.05);
+    assert!(d.join("rep/report.html").is_file());
+    let before = std::fs::read(&config).unwrap();
+    // A bad value names the file, its line and the key; nothing is written.
+    write(d, "bad.toml", "epochs = 1\nsamples = 0\n");
+    let (code, _, stderr) = run(bin(d)
+        .args(["pretrain", "--config", "bad.toml", "-o", "x.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("bad.toml") && stderr.contains("line 2: invalid value for samples"),
+        "{stderr}"
+    );
+    assert!(!d.join("x.json").exists());
+    // The config file is an input: refused as the output.
+    let (code, _, stderr) = run(bin(d)
+        .args(["pretrain", "--config", "lm.toml", "-o", "lm.toml"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(std::fs::read(&config).unwrap(), before);
+}
