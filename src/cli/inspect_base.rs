@@ -56,7 +56,12 @@ pub(crate) fn inspect_language_model(
         "architecture {}",
         super::inspect::architecture(c).replace(", pooling max", "")
     );
-    say!("parameters   {parameters} (the decoder over the vocabulary included)");
+    let decoder = if file.model.tied {
+        "the decoder over the vocabulary included, its weight tied to the embedding"
+    } else {
+        "the decoder over the vocabulary included"
+    };
+    say!("parameters   {parameters} ({decoder})");
     say!("vocabulary   {} entries", file.vocab.len());
     say!(
         "tokenizer    lowercase {}, punctuation {}, strip_html {}, max_len {} ({})",

@@ -323,7 +323,11 @@ fn tied_weights_share_one_table_that_fine_tuning_starts_from() {
     assert!(summary["valid_perplexity"].as_f64().unwrap().is_finite());
     let (code, text, stderr) = run(bin(d).args(["inspect", "-m"]).arg(&tied));
     assert_eq!(code, 0, "{stderr}");
-    assert!(text.contains("language model"), "{text}");
+    assert!(
+        text.contains(&format!("parameters   {}", summary["parameters"]))
+            && text.contains("tied to the embedding"),
+        "{text}"
+    );
     fine_tune(d, "tied.json", "tuned.json");
     assert_eq!(
         recurrent_weights(&tied).len(),
