@@ -140,13 +140,14 @@ pub(crate) fn plan_training(
             Some(base)
         }
         None => {
-            refuse_without_init(&options, given)?;
-            // The fine-tuning schedule's defaults do not reach runs without a base (whose
-            // files then stay as they were).
+            // A config file may list the fine-tuning keys (config.example.toml does); they
+            // apply only with a base. Asked for on the command line, they are a mistake.
+            refuse_without_init(&options, typed)?;
+            // The fine-tuning options do not reach runs without a base (whose files then stay
+            // as they were).
             options.unfreeze_epochs = 0;
-            if !given("init_lr_scale") {
-                options.init_lr_scale = 1.0;
-            }
+            options.init_lr_scale = 1.0;
+            options.extend_vocab = false;
             None
         }
     };
@@ -168,12 +169,19 @@ pub(crate) fn plan_training(
 }
 
 /// The options that only mean something with `--init`, refused without it.
-fn refuse_without_init(options: &TrainOptions, given: impl Fn(&str) -> bool) -> Result<()> {
+fn refuse_without_init(options: &TrainOptions, typed: impl Fn(&str) -> bool) -> Result<()> {
     let asked = [
-        ("--extend-vocab", options.extend_vocab),
+        (
+            "--extend-vocab",
+            typed("extend_vocab") && options.extend_vocab,
+        ),
         (
             "--unfreeze-epochs",
-            given("unfreeze_epochs") && options.unfreeze_epochs > 0,
+            typed("unfreeze_epochs") && options.unfreeze_epochs > 0,
+        ),
+        (
+            "--init-lr-scale",
+            typed("init_lr_scale") && options.init_lr_scale != 1.0,
         ),
     ];
     if let Some((option, _)) = asked.iter().find(|(_, on)| *on) {

@@ -1442,6 +1442,17 @@ fn bad_corpora_and_bases_name_the_file_and_what_to_do() {
             "leave --unfreeze-epochs out",
         ],
     );
+    cases.fails(
+        "--init-lr-scale without --init",
+        bin(d)
+            .args(["train", "-q", "-o", "new.json", "--init-lr-scale", "0.5"])
+            .arg(sample_train()),
+        &[
+            "--init-lr-scale",
+            "needs --init",
+            "leave --init-lr-scale out",
+        ],
+    );
     let vectors = write(d, "vectors.txt", "good 0.1 0.2 0.3\nbad 0.3 0.2 0.1\n");
     cases.fails(
         "--init with --embeddings of another size",

@@ -320,6 +320,27 @@ fn config_example_documents_every_key_with_its_default() {
     }
 }
 
+/// The example file trains as its header says, to the model the defaults give: its
+/// fine-tuning keys (set to their defaults) do not make a run without --init an error.
+#[test]
+fn training_with_config_example_gives_the_default_model() {
+    let dir = temp_dir();
+    let d = dir.path();
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--epochs", "1", "--config"])
+        .arg(repo_file("config.example.toml"))
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(bin(d)
+        .args(["train", "-q", "--epochs", "1", "-o", "plain.json"])
+        .arg(sample("train.csv")));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        std::fs::read(d.join("model.json")).unwrap()
+            == std::fs::read(d.join("plain.json")).unwrap()
+    );
+}
+
 #[test]
 fn help_shows_defaults() {
     let dir = temp_dir();
