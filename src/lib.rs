@@ -16,6 +16,7 @@
 //! The library never prints; the binary (`src/cli.rs`) does.
 
 pub mod batch;
+pub mod checkpointing;
 pub mod config;
 pub mod data;
 pub mod embeddings;

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 
 pub mod gzip;
+pub mod json;
 
 /// What a file is to a command, in messages: "model file", "checkpoint", "data file", ...
 pub type Role = &'static str;

@@ -9,18 +9,19 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::corpus::Corpus;
+use super::info::{PretrainEpoch, StepLoss};
 use super::model::States;
+use super::options::PretrainConfig;
 use super::stream::Source;
-use super::trainer::{PretrainConfig, PretrainEpoch, StepLoss};
+use crate::checkpointing::{check_tensors, first_difference, write_checkpoint};
 use crate::error::{Error, Result};
 use crate::model::params::{Params, Tensor};
 use crate::model::recurrent::State;
 use crate::optim::Optimizer;
 use crate::rng::{Rng, RngState};
-use crate::train::{check_tensors, first_difference, write_checkpoint};
 
 /// The format tag of a pretraining checkpoint (a classifier's is
-/// [`crate::train::CHECKPOINT_FORMAT`]).
+/// `rnn-sentiment-checkpoint`).
 pub const PRETRAIN_CHECKPOINT_FORMAT: &str = "rnn-sentiment-pretrain-checkpoint";
 /// The version this build writes.
 pub const PRETRAIN_CHECKPOINT_VERSION: u64 = 1;
@@ -161,7 +162,7 @@ impl PretrainCheckpoint {
     /// Reads a checkpoint file; its contents are checked when pretraining resumes from it.
     pub fn read(path: &Path) -> Result<PretrainResume> {
         let bytes =
-            crate::model_file::read_file(path, crate::limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
+            crate::files::json::read_file(path, crate::limits::MAX_CHECKPOINT_BYTES, "checkpoint")?;
         let checkpoint = serde_json::from_slice(&bytes).map_err(|e| Error::Checkpoint {
             path: path.to_path_buf(),
             message: format!(

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::LanguageModel;
-use super::trainer::{PretrainConfig, PretrainEpoch};
+use super::options::PretrainConfig;
 use crate::text::{Tokenizer, Vocab};
 use crate::training_info::PretrainedInfo;
 
@@ -66,4 +66,22 @@ impl LanguageModelFile {
             .find(|r| r.epoch == info.best_epoch)
             .and_then(|r| r.valid_perplexity)
     }
+}
+
+/// One epoch of pretraining, as recorded in the model file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PretrainEpoch {
+    pub epoch: usize,
+    /// Mean training loss (of the training softmax: sampled or full).
+    pub train_loss: f64,
+    /// Validation perplexity, exact (full softmax); `None` without validation positions.
+    pub valid_perplexity: Option<f64>,
+    pub lr: f64,
+}
+
+/// The training loss of one step, `step` counted over the whole run (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepLoss {
+    pub step: usize,
+    pub loss: f64,
 }

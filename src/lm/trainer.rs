@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::s;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use super::checkpoint::{
     corpus_fingerprint, states_to_tensors, EpochStart, PretrainCheckpoint, PretrainResume,
@@ -27,16 +26,17 @@ use super::checkpoint::{
 };
 use super::corpus::{Corpus, Part};
 use super::head::Candidates;
+use super::info::{PretrainEpoch, StepLoss};
 use super::model::{Chunk, Dropouts, LanguageModel, States};
 use super::objective::{loss_and_grads, nll, Softmax};
-use super::sampler::{Proposal, Sampler};
+use super::options::{PretrainConfig, SoftmaxKind};
+use super::sampler::Sampler;
 use super::stream::{Reversed, Rows, Source};
-use crate::config::{CellKind, ModelConfig, OptimizerKind};
+use crate::config::OptimizerKind;
 use crate::error::Result;
 use crate::model::params::Params;
 use crate::optim::{clip_to_norm, reduce_shards, zero_grad_rows, Optimizer, Rows as OptimRows};
 use crate::rng::Rng;
-use crate::text::TokenizerConfig;
 
 /// Rows per shard of a step.
 pub const SHARD_ROWS: usize = 16;
@@ -46,125 +46,6 @@ mod streams {
     pub const INIT: u64 = 11;
     pub const DROPOUT: u64 = 12;
     pub const SAMPLES: u64 = 13;
-}
-
-/// Which softmax trains the decoder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum SoftmaxKind {
-    /// Over the target and `samples` drawn ids (fast for large vocabularies).
-    Sampled,
-    /// Over the whole vocabulary (exact; for small vocabularies).
-    Full,
-}
-
-/// Every option of `pretrain`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PretrainConfig {
-    pub cell: CellKind,
-    pub embed_dim: usize,
-    pub hidden_dim: usize,
-    pub layers: usize,
-    pub bidirectional: bool,
-    pub forget_bias: Option<f64>,
-    pub embed_init: f64,
-    pub embed_dropout: f64,
-    /// Between layers and before the decoder.
-    pub dropout: f64,
-    pub tokenizer: TokenizerConfig,
-    pub min_count: usize,
-    pub max_vocab: usize,
-    /// T: steps of backpropagation through time per chunk.
-    pub bptt: usize,
-    /// B: rows of the stream read side by side.
-    pub batch_size: usize,
-    pub softmax: SoftmaxKind,
-    /// S: candidates drawn per step for the sampled softmax.
-    pub samples: usize,
-    pub proposal: Proposal,
-    pub lr: f64,
-    pub weight_decay: f64,
-    pub clip_norm: f64,
-    pub epochs: usize,
-    pub patience: usize,
-    /// Fraction of the corpus's stream (its end) held out for validation perplexity.
-    pub valid_split: f64,
-    pub seed: u64,
-    /// Step every row of both tables (dense Adam) instead of the touched rows (lazy Adam).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub dense_updates: bool,
-    /// Word vectors (`--embeddings`, the text format `train` reads) for the embedding rows of
-    /// the words they have; not written when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub embeddings: Option<std::path::PathBuf>,
-    /// The decoder's weight is the embedding (Press and Wolf 2017; needs E = H): one (V, E)
-    /// table learns from both ends; not written when off.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub tie_weights: bool,
-}
-
-impl Default for PretrainConfig {
-    fn default() -> Self {
-        let train = crate::config::TrainConfig::default();
-        Self {
-            cell: train.cell,
-            embed_dim: train.embed_dim,
-            hidden_dim: train.hidden_dim,
-            layers: train.layers,
-            bidirectional: train.bidirectional,
-            forget_bias: train.forget_bias,
-            embed_init: train.embed_init,
-            embed_dropout: 0.1,
-            dropout: 0.2,
-            tokenizer: train.tokenizer,
-            min_count: train.min_count,
-            max_vocab: train.max_vocab,
-            bptt: 35,
-            batch_size: 32,
-            softmax: SoftmaxKind::Sampled,
-            samples: 512,
-            proposal: Proposal::Unigram,
-            lr: train.lr,
-            weight_decay: 0.0,
-            clip_norm: train.clip_norm,
-            epochs: 1,
-            patience: 2,
-            valid_split: 0.02,
-            seed: train.seed,
-            dense_updates: false,
-            embeddings: None,
-            tie_weights: false,
-        }
-    }
-}
-
-impl PretrainConfig {
-    /// The network's configuration for a vocabulary of `vocab_size` entries: the classifier's
-    /// fields, which `train --init` takes over.
-    pub fn model_config(&self, vocab_size: usize) -> ModelConfig {
-        crate::config::TrainConfig {
-            cell: self.cell,
-            embed_dim: self.embed_dim,
-            hidden_dim: self.hidden_dim,
-            layers: self.layers,
-            bidirectional: self.bidirectional,
-            forget_bias: self.forget_bias,
-            ..crate::config::TrainConfig::default()
-        }
-        .model_config(vocab_size)
-    }
-}
-
-/// One epoch of pretraining, as recorded in the model file.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PretrainEpoch {
-    pub epoch: usize,
-    /// Mean training loss (of the training softmax: sampled or full).
-    pub train_loss: f64,
-    /// Validation perplexity, exact (full softmax); `None` without validation positions.
-    pub valid_perplexity: Option<f64>,
-    pub lr: f64,
 }
 
 /// A step's progress, for a progress bar.
@@ -197,13 +78,6 @@ pub struct Pretrained {
     pub step_losses: Vec<StepLoss>,
     /// What `--embeddings` gave the embedding, if given.
     pub vectors: Option<crate::training_info::PretrainedInfo>,
-}
-
-/// The training loss of one step, `step` counted over the whole run (1-based).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepLoss {
-    pub step: usize,
-    pub loss: f64,
 }
 
 /// Step losses a run samples at most: every `ceil(steps / STEP_LOSS_POINTS)`-th step's.

@@ -4,7 +4,7 @@
 //! fine-tuning". Words the file lacks keep the usual initialisation.
 
 use super::corpus::Corpus;
-use super::trainer::PretrainConfig;
+use super::options::PretrainConfig;
 use crate::embeddings::{self, EmbeddingsOptions};
 use crate::error::Result;
 use crate::model::params::Tensor;

@@ -10,7 +10,7 @@ use super::training::{architecture, epoch_chart, epoch_series, options_table, sp
 use super::{figure, key_values, CsvText, Page, Report};
 use crate::error::{Error, Result};
 use crate::lm::info::LanguageModelFile;
-use crate::lm::trainer::{PretrainEpoch, StepLoss};
+use crate::lm::info::{PretrainEpoch, StepLoss};
 
 /// Everything the pretraining report shows.
 pub struct PretrainingRun<'a> {

@@ -163,7 +163,7 @@ impl Epoch for EpochRecord {
     }
 }
 
-impl Epoch for crate::lm::trainer::PretrainEpoch {
+impl Epoch for crate::lm::info::PretrainEpoch {
     fn epoch(&self) -> usize {
         self.epoch
     }

@@ -1,6 +1,5 @@
 //! `train --init`: what a run takes from a base model, and how it takes it.
 
-use super::trainer::Encoded;
 use crate::config::TrainConfig;
 use crate::data::Example;
 use crate::error::{Error, Result};
@@ -64,24 +63,6 @@ pub(super) fn run_vocab(
         config.min_count,
         config.max_vocab,
     )
-}
-
-/// Encodes both splits with a given vocabulary (a base model's).
-pub(super) fn encode_with(
-    vocab: Vocab,
-    tokenizer: &Tokenizer,
-    train: &[Example],
-    valid: &[Example],
-) -> (Vocab, Encoded, Encoded) {
-    let encoded = |rows: &[Example]| Encoded {
-        ids: rows
-            .iter()
-            .map(|e| vocab.encode(&tokenizer.tokenize(&e.text)))
-            .collect(),
-        labels: rows.iter().map(|e| e.label).collect(),
-    };
-    let (train, valid) = (encoded(train), encoded(valid));
-    (vocab, train, valid)
 }
 
 /// Replaces the fresh recurrent weights by the base's (same shapes), and the fresh embedding's

@@ -15,15 +15,14 @@ use crate::training_info::{EpochRecord, PretrainedInfo};
 mod checkpoint;
 mod early_stopping;
 mod embedding;
+mod encode;
 mod init;
 mod shards;
 mod trainer;
 mod unfreeze;
 
-pub(crate) use checkpoint::{check_tensors, first_difference, write_checkpoint};
-pub use checkpoint::{
-    checkpoint_path, Checkpoint, Invocation, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION,
-};
+pub use crate::checkpointing::checkpoint_path;
+pub use checkpoint::{Checkpoint, Invocation, Resume, CHECKPOINT_FORMAT, CHECKPOINT_VERSION};
 
 /// Independent random streams of one seed.
 pub use init::Init;

@@ -15,6 +15,7 @@ use super::checkpoint::{
 };
 use super::early_stopping::EarlyStopping;
 use super::embedding::EmbeddingUpdates;
+use super::encode::{encode, encode_with, Encoded};
 use super::shards::{shard_step, ShardOutcome, ShardSettings};
 use super::unfreeze::Unfreezing;
 use super::{
@@ -32,14 +33,8 @@ use crate::model::Classifier;
 use crate::optim::Optimizer;
 use crate::rng::{Rng, RngState};
 use crate::sentiment::{logits_batched, SentimentModel, INFERENCE_BATCH};
-use crate::text::{TokenCounts, Tokenizer, Vocab, UNK_ID};
+use crate::text::{Tokenizer, Vocab, UNK_ID};
 use crate::training_info::{EpochRecord, PretrainedInfo, TrainingInfo};
-
-/// A split's texts as vocabulary ids, and their labels (class indices).
-pub(super) struct Encoded {
-    pub(super) ids: Vec<Vec<u32>>,
-    pub(super) labels: Vec<usize>,
-}
 
 /// An epoch's running sums: loss (times rows), correct predictions, rows and tokens.
 #[derive(Clone, Copy, Debug, Default)]
@@ -109,42 +104,6 @@ pub(super) struct Trainer<'a> {
     start: Start,
     started: Instant,
     step_seconds: f64,
-}
-
-/// Builds the vocabulary from the training texts and encodes both splits. Texts are kept as
-/// token indices while counting, then mapped to vocabulary ids in place: no token is held as
-/// a string beyond its own text (see [`TokenCounts`]).
-fn encode(
-    config: &TrainConfig,
-    tokenizer: &Tokenizer,
-    train: &[Example],
-    valid: &[Example],
-) -> (Vocab, Encoded, Encoded) {
-    let mut counts = TokenCounts::default();
-    let mut train_ids: Vec<Vec<u32>> = train
-        .iter()
-        .map(|e| counts.add(tokenizer.tokenize(&e.text)))
-        .collect();
-    let (vocab, ids) = Vocab::from_counts(&counts, config.min_count, config.max_vocab);
-    drop(counts);
-    for text in &mut train_ids {
-        text.iter_mut()
-            .for_each(|k| *k = ids.get(*k as usize).copied().unwrap_or(UNK_ID));
-    }
-    let valid_ids = valid
-        .iter()
-        .map(|e| vocab.encode(&tokenizer.tokenize(&e.text)))
-        .collect();
-    let labels = |rows: &[Example]| rows.iter().map(|e| e.label).collect();
-    let train = Encoded {
-        ids: train_ids,
-        labels: labels(train),
-    };
-    let valid = Encoded {
-        ids: valid_ids,
-        labels: labels(valid),
-    };
-    (vocab, train, valid)
 }
 
 /// Checks that every label is a class of the run: below the number of class names, or for
@@ -228,7 +187,7 @@ impl<'a> Trainer<'a> {
         let (vocab, train_set, valid_set) = match init {
             Some(base) => {
                 let vocab = super::init::run_vocab(base, config, &tokenizer, train);
-                super::init::encode_with(vocab, &tokenizer, train, valid)
+                encode_with(vocab, &tokenizer, train, valid)
             }
             None => encode(config, &tokenizer, train, valid),
         };

@@ -444,8 +444,8 @@ fn pretrain_starts_from_word_vectors_and_records_them() {
 
 #[test]
 fn pretrain_example_config_lists_every_key_with_its_default() {
+    use rnn_sentiment::lm::options::PretrainConfig;
     use rnn_sentiment::lm::options::PretrainOptions;
-    use rnn_sentiment::lm::trainer::PretrainConfig;
     let path = repo_file("pretrain.example.toml");
     let text = std::fs::read_to_string(&path).unwrap();
     let options = PretrainOptions::load(&path).unwrap();

@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rnn_sentiment::data::{read_labeled, CsvOptions};
 use rnn_sentiment::lm::checkpoint::{PretrainCheckpoint, PretrainResume};
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
+use rnn_sentiment::lm::options::PretrainConfig;
 use rnn_sentiment::lm::trainer::{
-    pretrain, PretrainConfig, PretrainControl, PretrainObserver, PretrainOutcome, Pretrained,
-    StepProgress,
+    pretrain, PretrainControl, PretrainObserver, PretrainOutcome, Pretrained, StepProgress,
 };
 use rnn_sentiment::text::Tokenizer;
 
