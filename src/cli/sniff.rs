@@ -48,6 +48,13 @@ fn reject_checkpoint_as_model(path: &Path) -> Result<()> {
              `rnn-sentiment inspect -m {shown}`",
             shown = path.display()
         ),
+        Some(start) if is_pretrain_checkpoint(&start.bytes) => bail!(
+            "{shown} is a pretraining checkpoint (an interrupted `pretrain`), not a model; \
+             continue the run with `rnn-sentiment pretrain --resume {shown}`, then fine-tune \
+             the base it writes with `rnn-sentiment train --init BASE DATA`; `rnn-sentiment \
+             inspect -m {shown}` shows what it holds",
+            shown = path.display()
+        ),
         _ => Ok(()),
     }
 }

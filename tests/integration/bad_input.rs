@@ -1404,6 +1404,35 @@ fn bad_corpora_and_bases_name_the_file_and_what_to_do() {
         &mut init(&checkpoint),
         &["m.json.ckpt", "checkpoint", "--resume"],
     );
+    let lm_checkpoint = write(
+        d,
+        "base.json.ckpt",
+        r#"{"format":"rnn-sentiment-pretrain-checkpoint","version":1}"#,
+    );
+    cases.fails(
+        "--init with a pretraining checkpoint",
+        &mut init(&lm_checkpoint),
+        &["base.json.ckpt", "pretrain --resume", "train --init BASE"],
+    );
+    for command in [&["predict", "good"][..], &["eval"][..]] {
+        let mut cmd = bin(d);
+        cmd.arg(command[0])
+            .arg("-m")
+            .arg(&lm_checkpoint)
+            .args(&command[1..]);
+        if command[0] == "eval" {
+            cmd.arg(sample_train());
+        }
+        cases.fails(
+            "predict or eval with a pretraining checkpoint",
+            &mut cmd,
+            &[
+                "base.json.ckpt",
+                "pretraining checkpoint",
+                "pretrain --resume",
+            ],
+        );
+    }
     cases.fails(
         "--init with a model of another format version",
         &mut init(&future),
