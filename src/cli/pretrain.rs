@@ -394,6 +394,11 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
             }
         );
     }
+    // Where a resumed run had got to: what it trained before is not this process's speed.
+    let resumed_at = plan
+        .resume
+        .as_ref()
+        .map(|r| (r.checkpoint.epoch as u64 - 1, r.checkpoint.partial.1));
     let start = Instant::now();
     let stop = install_signal_handlers()?;
     let mut observer = Bar::new(plan.quiet, stop.clone());
@@ -432,8 +437,10 @@ pub(crate) fn pretrain(args: PretrainArgs) -> Result<i32> {
             let _ = std::fs::remove_file(path);
         }
     }
-    let tokens_per_s =
-        file.info.train_positions as f64 * file.info.epochs_run as f64 / seconds.max(1e-9);
+    let per_epoch = file.info.train_positions;
+    let done_before = resumed_at.map_or(0, |(epochs, partial)| epochs * per_epoch + partial);
+    let trained_here = (per_epoch * file.info.epochs_run as u64).saturating_sub(done_before);
+    let tokens_per_s = trained_here as f64 / seconds.max(1e-9);
     if let Some(dir) = &plan.report {
         let run = PretrainingRun {
             file: &file,

@@ -255,10 +255,21 @@ fn an_interrupted_pretrain_resumes_to_the_same_bytes_and_inspect_describes_it() 
         &["base.json.ckpt", "lr is 0.01 in this run but 0.002"],
     );
     // The checkpoint alone continues the run, from another directory and on one thread.
-    let (code, _, stderr) = run(bin(&d.join(".."))
-        .args(["pretrain", "-q", "--threads", "1", "--resume"])
+    let (code, stdout, stderr) = run(bin(&d.join(".."))
+        .args(["pretrain", "-q", "--json", "--threads", "1", "--resume"])
         .arg(&checkpoint));
     assert_eq!(code, 0, "{stderr}");
+    // Its speed counts what this process trained: the last of 3 epochs and part of the
+    // second, not the epoch and the 40 steps before the interruption.
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let here =
+        summary["tokens_per_s"].as_f64().unwrap() * summary["train_seconds"].as_f64().unwrap();
+    let per_epoch = summary["train_positions"].as_f64().unwrap();
+    assert_eq!(summary["epochs_run"], 3);
+    assert!(
+        here > per_epoch && here < 2.0 * per_epoch,
+        "{here} of {per_epoch} per epoch"
+    );
     assert!(
         std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
         "the resumed base model differs from the uninterrupted one"
