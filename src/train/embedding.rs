@@ -69,6 +69,31 @@ impl EmbeddingUpdates {
         }
     }
 
+    /// The squared norm of the summed gradients of the tensors `frozen` marks (the
+    /// embedding's from the compact sum when sparse): the part of a step's norm that
+    /// `clip_grad_norm_` would not see, as frozen parameters have no gradient there.
+    pub(super) fn frozen_squares(
+        &self,
+        grads: &Params<f32>,
+        frozen: impl Fn(usize) -> bool,
+    ) -> f64 {
+        let squares = |values: &mut dyn Iterator<Item = &f32>| -> f64 {
+            values.map(|&g| f64::from(g) * f64::from(g)).sum()
+        };
+        grads
+            .tensors()
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| frozen(i))
+            .map(|(i, t)| match (i, self.sparse) {
+                (0, true) => {
+                    squares(&mut (0..self.batch.ids().len()).flat_map(|u| self.batch.row(u).iter()))
+                }
+                _ => squares(&mut t.data.iter()),
+            })
+            .sum()
+    }
+
     /// Scales the summed gradients down to `max_norm` when their `norm` is above it.
     pub(super) fn clip(&mut self, grads: &mut Params<f32>, norm: f64, max_norm: f64) {
         if let Some(coef) = clip_to_norm(grads, norm, max_norm, self.written()) {
@@ -93,5 +118,37 @@ impl EmbeddingUpdates {
     /// Zeroes what the step wrote in the summed gradients, for the next step.
     pub(super) fn zero(&self, grads: &mut Params<f32>) {
         zero_grad_rows(grads, self.written());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::params::Tensor;
+
+    fn grads() -> Params<f32> {
+        let t = |shape: &[usize], x: f32| {
+            let mut t = Tensor::zeros(shape);
+            t.data.iter_mut().for_each(|v| *v = x);
+            t
+        };
+        let mut p = Params::from_tensors(vec![t(&[4, 2], 1.0), t(&[3], 2.0), t(&[2], 3.0)]);
+        p.embedding.data[2] = 5.0;
+        p
+    }
+
+    #[test]
+    fn frozen_squares_sum_the_frozen_tensors_where_their_gradients_are() {
+        let g = grads();
+        let dense = EmbeddingUpdates::new(false, 1, 2);
+        assert_eq!(dense.frozen_squares(&g, |i| i == 1), 12.0);
+        assert_eq!(dense.frozen_squares(&g, |_| false), 0.0);
+        // Dense: the embedding table (7 ones and a 5); sparse: the compact rows, not the table.
+        assert_eq!(dense.frozen_squares(&g, |i| i == 0), 32.0);
+        let mut sparse = EmbeddingUpdates::new(true, 1, 2);
+        sparse.batch.set_ids([1, 3].into_iter());
+        sparse.batch.rows_mut().for_each(|r| r.fill(0.5));
+        assert_eq!(sparse.frozen_squares(&g, |i| i == 0), 1.0);
+        assert_eq!(sparse.frozen_squares(&g, |i| i != 1), 1.0 + 18.0);
     }
 }

@@ -467,6 +467,16 @@ impl<'a> Trainer<'a> {
         if !norm.is_finite() {
             return Err(diverged("gradient norm", norm));
         }
+        // While gradual unfreezing holds tensors back, they are not part of the norm clipped
+        // (PyTorch's clip_grad_norm_ sees only parameters that require a gradient).
+        let optimizer = &self.optimizer;
+        let tensors = grads.tensors().len();
+        let norm = if (0..tensors).any(|i| optimizer.is_frozen(i)) {
+            let frozen = embedding.frozen_squares(grads, |i| optimizer.is_frozen(i));
+            (norm * norm - frozen).max(0.0).sqrt()
+        } else {
+            norm
+        };
         if config.clip_norm > 0.0 {
             embedding.clip(grads, norm, config.clip_norm);
         }
