@@ -19,18 +19,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     /// Reads and parses a TOML file; errors name the file, line and key.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::files::read_limited(path, limits::MAX_CONFIG_BYTES, "config file")?;
-        let text = String::from_utf8(bytes).map_err(|e| Error::ConfigFile {
-            path: path.to_path_buf(),
-            message: format!(
-                "not UTF-8 text (bad byte at offset {}); a config file is TOML text",
-                e.utf8_error().valid_up_to()
-            ),
-        })?;
-        Self::parse(&text).map_err(|message| Error::ConfigFile {
-            path: path.to_path_buf(),
-            message,
-        })
+        load_with(path, Self::parse)
     }
 
     /// Parses TOML text and checks every key and value.
@@ -41,13 +30,7 @@ impl ConfigFile {
         let options = TrainOptions::default()
             .with(file.values())
             .map_err(|(key, message)| located(&key, message))?;
-        match options.to_config() {
-            Ok(_) => {}
-            Err(Error::InvalidOption { name, message }) => {
-                return Err(located(&name.replace('-', "_"), message))
-            }
-            Err(other) => return Err(other.to_string()),
-        }
+        options.to_config().map_err(|e| located_error(text, e))?;
         // As on the command line, a path or a column name may not be empty.
         let texts = [
             ("output", options.output.to_str()),
@@ -84,6 +67,38 @@ impl ConfigFile {
         TrainOptions::default()
             .with(self.values())
             .expect("a config file's values were checked when it was read")
+    }
+}
+
+/// Reads the config file at `path` (within [`limits::MAX_CONFIG_BYTES`], UTF-8) and parses
+/// it with `parse`; errors name the file.
+pub(crate) fn load_with<T>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> std::result::Result<T, String>,
+) -> Result<T> {
+    let error = |message: String| Error::ConfigFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let bytes = crate::files::read_limited(path, limits::MAX_CONFIG_BYTES, "config file")?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        error(format!(
+            "not UTF-8 text (bad byte at offset {}); a config file is TOML text",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
+    parse(&text).map_err(error)
+}
+
+/// An error of the options a file sets, as a message: an option out of range names the key
+/// (the option's name, `--embed-dim` or `embed-dim`, written as a key) and its line.
+pub(crate) fn located_error(text: &str, error: Error) -> String {
+    match error {
+        Error::InvalidOption { name, message } => {
+            let key = name.trim_start_matches('-').replace('-', "_");
+            located(text, &key, message)
+        }
+        other => other.to_string(),
     }
 }
 

@@ -18,8 +18,8 @@ mod options;
 
 use crate::text::TokenizerConfig;
 pub use file::ConfigFile;
-pub(crate) use file::{located, parse_table};
-pub(crate) use options::field_names;
+pub(crate) use file::{load_with, located, located_error, parse_table};
+pub(crate) use options::{field_names, with_keys};
 pub use options::{ClassWeight, Delimiter, ForgetBias, TrainOptions};
 
 /// The recurrent cell, as in `torch.nn`.

@@ -272,13 +272,7 @@ impl TrainOptions {
         &self,
         overrides: impl IntoIterator<Item = (&'a str, &'a Value)>,
     ) -> std::result::Result<Self, (String, String)> {
-        let mut merged = serde_json::to_value(self).expect("options serialize to JSON");
-        for (key, value) in overrides {
-            merged[key] = value.clone();
-            // Checked one key at a time, so that the error names the key that is wrong.
-            Self::deserialize(&merged).map_err(|e| (key.to_string(), e.to_string()))?;
-        }
-        Self::deserialize(merged).map_err(|e| (String::new(), e.to_string()))
+        with_keys(self, overrides)
     }
 
     /// The options of a run: these (parsed from the command line) with every key the config
@@ -449,6 +443,21 @@ impl TrainOptions {
 
 /// The field names serde uses for struct `T`, captured from `deserialize_struct` so that the
 /// list can never drift from the struct.
+/// `base` with each `(key, value)` of `overrides` put in place of the field of that name,
+/// for any options struct of named fields; a value of the wrong type is an error naming the
+/// key (checked one key at a time, so that the error names the key that is wrong).
+pub(crate) fn with_keys<'a, T: Serialize + serde::de::DeserializeOwned>(
+    base: &T,
+    overrides: impl IntoIterator<Item = (&'a str, &'a Value)>,
+) -> std::result::Result<T, (String, String)> {
+    let mut merged = serde_json::to_value(base).expect("options serialize to JSON");
+    for (key, value) in overrides {
+        merged[key] = value.clone();
+        T::deserialize(&merged).map_err(|e| (key.to_string(), e.to_string()))?;
+    }
+    T::deserialize(merged).map_err(|e| (String::new(), e.to_string()))
+}
+
 pub(crate) fn field_names<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
     use serde::de::{self, Visitor};
     struct Capture<'a>(&'a mut &'static [&'static str]);

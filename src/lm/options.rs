@@ -9,10 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::sampler::Proposal;
-use crate::config::{field_names, located, parse_table, CellKind, ModelConfig};
+use crate::config::{
+    field_names, load_with, located, located_error, parse_table, with_keys, CellKind, ModelConfig,
+};
 use crate::error::{Error, Result};
 use crate::limits;
 use crate::text::TokenizerConfig;
@@ -170,32 +171,19 @@ impl PretrainOptions {
 
     /// Reads and checks a TOML config file; errors name the file, the line and the key.
     pub fn load(path: &Path) -> Result<Self> {
-        let bytes = crate::files::read_limited(path, limits::MAX_CONFIG_BYTES, "config file")?;
-        let error = |message: String| Error::ConfigFile {
-            path: path.to_path_buf(),
-            message,
-        };
-        let text = String::from_utf8(bytes).map_err(|e| {
-            error(format!(
-                "not UTF-8 text (bad byte at offset {}); a config file is TOML text",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        Self::parse(&text).map_err(error)
+        load_with(path, Self::parse)
     }
 
     /// Parses TOML text: every key known, every value of its type and within its limits.
     pub fn parse(text: &str) -> std::result::Result<Self, String> {
         let values = parse_table(text, Self::keys(), EXAMPLE_FILE)?;
-        let options = typed(&values).map_err(|(key, message)| located(text, &key, message))?;
-        match options.over(PretrainConfig::default()).validate() {
-            Ok(()) => {}
-            Err(Error::InvalidOption { name, message }) => {
-                let key = name.trim_start_matches('-').replace('-', "_");
-                return Err(located(text, &key, message));
-            }
-            Err(other) => return Err(other.to_string()),
-        }
+        let overrides = values.iter().map(|(k, v)| (k.as_str(), v));
+        let options = with_keys(&Self::default(), overrides)
+            .map_err(|(key, message)| located(text, &key, message))?;
+        options
+            .over(PretrainConfig::default())
+            .validate()
+            .map_err(|e| located_error(text, e))?;
         // As on the command line, a path or a column name may not be empty.
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
         for (key, value) in [
@@ -286,17 +274,6 @@ impl PretrainOptions {
         }
         c
     }
-}
-
-/// The options `values` set, deserialised one key at a time so that an error names the key.
-fn typed(values: &Map<String, Value>) -> std::result::Result<PretrainOptions, (String, String)> {
-    let mut merged = Map::new();
-    for (key, value) in values {
-        merged.insert(key.clone(), value.clone());
-        PretrainOptions::deserialize(Value::Object(merged.clone()))
-            .map_err(|e| (key.clone(), e.to_string()))?;
-    }
-    PretrainOptions::deserialize(Value::Object(merged)).map_err(|e| (String::new(), e.to_string()))
 }
 
 impl PretrainConfig {
