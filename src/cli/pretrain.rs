@@ -19,10 +19,8 @@ use rnn_sentiment::files::{self, Use};
 use rnn_sentiment::limits;
 use rnn_sentiment::lm::checkpoint::{PretrainCheckpoint, PretrainInvocation, PretrainResume};
 use rnn_sentiment::lm::corpus::{Corpus, CorpusBuilder};
-use rnn_sentiment::lm::info::PretrainEpoch;
-use rnn_sentiment::lm::info::{LanguageModelFile, PretrainInfo};
-use rnn_sentiment::lm::options::PretrainOptions;
-use rnn_sentiment::lm::options::{PretrainConfig, SoftmaxKind};
+use rnn_sentiment::lm::info::{LanguageModelFile, PretrainEpoch, PretrainInfo};
+use rnn_sentiment::lm::options::{PretrainConfig, PretrainOptions, SoftmaxKind};
 use rnn_sentiment::lm::sampler::Proposal;
 use rnn_sentiment::lm::trainer::{
     pretrain as run_pretraining, PretrainControl, PretrainObserver, PretrainOutcome, StepProgress,

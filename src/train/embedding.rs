@@ -77,19 +77,18 @@ impl EmbeddingUpdates {
         grads: &Params<f32>,
         frozen: impl Fn(usize) -> bool,
     ) -> f64 {
-        let squares = |values: &mut dyn Iterator<Item = &f32>| -> f64 {
-            values.map(|&g| f64::from(g) * f64::from(g)).sum()
-        };
+        let squares =
+            |values: &[f32]| -> f64 { values.iter().map(|&g| f64::from(g).powi(2)).sum() };
         grads
             .tensors()
             .iter()
             .enumerate()
             .filter(|&(i, _)| frozen(i))
             .map(|(i, t)| match (i, self.sparse) {
-                (0, true) => {
-                    squares(&mut (0..self.batch.ids().len()).flat_map(|u| self.batch.row(u).iter()))
-                }
-                _ => squares(&mut t.data.iter()),
+                (0, true) => (0..self.batch.ids().len())
+                    .map(|u| squares(self.batch.row(u)))
+                    .sum(),
+                _ => squares(&t.data),
             })
             .sum()
     }

@@ -469,10 +469,9 @@ impl<'a> Trainer<'a> {
         }
         // While gradual unfreezing holds tensors back, they are not part of the norm clipped
         // (PyTorch's clip_grad_norm_ sees only parameters that require a gradient).
-        let optimizer = &self.optimizer;
-        let tensors = grads.tensors().len();
-        let norm = if (0..tensors).any(|i| optimizer.is_frozen(i)) {
-            let frozen = embedding.frozen_squares(grads, |i| optimizer.is_frozen(i));
+        // A run with nothing frozen (or frozen gradients all zero) keeps its norm bit for bit.
+        let frozen = embedding.frozen_squares(grads, |i| self.optimizer.is_frozen(i));
+        let norm = if frozen > 0.0 {
             (norm * norm - frozen).max(0.0).sqrt()
         } else {
             norm
