@@ -9,10 +9,11 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::model::params::Tensor;
 
-/// Where an interrupted `train -o MODEL` (or `pretrain -o MODEL`) leaves its checkpoint: `MODEL.ckpt`, or for a
-/// compressed model `NAME.gz`, `NAME.ckpt.gz`. A checkpoint is three to four times the
-/// model's size, so it is compressed when the model is, and its name ends in `.gz` because
-/// that is what makes a file be written compressed (and what tells `zcat` it may read it).
+/// Where an interrupted `train -o MODEL` (or `pretrain -o MODEL`) leaves its checkpoint:
+/// `MODEL.ckpt`, or for a compressed model `NAME.gz`, `NAME.ckpt.gz`. A checkpoint is three to
+/// four times the model's size, so it is compressed when the model is, and its name ends in
+/// `.gz` because that is what makes a file be written compressed (and what tells `zcat` it may
+/// read it).
 pub fn checkpoint_path(model: &Path) -> PathBuf {
     let gz_extension = model
         .extension()
