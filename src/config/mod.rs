@@ -363,7 +363,7 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "is_false")]
     pub extend_vocab: bool,
     /// With `init`: gradual unfreezing over this many epochs (0: everything trains from the
-    /// start); see [`crate::train::unfreezing_groups`]. Not written when 0.
+    /// start); see `train::unfreezing_groups`. Not written when 0.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unfreeze_epochs: usize,
     /// Keep the embedding fixed (useful with pretrained vectors).

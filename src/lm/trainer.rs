@@ -101,10 +101,50 @@ pub enum PretrainOutcome {
 
 /// What the epochs have kept so far: the history, the best score with its epoch and weights,
 /// and the sampled step losses.
+#[derive(Default)]
 struct Record {
     history: Vec<PretrainEpoch>,
     best: Option<(f64, usize, Params<f32>)>,
     step_losses: Vec<StepLoss>,
+}
+
+impl Record {
+    /// Records an epoch, keeping its weights when its score (validation perplexity, else
+    /// training loss) is the best so far; returns whether `patience` epochs have passed
+    /// without a better one (0: never).
+    fn keep(&mut self, epoch: PretrainEpoch, params: &Params<f32>, patience: usize) -> bool {
+        let (number, score) = (
+            epoch.epoch,
+            epoch.valid_perplexity.unwrap_or(epoch.train_loss),
+        );
+        self.history.push(epoch);
+        if self.best.as_ref().is_none_or(|(b, _, _)| score < *b) {
+            self.best = Some((score, number, params.clone()));
+            return false;
+        }
+        patience > 0 && number - self.best.as_ref().map_or(0, |b| b.1) >= patience
+    }
+}
+
+/// A fresh language model for `corpus`'s vocabulary: seeded weights, the rows word vectors
+/// give (and what they gave), tied when asked.
+fn new_model(
+    config: &PretrainConfig,
+    corpus: &Corpus,
+) -> Result<(
+    LanguageModel<f32>,
+    Option<crate::training_info::PretrainedInfo>,
+)> {
+    let mut model = LanguageModel::<f32>::new(
+        config.model_config(corpus.vocab.len()),
+        config.embed_init,
+        &mut Rng::stream(config.seed, streams::INIT),
+    );
+    let vectors = super::vectors::initialise(config, corpus, &mut model.params.embedding)?;
+    if config.tie_weights {
+        model = model.tie();
+    }
+    Ok((model, vectors))
 }
 
 /// Pretrains a new language model on `corpus`, from the start or from `control`'s checkpoint,
@@ -116,16 +156,7 @@ pub fn pretrain(
     observer: &mut dyn PretrainObserver,
     control: PretrainControl<'_>,
 ) -> Result<PretrainOutcome> {
-    let model_config = config.model_config(corpus.vocab.len());
-    let mut model = LanguageModel::<f32>::new(
-        model_config,
-        config.embed_init,
-        &mut Rng::stream(config.seed, streams::INIT),
-    );
-    let vectors = super::vectors::initialise(config, corpus, &mut model.params.embedding)?;
-    if config.tie_weights {
-        model = model.tie();
-    }
+    let (mut model, vectors) = new_model(config, corpus)?;
     let mut optimizer = Optimizer::new(
         OptimizerKind::Adam,
         config.lr,
@@ -141,11 +172,7 @@ pub fn pretrain(
         .iter()
         .map(|_| model.zero_grads())
         .collect();
-    let mut record = Record {
-        history: Vec::new(),
-        best: None,
-        step_losses: Vec::new(),
-    };
+    let mut record = Record::default();
     let steps = Rows::new(train.len(), config.batch_size, config.bptt).chunks();
     let (mut first_epoch, mut start) = (1, None);
     if let Some(resume) = control.resume {
@@ -204,13 +231,7 @@ pub fn pretrain(
             lr: optimizer.lr(),
         };
         observer.epoch(&epoch_record);
-        record.history.push(epoch_record);
-        let score = valid_perplexity.unwrap_or(train_loss);
-        if record.best.as_ref().is_none_or(|(b, _, _)| score < *b) {
-            record.best = Some((score, epoch, model.params.clone()));
-        } else if config.patience > 0
-            && epoch - record.best.as_ref().map_or(0, |b| b.1) >= config.patience
-        {
+        if record.keep(epoch_record, &model.params, config.patience) {
             stopped_early = epoch < config.epochs;
             break;
         }
