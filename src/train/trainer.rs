@@ -467,16 +467,17 @@ impl<'a> Trainer<'a> {
         if !norm.is_finite() {
             return Err(diverged("gradient norm", norm));
         }
-        // While gradual unfreezing holds tensors back, they are not part of the norm clipped
-        // (PyTorch's clip_grad_norm_ sees only parameters that require a gradient).
-        // A run with nothing frozen (or frozen gradients all zero) keeps its norm bit for bit.
-        let frozen = embedding.frozen_squares(grads, |i| self.optimizer.is_frozen(i));
-        let norm = if frozen > 0.0 {
-            (norm * norm - frozen).max(0.0).sqrt()
-        } else {
-            norm
-        };
         if config.clip_norm > 0.0 {
+            // While gradual unfreezing holds tensors back, they are not part of the norm
+            // clipped (PyTorch's clip_grad_norm_ sees only parameters that require a
+            // gradient). A run with nothing frozen (or frozen gradients all zero) keeps its
+            // norm bit for bit. Only clipping reads the norm, so without it nothing is summed.
+            let frozen = embedding.frozen_squares(grads, |i| self.optimizer.is_frozen(i));
+            let norm = if frozen > 0.0 {
+                (norm * norm - frozen).max(0.0).sqrt()
+            } else {
+                norm
+            };
             embedding.clip(grads, norm, config.clip_norm);
         }
         let (optimizer, params) = (&mut self.optimizer, &mut self.model.params);
